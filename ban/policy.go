@@ -1,0 +1,138 @@
+package ban
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"time"
+
+	"github.com/sipban/sipban/detect"
+)
+
+// Policy decides what a finding costs. The zero Policy is the default policy;
+// each field says what its zero value means.
+type Policy struct {
+	// Limits are the thresholds and windows of the standard detector, one per
+	// cause; see detect.Limits for the defaults (an address is banned by its 5th
+	// rejected credential within 10 minutes).
+	Limits detect.Limits `json:"limits"`
+	// BanTime is the length of a first ban, per cause. A missing cause takes
+	// DefaultBanTime.
+	BanTime map[detect.Cause]time.Duration `json:"ban_time,omitempty"`
+	// Factor multiplies the length of each new ban of the same subject, like
+	// fail2ban's bantime.increment. Zero means 2; 1 turns escalation off.
+	Factor float64 `json:"factor"`
+	// MaxBanTime caps escalation. Zero means 7 days.
+	MaxBanTime time.Duration `json:"max_ban_time"`
+	// ForgetAfter is how long after its last ban ends a subject starts again
+	// at the first level. Zero means 7 days.
+	ForgetAfter time.Duration `json:"forget_after"`
+	// Allow lists prefixes that are never banned nor tracked.
+	Allow []netip.Prefix `json:"allow,omitempty"`
+	// MaxBans bounds the active bans and the remembered offenders. Zero means
+	// 1,000,000. A ban beyond it fails with ErrTooManyBans.
+	MaxBans int `json:"max_bans"`
+}
+
+// DefaultBanTime returns the length of a first ban for c when Policy.BanTime
+// does not name it: 1 day for scanners, 1 hour for enumeration and bad
+// credentials, 30 minutes for the rest (fail2ban's SIP jails use 10 minutes).
+func DefaultBanTime(c detect.Cause) time.Duration {
+	switch c {
+	case detect.Scanner:
+		return 24 * time.Hour
+	case detect.Enumeration, detect.BadCredentials:
+		return time.Hour
+	}
+	return 30 * time.Minute
+}
+
+// policy is a Policy with defaults applied.
+type policy struct {
+	Policy
+	banTime map[detect.Cause]time.Duration
+}
+
+func (p Policy) compile() (*policy, error) {
+	c := &policy{Policy: p, banTime: make(map[detect.Cause]time.Duration)}
+	for _, cause := range detect.Causes() {
+		c.banTime[cause] = DefaultBanTime(cause)
+	}
+	for cause, d := range p.BanTime {
+		if d <= 0 {
+			return nil, fmt.Errorf("ban: ban time for %v is %v", cause, d)
+		}
+		c.banTime[cause] = d
+	}
+	if c.Factor == 0 {
+		c.Factor = 2
+	}
+	if c.Factor < 1 || math.IsNaN(c.Factor) || math.IsInf(c.Factor, 0) {
+		return nil, fmt.Errorf("ban: factor %v below 1", c.Factor)
+	}
+	if c.MaxBanTime == 0 {
+		c.MaxBanTime = 7 * 24 * time.Hour
+	}
+	if c.ForgetAfter == 0 {
+		c.ForgetAfter = 7 * 24 * time.Hour
+	}
+	if c.MaxBanTime < 0 || c.ForgetAfter < 0 {
+		return nil, fmt.Errorf("ban: negative MaxBanTime or ForgetAfter")
+	}
+	if c.MaxBans == 0 {
+		c.MaxBans = 1_000_000
+	}
+	if c.MaxBans < 0 {
+		return nil, fmt.Errorf("ban: MaxBans %d is negative", c.MaxBans)
+	}
+	c.Allow = make([]netip.Prefix, len(p.Allow))
+	for i, a := range p.Allow {
+		if !a.IsValid() {
+			return nil, fmt.Errorf("ban: invalid allow-list prefix %v", a)
+		}
+		c.Allow[i] = netip.PrefixFrom(a.Addr().Unmap(), a.Bits()-unmapBits(a.Addr())).Masked()
+	}
+	return c, nil
+}
+
+// unmapBits is how many prefix bits an IPv4-mapped address loses when unmapped.
+func unmapBits(a netip.Addr) int {
+	if a.Is4In6() {
+		return 96
+	}
+	return 0
+}
+
+// duration returns the length of a ban of the given level for cause.
+func (p *policy) duration(c detect.Cause, level int) time.Duration {
+	base, ok := p.banTime[c]
+	if !ok {
+		base = DefaultBanTime(c)
+	}
+	d := float64(base) * math.Pow(p.Factor, float64(level))
+	if d > float64(p.MaxBanTime) {
+		return p.MaxBanTime
+	}
+	return time.Duration(d)
+}
+
+// allowed reports whether addr is on the allow-list.
+func (p *policy) allowed(addr netip.Addr) bool {
+	for _, a := range p.Allow {
+		if a.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// allowedPrefix reports whether any allowed address lies inside pre, or pre
+// inside an allowed prefix.
+func (p *policy) allowedPrefix(pre netip.Prefix) bool {
+	for _, a := range p.Allow {
+		if a.Overlaps(pre) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,33 @@
+package ban
+
+import (
+	"slices"
+	"time"
+
+	"github.com/sipban/sipban/detect"
+)
+
+// Record is one ban: what, why, for how long, and what was seen.
+type Record struct {
+	// Subject is an address or prefix, or an account at one (an account block).
+	Subject detect.Subject `json:"subject"`
+	// Scope is "address" for an address-wide ban, "account" for an account block.
+	Scope string       `json:"scope"`
+	Cause detect.Cause `json:"cause"`
+	// Level counts earlier bans of the same subject; each lasts longer.
+	Level int       `json:"level"`
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// Evidence is what the detector saw up to the ban.
+	Evidence  detect.Evidence `json:"evidence"`
+	Diagnosis Diagnosis       `json:"diagnosis"`
+	// Blocked counts requests refused by an account block since it began.
+	Blocked int64 `json:"blocked_requests"`
+	// EnforceError is set when an enforcer failed to apply the ban; the ban
+	// still holds in memory.
+	EnforceError string `json:"enforce_error,omitempty"`
+}
+
+func sortByUntil(rs []Record) {
+	slices.SortStableFunc(rs, func(a, b Record) int { return a.Until.Compare(b.Until) })
+}

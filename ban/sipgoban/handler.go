@@ -1,0 +1,156 @@
+package sipgoban
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/detect"
+)
+
+// Wrap returns a handler that runs h and reports the transaction to g as one
+// detect.Event: the request as received and the final status h sent (0 if
+// none). h must send its final response before it returns, as sipgo expects.
+// Requests for an account blocked at their source are answered
+// 403 Forbidden without calling h.
+func Wrap(g *ban.Guard, h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		ev := Event(req, 0)
+		if g.AccountBlocked(ev.Source.Addr(), ev.Account) {
+			res := sip.NewResponseFromRequest(req, 403, "Forbidden", nil)
+			_ = tx.Respond(res)
+			return
+		}
+		w := &recorder{ServerTransaction: tx}
+		h(req, w)
+		w.mu.Lock()
+		ev.Status, ev.UnknownAccount = w.status, w.unknown
+		w.mu.Unlock()
+		if req.IsAck() || req.IsCancel() && ev.Status == 0 {
+			return // ACK has no response; CANCEL is answered by the transaction layer.
+		}
+		_ = g.Observe(context.Background(), &ev)
+	}
+}
+
+// recorder is the transaction a wrapped handler sees: it notes the final status.
+type recorder struct {
+	sip.ServerTransaction
+	mu      sync.Mutex
+	status  int
+	unknown bool
+}
+
+func (r *recorder) Respond(res *sip.Response) error {
+	if res.StatusCode >= 200 {
+		r.mu.Lock()
+		if r.status == 0 {
+			r.status = res.StatusCode
+		}
+		r.mu.Unlock()
+	}
+	return r.ServerTransaction.Respond(res)
+}
+
+// MarkUnknownAccount tells the Guard that the request handled on tx was for an
+// account that does not exist. Servers that answer such requests 404 need not
+// call it; those that answer 403 (so as not to reveal which accounts exist)
+// should. It does nothing on a transaction Wrap did not provide.
+func MarkUnknownAccount(tx sip.ServerTransaction) {
+	if r, ok := tx.(*recorder); ok {
+		r.mu.Lock()
+		r.unknown = true
+		r.mu.Unlock()
+	}
+}
+
+// Event builds the detect.Event for req answered with status. The source is
+// the transport's remote address; the account is the Authorization username,
+// else the To user for REGISTER and the From user otherwise.
+func Event(req *sip.Request, status int) detect.Event {
+	ev := detect.Event{
+		Method:    string(req.Method),
+		Status:    status,
+		Transport: strings.ToLower(req.Transport()),
+	}
+	if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
+		ev.Source = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	auth := req.GetHeader("Authorization")
+	if auth == nil {
+		auth = req.GetHeader("Proxy-Authorization")
+	}
+	if auth != nil {
+		ev.Credentials = true
+		ev.Account = Username(auth.Value())
+	}
+	if ev.Account == "" {
+		if req.Method == sip.REGISTER {
+			if to := req.To(); to != nil {
+				ev.Account = to.Address.User
+			}
+		} else if from := req.From(); from != nil {
+			ev.Account = from.Address.User
+		}
+	}
+	ev.Target = req.Recipient.User
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ev.UserAgent = h.Value()
+	}
+	if h := req.CallID(); h != nil {
+		ev.CallID = h.Value()
+	}
+	if h := req.Contact(); h != nil {
+		ev.Contact = h.Address.String()
+	}
+	return ev
+}
+
+// Username returns the username parameter of a Digest credentials value, or "".
+func Username(cred string) string {
+	for rest := cred; rest != ""; {
+		i := indexFold(rest, "username")
+		if i < 0 {
+			return ""
+		}
+		before := i == 0 || rest[i-1] == ' ' || rest[i-1] == ',' || rest[i-1] == '\t'
+		rest = rest[i+len("username"):]
+		j := 0
+		for j < len(rest) && (rest[j] == ' ' || rest[j] == '\t') {
+			j++
+		}
+		if !before || j >= len(rest) || rest[j] != '=' {
+			continue
+		}
+		rest = strings.TrimLeft(rest[j+1:], " \t")
+		if strings.HasPrefix(rest, `"`) {
+			end := strings.IndexByte(rest[1:], '"')
+			if end < 0 {
+				return ""
+			}
+			return rest[1 : 1+end]
+		}
+		end := strings.IndexAny(rest, ", \t")
+		if end < 0 {
+			return rest
+		}
+		return rest[:end]
+	}
+	return ""
+}
+
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
+}
+
+var _ sip.ServerTransaction = (*recorder)(nil)

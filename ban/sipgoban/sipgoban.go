@@ -1,0 +1,93 @@
+package sipgoban
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/netip"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/detect"
+)
+
+// Option installs ReadFilter(g) on a sipgo UserAgent:
+//
+//	ua, err := sipgo.NewUA(sipgoban.Option(g))
+func Option(g *ban.Guard) sipgo.UserAgentOption {
+	return sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(ReadFilter(g)))
+}
+
+// ReadFilter returns a transport read filter that drops every datagram or
+// stream chunk from a banned source before sipgo parses it. It never returns
+// an error (that would stop sipgo's UDP loop) and never keeps the buffer.
+// UDP datagrams that cannot be SIP are reported to g as signalling errors and
+// dropped.
+func ReadFilter(g *ban.Guard) sip.TransportReadFilter {
+	return func(info sip.TransportReadProps, data []byte) ([]byte, error) {
+		ap, ok := addrPort(info.RemoteAddr)
+		if !ok {
+			return data, nil
+		}
+		if g.Banned(ap.Addr()) {
+			return nil, nil
+		}
+		if info.Transport == "udp" || info.Transport == "UDP" {
+			if why := junk(data); why != "" {
+				ev := detect.Event{Source: ap, Transport: "udp", Malformed: why}
+				_ = g.Observe(context.Background(), &ev)
+				return nil, nil
+			}
+		}
+		return data, nil
+	}
+}
+
+func addrPort(a net.Addr) (netip.AddrPort, bool) {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ap.Addr().IsValid()
+	case *net.TCPAddr:
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ap.Addr().IsValid()
+	case nil:
+		return netip.AddrPort{}, false
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+}
+
+// junk says why a datagram cannot be a SIP message, or "" if it may be one.
+// Keep-alives (CRLF) and anything whose first line ends in SIP/2.0 or starts
+// with it pass; sipgo's parser judges the rest.
+func junk(data []byte) string {
+	if len(bytes.Trim(data, "\r\n\x00")) == 0 {
+		return ""
+	}
+	line := data
+	for i, c := range data {
+		if c == '\n' {
+			line = data[:i]
+			break
+		}
+		if i == 256 {
+			return "start line longer than 256 bytes"
+		}
+	}
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	if len(line) < 10 {
+		return "not a SIP start line"
+	}
+	if bytes.EqualFold(line[:8], []byte("SIP/2.0 ")) || bytes.EqualFold(line[len(line)-8:], []byte(" SIP/2.0")) {
+		return ""
+	}
+	return "not a SIP start line"
+}

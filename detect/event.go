@@ -1,0 +1,276 @@
+package detect
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Event is one completed SIP transaction as the server saw it.
+//
+// Source and Transport come from the connection the request arrived on, never
+// from Via, From or Contact: those are chosen by the sender and are evidence only.
+// Strings may point into a caller's buffer; a Detector must copy what it keeps.
+type Event struct {
+	// Time is when the final response was sent. The zero value means "now".
+	Time time.Time
+	// Source is the transport's remote address and port.
+	Source netip.AddrPort
+	// Transport is "udp", "tcp", "tls", "ws" or "wss", lower case.
+	Transport string
+	// Method is the request method, upper case ("REGISTER", "INVITE", ...).
+	Method string
+	// Status is the final status code sent; 0 means none was sent.
+	Status int
+	// Account is the Authorization username, else the From (or, for REGISTER,
+	// the To) user part.
+	Account string
+	// Credentials reports whether the request carried Authorization or
+	// Proxy-Authorization.
+	Credentials bool
+	// UnknownAccount reports that the server rejected the request because the
+	// account does not exist. A REGISTER answered 404 implies it.
+	UnknownAccount bool
+	// Target is the Request-URI user part (the number called, the user probed).
+	Target    string
+	UserAgent string
+	CallID    string
+	Contact   string
+	// Malformed is non-empty when the request could not be read; it says why.
+	Malformed string
+}
+
+// ErrInvalidEvent is wrapped by errors about events that cannot be judged.
+var ErrInvalidEvent = errors.New("detect: invalid event")
+
+// Validate reports whether ev can be attributed to a source.
+func (ev *Event) Validate() error {
+	if !ev.Source.Addr().IsValid() {
+		return fmt.Errorf("%w: no source address", ErrInvalidEvent)
+	}
+	return nil
+}
+
+// Rejected reports whether ev presented credentials that the server refused.
+// The ordinary digest challenge (no credentials, answered 401 or 407) is not
+// a rejection.
+func (ev *Event) Rejected() bool {
+	return ev.Credentials && (ev.Status == 401 || ev.Status == 403 || ev.Status == 407)
+}
+
+// Unknown reports whether ev asked for an account that does not exist.
+func (ev *Event) Unknown() bool {
+	return ev.UnknownAccount || (ev.Status == 404 && ev.Method == "REGISTER")
+}
+
+// Challenged reports whether ev is the first half of a digest exchange: no
+// credentials, answered 401 or 407.
+func (ev *Event) Challenged() bool {
+	return !ev.Credentials && (ev.Status == 401 || ev.Status == 407)
+}
+
+// Authenticated reports whether ev presented credentials that were accepted.
+// Any final answer other than a refusal counts: an authenticated INVITE may
+// still be answered 480 or 486.
+func (ev *Event) Authenticated() bool {
+	return ev.Credentials && ev.Status >= 200 && !ev.Rejected() && !ev.Unknown() && ev.Malformed == ""
+}
+
+// Cause names why a subject was found misbehaving.
+type Cause uint8
+
+// The causes the standard detectors find. Custom detectors may use these or
+// values from CauseCustom upward.
+const (
+	// BadCredentials: credentials presented and rejected.
+	BadCredentials Cause = iota + 1
+	// StaleAccount: a device keeps using an account that does not exist.
+	StaleAccount
+	// Enumeration: many distinct account names probed.
+	Enumeration
+	// CallRate: call attempts too fast, mostly unanswered (a dialer script).
+	CallRate
+	// Signalling: requests the server could not accept as sent.
+	Signalling
+	// Scanner: a known scanner User-Agent or an OPTIONS sweep.
+	Scanner
+	// CauseCustom is the first value free for callers' own detectors.
+	CauseCustom Cause = 64
+)
+
+var causeNames = [...]string{
+	BadCredentials: "bad-credentials",
+	StaleAccount:   "stale-account",
+	Enumeration:    "enumeration",
+	CallRate:       "call-rate",
+	Signalling:     "signalling",
+	Scanner:        "scanner",
+}
+
+// Causes lists the causes of the standard detectors.
+func Causes() []Cause {
+	return []Cause{BadCredentials, StaleAccount, Enumeration, CallRate, Signalling, Scanner}
+}
+
+// String returns the cause's name, such as "bad-credentials".
+func (c Cause) String() string {
+	if int(c) < len(causeNames) && causeNames[c] != "" {
+		return causeNames[c]
+	}
+	return fmt.Sprintf("cause-%d", uint8(c))
+}
+
+// MarshalText encodes the cause as its name.
+func (c Cause) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText decodes a name written by MarshalText.
+func (c *Cause) UnmarshalText(b []byte) error {
+	s := string(b)
+	for i, n := range causeNames {
+		if n != "" && n == s {
+			*c = Cause(i)
+			return nil
+		}
+	}
+	var n uint8
+	if _, err := fmt.Sscanf(s, "cause-%d", &n); err == nil && n != 0 {
+		*c = Cause(n)
+		return nil
+	}
+	return fmt.Errorf("detect: unknown cause %q", s)
+}
+
+// Subject is what a ban applies to: an address or prefix, and optionally one
+// account at it. The zero Subject is invalid.
+type Subject struct {
+	// Prefix is a single address (/32, /128) or a prefix (such as an IPv6 /64).
+	Prefix netip.Prefix
+	// Account, when set, narrows the subject to requests for this account from Prefix.
+	Account string
+}
+
+// SubjectOf returns the subject covering addr alone.
+func SubjectOf(addr netip.Addr) Subject {
+	addr = addr.Unmap()
+	return Subject{Prefix: netip.PrefixFrom(addr, addr.BitLen())}
+}
+
+// IsValid reports whether s names a valid prefix.
+func (s Subject) IsValid() bool { return s.Prefix.IsValid() }
+
+// String formats s as "203.0.113.7", "2001:db8::/64" or "alice@203.0.113.7".
+func (s Subject) String() string {
+	if !s.Prefix.IsValid() {
+		return "invalid"
+	}
+	p := s.Prefix.String()
+	if s.Prefix.IsSingleIP() {
+		p = s.Prefix.Addr().String()
+	}
+	if s.Account != "" {
+		return s.Account + "@" + p
+	}
+	return p
+}
+
+// ParseSubject parses the forms String writes. A bare address is a single-IP prefix.
+func ParseSubject(s string) (Subject, error) {
+	var sub Subject
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		sub.Account, s = s[:i], s[i+1:]
+		if sub.Account == "" {
+			return Subject{}, fmt.Errorf("detect: subject %q: empty account", s)
+		}
+	}
+	if strings.IndexByte(s, '/') >= 0 {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return Subject{}, fmt.Errorf("detect: subject: %w", err)
+		}
+		if p.Addr().Is4In6() {
+			return Subject{}, fmt.Errorf("detect: subject %q: use the IPv4 form", s)
+		}
+		sub.Prefix = p.Masked()
+		return sub, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return Subject{}, fmt.Errorf("detect: subject: %w", err)
+	}
+	if a.Zone() != "" {
+		return Subject{}, fmt.Errorf("detect: subject %q: zones are not allowed", s)
+	}
+	a = a.Unmap()
+	sub.Prefix = netip.PrefixFrom(a, a.BitLen())
+	return sub, nil
+}
+
+// MarshalText encodes s as String does.
+func (s Subject) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes what MarshalText wrote.
+func (s *Subject) UnmarshalText(b []byte) error {
+	v, err := ParseSubject(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// Finding is a detector's verdict: subject crossed a limit for cause.
+type Finding struct {
+	Cause Cause
+	// Subject is the address or prefix the detector counted, with Account set
+	// when the pattern concerns one account there.
+	Subject Subject
+	// Device reports a pattern typical of one misconfigured device (a typo, a
+	// deleted account, a wrong dial plan) rather than an attack. A policy may then
+	// block only Subject's account when other accounts work from the same address.
+	Device bool
+	// OthersOK reports that other accounts authenticated from the same
+	// address recently: it carries working devices that a full ban would cut off.
+	OthersOK bool
+	Evidence Evidence
+}
+
+// Evidence is what a detector saw, for people to read.
+type Evidence struct {
+	// Count is how many events counted toward the finding.
+	Count int       `json:"count"`
+	First time.Time `json:"first_seen"`
+	Last  time.Time `json:"last_seen"`
+	// Accounts holds a sample of the account names involved.
+	Accounts []string `json:"accounts,omitempty"`
+	// DistinctAccounts estimates how many different accounts were involved.
+	DistinctAccounts int      `json:"distinct_accounts,omitempty"`
+	UserAgents       []string `json:"user_agents,omitempty"`
+	Ports            []uint16 `json:"ports,omitempty"`
+	// Statuses holds the status codes the server answered.
+	Statuses []int `json:"statuses,omitempty"`
+	// Interval is the typical gap between attempts, for a device that retries.
+	Interval time.Duration `json:"interval,omitempty"`
+	// Unanswered is the share of call attempts that were not answered.
+	Unanswered float64 `json:"unanswered,omitempty"`
+	// Detail is one sentence on what was seen.
+	Detail string `json:"detail"`
+}
+
+// Detector turns events into findings.
+//
+// Observe examines one event and appends any findings to dst, returning the
+// extended slice. It must be safe for concurrent use, must not retain ev or
+// dst, and should not allocate unless it returns a finding: it runs once per
+// SIP transaction. The event has been validated (see Event.Validate) and its
+// zero Time replaced. A detector that keeps per-source state must bound it.
+type Detector interface {
+	Observe(ev *Event, dst []Finding) []Finding
+}
+
+// Func adapts a function to the Detector interface.
+type Func func(ev *Event, dst []Finding) []Finding
+
+// Observe calls f(ev, dst).
+func (f Func) Observe(ev *Event, dst []Finding) []Finding { return f(ev, dst) }

@@ -1,0 +1,134 @@
+package detect
+
+import (
+	"fmt"
+	"time"
+)
+
+// Limit is a threshold within a sliding window. A zero Limit means the
+// default; a negative Threshold turns the check off.
+//
+// Counting is conservative: an event counts toward its threshold for at least
+// Window and at most 4/3 Window after it happened, never less.
+type Limit struct {
+	Threshold int           `json:"threshold"`
+	Window    time.Duration `json:"window"`
+}
+
+// Limits are the thresholds of the standard detector, one per pattern. Zero
+// fields take the defaults documented on each.
+type Limits struct {
+	// BadCredentials: rejected credentials from one address, any accounts.
+	// Default 5 within 10 minutes, as fail2ban's SIP jails (maxretry 5, findtime 10m).
+	BadCredentials Limit `json:"bad_credentials"`
+	// AccountFailures: rejected credentials or unknown-account answers for one
+	// account from one address. Default 5 within 10 minutes.
+	AccountFailures Limit `json:"account_failures"`
+	// StaleAccount: requests for one missing account from one address.
+	// Default 5 within 1 hour.
+	StaleAccount Limit `json:"stale_account"`
+	// Enumeration: distinct account names asked for and not found, or
+	// challenged and never answered with credentials. Default 10 within 10 minutes.
+	Enumeration Limit `json:"enumeration"`
+	// CallRate: call attempts (INVITE) from one address; an answered call
+	// counts a quarter. Default 30 within 1 minute.
+	CallRate Limit `json:"call_rate"`
+	// Signalling: calls refused as sent (400, 403 without credentials, 404, 415,
+	// 416, 420, 484, 488) and unreadable requests. Default 10 within 10 minutes.
+	Signalling Limit `json:"signalling"`
+	// OptionsSweep is how many distinct Request-URI users an address with no
+	// successful authentication may probe with OPTIONS within the Enumeration
+	// window. Default 10; negative turns the check off.
+	OptionsSweep int `json:"options_sweep"`
+	// DeviceAccounts is the most accounts one misconfigured device is assumed to
+	// use; failures spread over more accounts are an attack. Default 2.
+	DeviceAccounts int `json:"device_accounts"`
+	// TrustWindow is how long a successful authentication from an address
+	// vouches that it carries working devices. Default 1 hour.
+	TrustWindow time.Duration `json:"trust_window"`
+	// V6Prefix is the prefix length IPv6 sources are counted by. Default 64;
+	// 128 counts each address.
+	V6Prefix int `json:"v6_prefix"`
+	// MaxSources bounds the sources tracked; the least recently seen is
+	// forgotten to make room. Default 1,000,000 (about 128 MB).
+	MaxSources int `json:"max_sources"`
+}
+
+// DefaultLimits returns the limits a zero Limits stands for.
+func DefaultLimits() Limits {
+	return Limits{
+		BadCredentials:  Limit{5, 10 * time.Minute},
+		AccountFailures: Limit{5, 10 * time.Minute},
+		StaleAccount:    Limit{5, time.Hour},
+		Enumeration:     Limit{10, 10 * time.Minute},
+		CallRate:        Limit{30, time.Minute},
+		Signalling:      Limit{10, 10 * time.Minute},
+		OptionsSweep:    10,
+		DeviceAccounts:  2,
+		TrustWindow:     time.Hour,
+		V6Prefix:        64,
+		MaxSources:      1_000_000,
+	}
+}
+
+// maxThreshold is what the window counters can count to.
+const maxThreshold = 1000
+
+// withDefaults fills zero fields and checks the rest.
+func (l Limits) withDefaults() (Limits, error) {
+	d := DefaultLimits()
+	lim := []struct {
+		name string
+		v    *Limit
+		def  Limit
+	}{
+		{"BadCredentials", &l.BadCredentials, d.BadCredentials},
+		{"AccountFailures", &l.AccountFailures, d.AccountFailures},
+		{"StaleAccount", &l.StaleAccount, d.StaleAccount},
+		{"Enumeration", &l.Enumeration, d.Enumeration},
+		{"CallRate", &l.CallRate, d.CallRate},
+		{"Signalling", &l.Signalling, d.Signalling},
+	}
+	for _, x := range lim {
+		if x.v.Threshold == 0 {
+			x.v.Threshold = x.def.Threshold
+		}
+		if x.v.Window == 0 {
+			x.v.Window = x.def.Window
+		}
+		if x.v.Threshold > maxThreshold {
+			return l, fmt.Errorf("detect: %s threshold %d above %d", x.name, x.v.Threshold, maxThreshold)
+		}
+		if x.v.Window < time.Second {
+			return l, fmt.Errorf("detect: %s window %v shorter than a second", x.name, x.v.Window)
+		}
+	}
+	if l.OptionsSweep == 0 {
+		l.OptionsSweep = d.OptionsSweep
+	}
+	if l.DeviceAccounts == 0 {
+		l.DeviceAccounts = d.DeviceAccounts
+	}
+	if l.DeviceAccounts < 0 {
+		return l, fmt.Errorf("detect: DeviceAccounts %d is negative", l.DeviceAccounts)
+	}
+	if l.TrustWindow == 0 {
+		l.TrustWindow = d.TrustWindow
+	}
+	if l.TrustWindow < 0 {
+		return l, fmt.Errorf("detect: TrustWindow %v is negative", l.TrustWindow)
+	}
+	if l.V6Prefix == 0 {
+		l.V6Prefix = d.V6Prefix
+	}
+	if l.V6Prefix < 16 || l.V6Prefix > 128 {
+		return l, fmt.Errorf("detect: V6Prefix %d outside 16..128", l.V6Prefix)
+	}
+	if l.MaxSources == 0 {
+		l.MaxSources = d.MaxSources
+	}
+	if l.MaxSources < 0 || l.MaxSources > 1<<30 {
+		return l, fmt.Errorf("detect: MaxSources %d outside 1..2^30", l.MaxSources)
+	}
+	return l, nil
+}

@@ -1,0 +1,499 @@
+package detect
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"net/netip"
+	"sync/atomic"
+	"time"
+)
+
+// Standard is the detector for the patterns every SIP service meets: bad
+// credentials, stale accounts, enumeration, call rate, signalling errors and
+// scanners. It keeps one compact record per source (an address, or an IPv6
+// prefix) for all of them, in a table bounded by Limits.MaxSources.
+//
+// A Standard reports a finding on every event past a threshold until Forget
+// is called for the subject; a Guard calls it when it bans.
+// A Standard is safe for concurrent use.
+type Standard struct {
+	lim   Limits
+	t     *table
+	base  atomic.Int64 // Unix nanoseconds of tick 0
+	clock func() time.Time
+
+	// Limits in ticks and bucket widths.
+	failW, unkW, probeW, sigW  uint32
+	trust, callW, callT, scanT uint32
+}
+
+var _ Detector = (*Standard)(nil)
+
+// tickShift makes a tick 2^26 ns (about 67 ms); a uint32 of ticks spans 9 years.
+const tickShift = 26
+
+// rec is what Standard remembers of one source. It holds no pointers.
+type rec struct {
+	first, last uint32 // ticks
+	okAt        uint32 // last accepted credentials
+	// Bit sets of account-name hashes: a cheap distinct count.
+	okMask, failMask, unkMask, probeMask, optMask uint32
+	// Two accounts failing most recently, and their failures.
+	acct  [2]uint32
+	acctN [2]uint16
+	fail, unk, probe, sig window
+	tat                   uint32 // call rate: theoretical arrival time
+	calls, unans          uint16 // decaying counts of calls and unanswered ones
+	unkPrev               uint32 // last unknown-account attempt
+	gapMin, gapMax        uint16 // seconds between them
+	ua                    uint32 // hash of the last User-Agent
+	port0, port1          uint16 // first and last source port
+	sigStatus             uint16
+	flags                 uint8
+}
+
+const (
+	flagCreds uint8 = 1 << iota // credentials presented since the last Forget
+)
+
+// window counts events in four buckets; the newest is head.
+type window struct {
+	head uint32
+	b    [4]uint8
+}
+
+// advance moves the window to bucket bn, emptying buckets that fell out.
+func (w *window) advance(bn uint32) {
+	d := bn - w.head
+	if d == 0 {
+		return
+	}
+	if d >= 4 || bn < w.head {
+		w.b = [4]uint8{}
+	} else {
+		copy(w.b[d:], w.b[:4-d])
+		for i := uint32(0); i < d; i++ {
+			w.b[i] = 0
+		}
+	}
+	w.head = bn
+}
+
+func (w *window) sum() int { return int(w.b[0]) + int(w.b[1]) + int(w.b[2]) + int(w.b[3]) }
+
+// add counts one event at tick now; width is a bucket's span in ticks.
+func (w *window) add(now, width uint32) int {
+	w.advance(now / width)
+	if w.b[0] < math.MaxUint8 {
+		w.b[0]++
+	}
+	return w.sum()
+}
+
+// count returns the events in the window at tick now.
+func (w *window) count(now, width uint32) int {
+	w.advance(now / width)
+	return w.sum()
+}
+
+// NewStandard returns a Standard with limits l; zero fields take defaults.
+func NewStandard(l Limits) (*Standard, error) {
+	l, err := l.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Standard{lim: l, t: newTable(l.MaxSources), clock: time.Now}
+	width := func(d time.Duration) uint32 { return max(ticks(d)/3+1, 1) }
+	s.failW = width(l.BadCredentials.Window)
+	s.unkW = width(l.StaleAccount.Window)
+	s.probeW = width(l.Enumeration.Window)
+	s.sigW = width(l.Signalling.Window)
+	s.trust = ticks(l.TrustWindow)
+	s.callW = ticks(l.CallRate.Window)
+	if l.CallRate.Threshold > 0 {
+		s.callT = max(s.callW/uint32(l.CallRate.Threshold), 1)
+	}
+	s.scanT = ticks(2 * time.Second)
+	return s, nil
+}
+
+func ticks(d time.Duration) uint32 {
+	return uint32(min(int64(d)>>tickShift, math.MaxUint32))
+}
+
+// Limits returns the limits in force, defaults filled in.
+func (s *Standard) Limits() Limits { return s.lim }
+
+// Len returns how many sources are tracked.
+func (s *Standard) Len() int {
+	n := 0
+	for i := range s.t.shards {
+		sh := &s.t.shards[i]
+		sh.mu.Lock()
+		n += sh.n
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// tick converts t to ticks since the first event seen, less an hour.
+func (s *Standard) tick(t time.Time) uint32 {
+	ns := t.UnixNano()
+	base := s.base.Load()
+	if base == 0 {
+		s.base.CompareAndSwap(0, ns-int64(time.Hour))
+		base = s.base.Load()
+	}
+	d := ns - base
+	if d < 0 {
+		return 0
+	}
+	return uint32(min(d>>tickShift, math.MaxUint32))
+}
+
+func (s *Standard) time(t uint32) time.Time {
+	return time.Unix(0, s.base.Load()+int64(t)<<tickShift)
+}
+
+// keyOf returns the table key for addr: the address, or its IPv6 prefix.
+func (s *Standard) keyOf(addr netip.Addr) (key, netip.Prefix) {
+	addr = addr.Unmap()
+	bits := 32
+	if addr.Is6() {
+		bits = s.lim.V6Prefix
+	}
+	p, _ := addr.Prefix(bits)
+	return key(p.Addr().As16()), p
+}
+
+func bit(h uint32) uint32 { return 1 << (h & 31) }
+
+// linear[n] estimates how many distinct names set n of 32 bits (linear counting).
+var linear = func() (t [33]uint16) {
+	for n := range 32 {
+		t[n] = uint16(math.Round(-32 * math.Log(1-float64(n)/32)))
+	}
+	t[32] = 200
+	return t
+}()
+
+func distinct(m uint32) int { return int(linear[bits.OnesCount32(m)]) }
+
+// signallingStatus reports whether an INVITE answered st was refused as sent.
+func signallingStatus(st int) bool {
+	switch st {
+	case 400, 403, 404, 415, 416, 420, 484, 488:
+		return true
+	}
+	return false
+}
+
+// Observe implements Detector.
+func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
+	if ev.Validate() != nil {
+		return dst
+	}
+	t := ev.Time
+	if t.IsZero() {
+		t = s.clock()
+	}
+	now := s.tick(t)
+	k, sub := s.keyOf(ev.Source.Addr())
+	h := hashKey(&k)
+	sh := s.t.shard(h)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r, added := sh.get(&k, h)
+	if added {
+		r.first = now
+		r.port0 = ev.Source.Port()
+	}
+	r.last = now
+	r.port1 = ev.Source.Port()
+
+	var acct uint32
+	if ev.Account != "" {
+		acct = hashString(ev.Account)
+		sh.remember(ev.Account, acct)
+	}
+	if ev.UserAgent != "" {
+		if ua := hashString(ev.UserAgent); ua != r.ua {
+			r.ua = ua
+			sh.remember(ev.UserAgent, ua)
+			if name, ok := ScannerAgent(ev.UserAgent); ok {
+				f := s.finding(sh, r, ev, Scanner, Subject{Prefix: sub}, 1)
+				f.Evidence.Detail = fmt.Sprintf("User-Agent %q is the scanner %s", ev.UserAgent, name)
+				return append(dst, f)
+			}
+		}
+	}
+	recentOK := r.okAt != 0 && now-r.okAt <= s.trust
+	if !recentOK {
+		r.okMask = 0
+	}
+	othersOK := recentOK && r.okMask&^bit(acct) != 0
+
+	switch {
+	case ev.Malformed != "":
+		return s.signalling(sh, r, ev, sub, now, recentOK, othersOK, dst)
+	case ev.Rejected():
+		r.flags |= flagCreds
+		n := r.fail.add(now, s.failW)
+		r.failMask |= bit(acct)
+		an := r.countAccount(acct, r.fail.sum()+r.unk.count(now, s.unkW))
+		d := distinct(r.failMask)
+		device := d <= s.lim.DeviceAccounts
+		if device && othersOK {
+			if s.lim.AccountFailures.Threshold > 0 && an >= s.lim.AccountFailures.Threshold {
+				f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub, Account: ev.Account}, an)
+				f.Device, f.OthersOK = true, true
+				f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for account %q; other accounts work from this address", an, ev.Account)
+				return append(dst, f)
+			}
+			return dst
+		}
+		if s.lim.BadCredentials.Threshold > 0 && n >= s.lim.BadCredentials.Threshold {
+			f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub}, n)
+			if device {
+				f.Subject.Account = ev.Account
+			}
+			f.Device = device && recentOK
+			f.OthersOK = othersOK
+			f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for about %d account(s)", n, d)
+			return append(dst, f)
+		}
+	case ev.Unknown():
+		r.flags |= flagCreds
+		r.unk.add(now, s.unkW)
+		if r.probe.count(now, s.probeW) == 0 {
+			r.probeMask, r.optMask = 0, 0
+		}
+		r.probe.add(now, s.probeW)
+		r.unkMask |= bit(acct)
+		r.probeMask |= bit(acct)
+		an := r.countAccount(acct, r.fail.count(now, s.failW)+r.unk.sum())
+		if r.acct[0] == acct && r.unkPrev != 0 {
+			gap := uint16(min(uint64(now-r.unkPrev)<<tickShift>>30, math.MaxUint16)) // about seconds
+			if r.gapMin == 0 || gap < r.gapMin {
+				r.gapMin = gap
+			}
+			r.gapMax = max(r.gapMax, gap)
+		}
+		if r.acct[0] == acct {
+			r.unkPrev = now
+		}
+		if pd := distinct(r.probeMask); !recentOK && s.lim.Enumeration.Threshold > 0 && pd >= s.lim.Enumeration.Threshold {
+			f := s.finding(sh, r, ev, Enumeration, Subject{Prefix: sub}, r.probe.sum())
+			f.Evidence.DistinctAccounts = pd
+			f.Evidence.Detail = fmt.Sprintf("about %d distinct missing accounts asked for", pd)
+			return append(dst, f)
+		}
+		if s.lim.StaleAccount.Threshold > 0 && an >= s.lim.StaleAccount.Threshold {
+			d := distinct(r.unkMask)
+			f := s.finding(sh, r, ev, StaleAccount, Subject{Prefix: sub, Account: ev.Account}, an)
+			f.Device = d <= s.lim.DeviceAccounts || recentOK
+			f.OthersOK = othersOK
+			if r.acct[0] == acct && r.gapMax > 0 {
+				f.Evidence.Interval = time.Duration(int(r.gapMin)+int(r.gapMax)) * time.Second / 2
+			}
+			f.Evidence.Detail = fmt.Sprintf("%d requests for missing account %q", an, ev.Account)
+			if r.gapMax > 0 && r.gapMax <= 2*r.gapMin {
+				f.Evidence.Detail += fmt.Sprintf(", regularly every %d to %d s", r.gapMin, r.gapMax)
+			}
+			return append(dst, f)
+		}
+	case ev.Challenged():
+		if recentOK || r.flags&flagCreds != 0 {
+			break
+		}
+		if r.probe.count(now, s.probeW) == 0 {
+			r.probeMask, r.optMask = 0, 0
+		}
+		n := r.probe.add(now, s.probeW)
+		r.probeMask |= bit(acct)
+		// Phones booting together are all challenged before any answers; a
+		// scanner never answers. Judge only after a pause.
+		if pd := distinct(r.probeMask); s.lim.Enumeration.Threshold > 0 && pd >= s.lim.Enumeration.Threshold && now-r.first >= s.scanT {
+			f := s.finding(sh, r, ev, Enumeration, Subject{Prefix: sub}, n)
+			f.Evidence.DistinctAccounts = pd
+			f.Evidence.Detail = fmt.Sprintf("about %d distinct accounts challenged and never answered with credentials", pd)
+			return append(dst, f)
+		}
+	case ev.Authenticated():
+		r.flags |= flagCreds
+		r.okAt = now
+		r.okMask |= bit(acct)
+		for i := range r.acct {
+			if r.acct[i] == acct {
+				r.acctN[i] = 0
+			}
+		}
+	}
+	if ev.Credentials && !ev.Rejected() {
+		r.flags |= flagCreds
+	}
+
+	switch ev.Method {
+	case "INVITE":
+		// A challenged INVITE is half of a normal call attempt, unless the
+		// source never answers challenges: then it is the whole attempt.
+		if ev.Challenged() && (recentOK || r.flags&flagCreds != 0) || ev.Rejected() || ev.Unknown() {
+			return dst
+		}
+		if dst = s.callRate(sh, r, ev, sub, now, recentOK, othersOK, dst); len(dst) > 0 {
+			return dst
+		}
+		if signallingStatus(ev.Status) {
+			return s.signalling(sh, r, ev, sub, now, recentOK, othersOK, dst)
+		}
+	case "OPTIONS":
+		if recentOK || s.lim.OptionsSweep < 0 || ev.Challenged() {
+			return dst
+		}
+		if r.probe.count(now, s.probeW) == 0 {
+			r.probeMask, r.optMask = 0, 0
+		}
+		n := r.probe.add(now, s.probeW)
+		r.optMask |= bit(hashString(ev.Target))
+		if od := distinct(r.optMask); od >= s.lim.OptionsSweep {
+			f := s.finding(sh, r, ev, Scanner, Subject{Prefix: sub}, n)
+			f.Evidence.DistinctAccounts = od
+			f.Evidence.Detail = fmt.Sprintf("OPTIONS sweep over about %d distinct users", od)
+			return append(dst, f)
+		}
+	}
+	return dst
+}
+
+// countAccount adds a failure for account hash a and returns its count. A
+// count is reset when all the address's failure windows are empty (total 0
+// before this failure was added is reported as total <= 1).
+func (r *rec) countAccount(a uint32, total int) int {
+	if total <= 1 {
+		r.acctN = [2]uint16{}
+	}
+	i := 0
+	switch {
+	case r.acct[0] == a:
+	case r.acct[1] == a:
+		i = 1
+	default:
+		// Replace the account with fewer failures; the newcomer goes first.
+		if r.acctN[1] > r.acctN[0] {
+			r.acct[0], r.acctN[0] = r.acct[1], r.acctN[1]
+		}
+		r.acct[1], r.acctN[1] = r.acct[0], r.acctN[0]
+		r.acct[0], r.acctN[0] = a, 0
+		r.unkPrev, r.gapMin, r.gapMax = 0, 0, 0
+	}
+	if r.acctN[i] < math.MaxUint16 {
+		r.acctN[i]++
+	}
+	return int(r.acctN[i])
+}
+
+func (s *Standard) callRate(sh *shard, r *rec, ev *Event, sub netip.Prefix, now uint32, recentOK, othersOK bool, dst []Finding) []Finding {
+	answered := ev.Status >= 200 && ev.Status < 300
+	if r.calls++; !answered {
+		r.unans++
+	}
+	if r.calls >= 1024 {
+		r.calls, r.unans = r.calls/2, r.unans/2
+	}
+	if s.callT == 0 {
+		return dst
+	}
+	cost := s.callT
+	if answered {
+		cost = max(cost/4, 1)
+	}
+	r.tat = max(r.tat, now) + cost
+	if r.tat-now <= s.callW {
+		return dst
+	}
+	f := s.finding(sh, r, ev, CallRate, Subject{Prefix: sub, Account: ev.Account}, s.lim.CallRate.Threshold)
+	f.Device = ev.Credentials && recentOK
+	f.OthersOK = othersOK
+	f.Evidence.Unanswered = float64(r.unans) / float64(r.calls)
+	f.Evidence.Detail = fmt.Sprintf("call attempts above %d per %v, %.0f%% unanswered", s.lim.CallRate.Threshold, s.lim.CallRate.Window, f.Evidence.Unanswered*100)
+	return append(dst, f)
+}
+
+func (s *Standard) signalling(sh *shard, r *rec, ev *Event, sub netip.Prefix, now uint32, recentOK, othersOK bool, dst []Finding) []Finding {
+	n := r.sig.add(now, s.sigW)
+	r.sigStatus = uint16(ev.Status)
+	if s.lim.Signalling.Threshold <= 0 || n < s.lim.Signalling.Threshold {
+		return dst
+	}
+	f := s.finding(sh, r, ev, Signalling, Subject{Prefix: sub, Account: ev.Account}, n)
+	f.Device = recentOK
+	f.OthersOK = othersOK
+	if ev.Malformed != "" {
+		f.Evidence.Detail = fmt.Sprintf("%d requests refused as sent, the last unreadable: %s", n, ev.Malformed)
+	} else {
+		f.Evidence.Detail = fmt.Sprintf("%d calls refused as sent, the last with %d", n, ev.Status)
+	}
+	if recentOK {
+		f.Evidence.Detail += "; registrations from this address succeed"
+	}
+	return append(dst, f)
+}
+
+// finding builds a finding with the evidence r holds.
+func (s *Standard) finding(sh *shard, r *rec, ev *Event, c Cause, sub Subject, count int) Finding {
+	e := Evidence{Count: count, First: s.time(r.first), Last: ev.Time}
+	if e.Last.IsZero() {
+		e.Last = s.time(r.last)
+	}
+	if ev.Account != "" {
+		e.Accounts = append(e.Accounts, ev.Account)
+	}
+	for _, a := range r.acct {
+		if n := sh.name(a); n != "" && n != ev.Account {
+			e.Accounts = append(e.Accounts, n)
+		}
+	}
+	e.DistinctAccounts = max(distinct(r.failMask|r.unkMask|r.probeMask), len(e.Accounts))
+	if ev.UserAgent != "" {
+		e.UserAgents = []string{ev.UserAgent}
+	}
+	e.Ports = []uint16{r.port0}
+	if r.port1 != r.port0 {
+		e.Ports = append(e.Ports, r.port1)
+	}
+	if ev.Status != 0 {
+		e.Statuses = []int{ev.Status}
+	} else if c == Signalling {
+		e.Statuses = []int{0}
+	}
+	if r.calls > 0 {
+		e.Unanswered = float64(r.unans) / float64(r.calls)
+	}
+	return Finding{Cause: c, Subject: sub, Evidence: e}
+}
+
+// Forget clears what counts toward findings for the source of sub, keeping
+// its history of successful logins. A Guard calls it when it bans sub, so
+// that counting starts afresh when the ban ends.
+func (s *Standard) Forget(sub Subject) {
+	if !sub.IsValid() {
+		return
+	}
+	k, p := s.keyOf(sub.Prefix.Addr())
+	if p.Bits() < sub.Prefix.Bits() {
+		return // narrower than what is tracked; nothing of its own to clear
+	}
+	h := hashKey(&k)
+	sh := s.t.shard(h)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r := sh.find(&k, h)
+	if r == nil {
+		return
+	}
+	*r = rec{
+		first: r.first, last: r.last, okAt: r.okAt, okMask: r.okMask,
+		port0: r.port0, port1: r.port1,
+	}
+}

@@ -1,0 +1,30 @@
+package enforce
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// ErrUnsupported is returned by enforcers that cannot work on this system.
+var ErrUnsupported = errors.New("enforce: not supported on this system")
+
+// Enforcer makes bans real.
+//
+// Ban blocks every source address inside p until the given time; banning a
+// prefix that is already banned replaces its expiry. Unban lifts a ban; lifting
+// one that is absent or already expired is not an error. Both must be safe for
+// concurrent use. A cancelled ctx may abandon the change and return ctx.Err();
+// the enforcer must then be left as it was or with the change fully made.
+// Prefixes are masked and IPv4 prefixes are never written in IPv4-mapped IPv6
+// form; an invalid prefix is an error.
+type Enforcer interface {
+	Ban(ctx context.Context, p netip.Prefix, until time.Time) error
+	Unban(ctx context.Context, p netip.Prefix) error
+}
+
+// Closer is implemented by enforcers that hold resources.
+type Closer interface {
+	Close() error
+}

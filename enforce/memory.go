@@ -1,0 +1,209 @@
+package enforce
+
+import (
+	"context"
+	"fmt"
+	"math/bits"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Memory is an in-process enforcer: it answers whether a source is blocked, in
+// time independent of the number of bans (one map lookup per prefix length in
+// use). It drops nothing by itself; a transport read filter asks it.
+//
+// The zero Memory is not usable; call NewMemory. A Memory is safe for
+// concurrent use.
+type Memory struct {
+	now func() time.Time
+
+	mu sync.RWMutex
+	v4 map[key4]int64 // value: expiry, Unix nanoseconds
+	v6 map[key6]int64
+	// Prefix lengths in use, so a lookup probes only those.
+	lens4 uint64
+	lens6 [3]uint64
+	n4    [33]int32
+	n6    [129]int32
+}
+
+type key4 struct {
+	addr uint32
+	bits uint8
+}
+
+type key6 struct {
+	hi, lo uint64
+	bits   uint8
+}
+
+var (
+	_ Enforcer = (*Memory)(nil)
+)
+
+// NewMemory returns an empty Memory. now is its clock; nil means time.Now.
+func NewMemory(now func() time.Time) *Memory {
+	if now == nil {
+		now = time.Now
+	}
+	return &Memory{now: now, v4: make(map[key4]int64), v6: make(map[key6]int64)}
+}
+
+func checkPrefix(p netip.Prefix) (netip.Prefix, error) {
+	if !p.IsValid() {
+		return p, fmt.Errorf("enforce: invalid prefix %v", p)
+	}
+	if p.Addr().Is4In6() {
+		return p, fmt.Errorf("enforce: %v: use the IPv4 form", p)
+	}
+	if p.Addr().Zone() != "" {
+		return p, fmt.Errorf("enforce: %v: zones are not allowed", p)
+	}
+	return p.Masked(), nil
+}
+
+func v6halves(a netip.Addr) (hi, lo uint64) {
+	b := a.As16()
+	for i := 0; i < 8; i++ {
+		hi = hi<<8 | uint64(b[i])
+		lo = lo<<8 | uint64(b[8+i])
+	}
+	return hi, lo
+}
+
+func mask6(hi, lo uint64, n int) (uint64, uint64) {
+	switch {
+	case n == 0:
+		return 0, 0
+	case n < 64:
+		return hi &^ (^uint64(0) >> n), 0
+	case n == 64:
+		return hi, 0
+	case n < 128:
+		return hi, lo &^ (^uint64(0) >> (n - 64))
+	}
+	return hi, lo
+}
+
+func v4bits(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func mask4(v uint32, n int) uint32 {
+	if n == 0 {
+		return 0
+	}
+	return v &^ (^uint32(0) >> n)
+}
+
+// Ban blocks p until until. It never fails for a valid prefix.
+func (m *Memory) Ban(ctx context.Context, p netip.Prefix, until time.Time) error {
+	p, err := checkPrefix(p)
+	if err != nil {
+		return err
+	}
+	exp := until.UnixNano()
+	n := p.Bits()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p.Addr().Is4() {
+		k := key4{v4bits(p.Addr()), uint8(n)}
+		if _, ok := m.v4[k]; !ok {
+			m.n4[n]++
+			m.lens4 |= 1 << n
+		}
+		m.v4[k] = exp
+		return nil
+	}
+	hi, lo := v6halves(p.Addr())
+	k := key6{hi, lo, uint8(n)}
+	if _, ok := m.v6[k]; !ok {
+		m.n6[n]++
+		m.lens6[n/64] |= 1 << (n % 64)
+	}
+	m.v6[k] = exp
+	return nil
+}
+
+// Unban lifts the ban on exactly p, if any.
+func (m *Memory) Unban(ctx context.Context, p netip.Prefix) error {
+	p, err := checkPrefix(p)
+	if err != nil {
+		return err
+	}
+	n := p.Bits()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p.Addr().Is4() {
+		k := key4{v4bits(p.Addr()), uint8(n)}
+		if _, ok := m.v4[k]; ok {
+			delete(m.v4, k)
+			if m.n4[n]--; m.n4[n] == 0 {
+				m.lens4 &^= 1 << n
+			}
+		}
+		return nil
+	}
+	hi, lo := v6halves(p.Addr())
+	k := key6{hi, lo, uint8(n)}
+	if _, ok := m.v6[k]; ok {
+		delete(m.v6, k)
+		if m.n6[n]--; m.n6[n] == 0 {
+			m.lens6[n/64] &^= 1 << (n % 64)
+		}
+	}
+	return nil
+}
+
+// Blocked reports whether addr is inside an unexpired ban.
+func (m *Memory) Blocked(addr netip.Addr) bool {
+	exp, ok := m.lookup(addr)
+	return ok && m.now().UnixNano() < exp
+}
+
+// BlockedAt is Blocked with the clock read by the caller.
+func (m *Memory) BlockedAt(addr netip.Addr, now time.Time) bool {
+	exp, ok := m.lookup(addr)
+	return ok && now.UnixNano() < exp
+}
+
+// lookup returns the latest expiry among the bans that cover addr.
+func (m *Memory) lookup(addr netip.Addr) (exp int64, found bool) {
+	addr = addr.Unmap()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if addr.Is4() {
+		v := v4bits(addr)
+		for l := m.lens4; l != 0; l &= l - 1 {
+			n := bits.TrailingZeros64(l)
+			if e, ok := m.v4[key4{mask4(v, n), uint8(n)}]; ok && (!found || e > exp) {
+				exp, found = e, true
+			}
+		}
+		return exp, found
+	}
+	if !addr.Is6() {
+		return 0, false
+	}
+	hi, lo := v6halves(addr)
+	for w, l := range m.lens6 {
+		for ; l != 0; l &= l - 1 {
+			n := w*64 + bits.TrailingZeros64(l)
+			mh, ml := mask6(hi, lo, n)
+			if e, ok := m.v6[key6{mh, ml, uint8(n)}]; ok && (!found || e > exp) {
+				exp, found = e, true
+			}
+		}
+	}
+	return exp, found
+}
+
+// Len returns how many bans the Memory holds, expired ones included until
+// they are lifted.
+func (m *Memory) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.v4) + len(m.v6)
+}

@@ -1,0 +1,104 @@
+package registrar_test
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/internal/registrar"
+)
+
+// bannedGuard returns a Guard holding an IPv4 ban, an IPv6 prefix ban and
+// an account block.
+func bannedGuard(t *testing.T) *ban.Guard {
+	t.Helper()
+	now := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+	g, err := ban.New(ban.Options{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	observe := func(src string, ev detect.Event) {
+		t.Helper()
+		ev.Source = netip.MustParseAddrPort(src)
+		require.NoError(t, g.Observe(t.Context(), &ev))
+	}
+	observe("192.0.2.1:5060", detect.Event{Method: "OPTIONS", Status: 200, UserAgent: "friendly-scanner"})
+	observe("[2001:db8::1]:5060", detect.Event{Method: "OPTIONS", Status: 200, UserAgent: "sipvicious"})
+	for range 5 {
+		observe("192.0.2.9:5060", detect.Event{Method: "REGISTER", Status: 404, Account: "olduser"})
+	}
+	require.Len(t, g.Bans(), 3, "%+v", g.Bans())
+	return g
+}
+
+func TestAdminHandler(t *testing.T) {
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		status int
+		want   string // substring of the body
+	}{
+		{"list", "GET", "/bans", 200, `"subject": "2001:db8::/64"`},
+		{"address", "GET", "/bans/192.0.2.1", 200, `"cause": "scanner"`},
+		{"IPv6 prefix", "GET", "/bans/2001:db8::/64", 200, `"scope": "address"`},
+		{"IPv6 prefix percent-encoded", "GET", "/bans/2001:db8::%2F64", 200, `"subject": "2001:db8::/64"`},
+		{"account block", "GET", "/bans/olduser@192.0.2.9", 200, `"scope": "account"`},
+		{"account block percent-encoded", "GET", "/bans/olduser%40192.0.2.9", 200, `"cause": "stale-account"`},
+		{"address inside a prefix is not its subject", "GET", "/bans/2001:db8::1", 404, `"error": "no active ban on 2001:db8::1"`},
+		{"not banned", "GET", "/bans/198.51.100.1", 404, `"error"`},
+		{"address of an account block", "GET", "/bans/192.0.2.9", 404, `"error"`},
+		{"unreadable", "GET", "/bans/not-an-address", 400, `"error": "detect: subject`},
+		{"empty account", "GET", "/bans/@192.0.2.9", 400, `"error"`},
+		{"lift", "DELETE", "/bans/192.0.2.1", 204, ""},
+		{"lift prefix", "DELETE", "/bans/2001:db8::/64", 204, ""},
+		{"lift account block", "DELETE", "/bans/olduser@192.0.2.9", 204, ""},
+		{"lift absent", "DELETE", "/bans/198.51.100.1", 404, `"error"`},
+		{"lift unreadable", "DELETE", "/bans/x", 400, `"error"`},
+		{"method not allowed", "POST", "/bans", 405, ""},
+		{"unknown path", "GET", "/other", 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := registrar.AdminHandler(bannedGuard(t))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+			assert.Equal(t, tt.status, rec.Code, rec.Body.String())
+			assert.Contains(t, rec.Body.String(), tt.want)
+			if rec.Code != 204 && rec.Code != 405 && tt.path != "/other" {
+				assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+			}
+		})
+	}
+}
+
+func TestAdminLift(t *testing.T) {
+	g := bannedGuard(t)
+	h := registrar.AdminHandler(g)
+	serve := func(method, path string) *httptest.ResponseRecorder {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		return rec
+	}
+	require.Equal(t, 204, serve("DELETE", "/bans/2001:db8::/64").Code)
+	assert.False(t, g.Banned(netip.MustParseAddr("2001:db8::1")))
+	assert.Equal(t, 404, serve("GET", "/bans/2001:db8::/64").Code)
+
+	var left []ban.Record
+	rec := serve("GET", "/bans")
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &left))
+	require.Len(t, left, 2)
+
+	require.Equal(t, 204, serve("DELETE", "/bans/192.0.2.1").Code)
+	require.Equal(t, 204, serve("DELETE", "/bans/olduser@192.0.2.9").Code)
+	rec = serve("GET", "/bans")
+	assert.Equal(t, "[]", strings.TrimSpace(rec.Body.String()), "an empty list is [], not null")
+}

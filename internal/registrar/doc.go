@@ -1,0 +1,15 @@
+// Package registrar is a small digest-authenticating SIP registrar on sipgo,
+// protected by a ban.Guard. It backs examples/registrar and the end-to-end
+// tests, which attack it with ban/bantest and with sipp.
+//
+// It answers over UDP:
+//
+//	REGISTER  404 unknown or deleted account · 401 challenge · 403 wrong password · 200
+//	INVITE    407 challenge · 403 wrong password or unknown caller · 404 unknown callee · 480
+//	OPTIONS   200
+//	BYE, unmatched CANCEL  481; other methods 405
+//
+// Challenges use MD5 with qop=auth and stateless nonces, so unanswered
+// challenges cost no memory. Server.Handled counts the requests that reach a
+// handler per source address: a banned source's requests never do.
+package registrar

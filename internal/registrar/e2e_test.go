@@ -1,0 +1,402 @@
+package registrar_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/ban/bantest"
+	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/internal/registrar"
+)
+
+// silence is how long a client waits before it counts a request unanswered.
+// The server answers on loopback within a millisecond.
+const silence = 300 * time.Millisecond
+
+// clock is a fake clock for the Guard; the registrar's nonces use real time.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// syncBuffer collects log lines from goroutines that may outlive a test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testbed is a registrar serving on 127.0.0.1 with its Guard and clock.
+type testbed struct {
+	srv   *registrar.Server
+	g     *ban.Guard
+	clock *clock
+	addr  string // the registrar's UDP address
+}
+
+// demoAccounts are the accounts of examples/registrar, plus user1..user20
+// for probing existing accounts.
+func demoAccounts(t *testing.T) registrar.Accounts {
+	t.Helper()
+	a := registrar.Accounts{
+		Users:   map[string]string{"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"},
+		Deleted: map[string]bool{"olduser": true},
+	}
+	for _, name := range bantest.Names("user", 20) {
+		a.Users[name] = name + "-secret"
+	}
+	return a
+}
+
+func start(t *testing.T) *testbed {
+	t.Helper()
+	logs := new(syncBuffer)
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs)
+		}
+	})
+	tb := &testbed{clock: &clock{t: time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)}}
+	var err error
+	tb.g, err = ban.New(ban.Options{Logger: log, Now: tb.clock.Now})
+	require.NoError(t, err)
+	tb.srv, err = registrar.New(registrar.Config{Accounts: demoAccounts(t), Guard: tb.g, Logger: log})
+	require.NoError(t, err)
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	tb.addr = conn.LocalAddr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tb.srv.Serve(ctx, conn) }()
+	t.Cleanup(func() {
+		cancel()
+		assert.ErrorIs(t, <-done, context.Canceled)
+	})
+	return tb
+}
+
+// client dials the registrar from local, such as "127.0.0.2:0".
+func (tb *testbed) client(t *testing.T, local string) *bantest.Client {
+	t.Helper()
+	d := bantest.Dialer{Timeout: silence, UserAgent: "Yealink SIP-T46U 108.86.0.20"}
+	c, err := d.Dial(context.Background(), local, tb.addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// awaitBan waits for an address-wide ban on addr and returns its record.
+func (tb *testbed) awaitBan(t *testing.T, addr netip.Addr) ban.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	require.NoError(t, bantest.WaitUntil(ctx, func() bool { return tb.g.Banned(addr) }), "%v never banned; bans: %+v", addr, tb.g.Bans())
+	rec, ok := tb.g.Record(detect.SubjectOf(addr))
+	require.True(t, ok)
+	assert.Equal(t, "address", rec.Scope)
+	return rec
+}
+
+// assertSilenced checks that addr is refused: attempt meets only silence
+// and no request of it reaches a handler.
+func (tb *testbed) assertSilenced(t *testing.T, addr netip.Addr, attempt func() (bantest.Result, error)) {
+	t.Helper()
+	before := tb.srv.Handled(addr)
+	res, err := attempt()
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.Answered, "banned source answered: %v", res)
+	assert.Equal(t, res.Sent, res.Unanswered)
+	assert.Equal(t, before, tb.srv.Handled(addr), "requests from a banned source reached a handler")
+}
+
+// untilSilenced repeats attack until one of its attempts goes unanswered,
+// at most tries times, and returns the sum of the results.
+func untilSilenced(t *testing.T, tries int, attack func() (bantest.Result, error)) bantest.Result {
+	t.Helper()
+	var sum bantest.Result
+	sum.Statuses = map[int]int{}
+	for range tries {
+		res, err := attack()
+		require.NoError(t, err)
+		sum.Sent += res.Sent
+		sum.Answered += res.Answered
+		sum.Unanswered += res.Unanswered
+		for st, n := range res.Statuses {
+			sum.Statuses[st] += n
+		}
+		if res.Unanswered > 0 {
+			return sum
+		}
+	}
+	t.Fatalf("never silenced after %d tries: %v", tries, sum)
+	return sum
+}
+
+var ctx = context.Background()
+
+func TestPasswordGuessingBanned(t *testing.T) {
+	t.Parallel()
+	tb := start(t)
+	c := tb.client(t, "127.0.0.2:0")
+	addr := c.LocalAddr().Addr()
+
+	res, err := bantest.GuessPasswords(ctx, c, "alice", 5)
+	require.NoError(t, err)
+	assert.Equal(t, map[int]int{403: 5}, res.Statuses, "%v", res)
+
+	rec := tb.awaitBan(t, addr)
+	assert.Equal(t, detect.BadCredentials, rec.Cause)
+	assert.Equal(t, 5, rec.Evidence.Count)
+	assert.True(t, rec.Diagnosis.Attack)
+	assert.Equal(t, time.Hour, rec.Until.Sub(rec.Since))
+	// Each guess is a challenged REGISTER and one with credentials.
+	assert.Equal(t, 10, tb.srv.Handled(addr))
+
+	tb.assertSilenced(t, addr, func() (bantest.Result, error) { return bantest.GuessPasswords(ctx, c, "alice", 2) })
+	// Another port of the same address, even with the right password.
+	other := tb.client(t, "127.0.0.2:0")
+	tb.assertSilenced(t, addr, func() (bantest.Result, error) { return bantest.HealthyPhone(ctx, other, "alice", "alice-secret", 1) })
+	// Nobody else is affected.
+	bystander := tb.client(t, "127.0.0.3:0")
+	st, err := bystander.Register(ctx, "alice", "alice-secret")
+	require.NoError(t, err)
+	assert.Equal(t, 200, st)
+}
+
+func TestHealthyPhoneNeverBanned(t *testing.T) {
+	t.Parallel()
+	tb := start(t)
+	c := tb.client(t, "127.0.0.4:0")
+	for i := range 40 {
+		res, err := bantest.HealthyPhone(ctx, c, "bob", "bob-secret", 1)
+		require.NoError(t, err)
+		require.Equal(t, map[int]int{200: 1}, res.Statuses, "registration %d: %v", i, res)
+		tb.clock.Advance(30 * time.Second)
+	}
+	// A burst too, as after a reboot.
+	res, err := bantest.HealthyPhone(ctx, c, "bob", "bob-secret", 20)
+	require.NoError(t, err)
+	assert.Equal(t, map[int]int{200: 20}, res.Statuses)
+	st, err := c.Options(ctx, "")
+	require.NoError(t, err)
+	assert.Equal(t, 200, st)
+
+	assert.False(t, tb.g.Banned(c.LocalAddr().Addr()))
+	assert.Empty(t, tb.g.Bans())
+	assert.Equal(t, 2*60+1, tb.srv.Handled(c.LocalAddr().Addr()))
+}
+
+func TestStaleDeviceBlockedAlone(t *testing.T) {
+	t.Parallel()
+	tb := start(t)
+	phone := tb.client(t, "127.0.0.5:0")
+	stale := tb.client(t, "127.0.0.5:0")
+	addr := phone.LocalAddr().Addr()
+
+	res, err := bantest.HealthyPhone(ctx, phone, "alice", "alice-secret", 1)
+	require.NoError(t, err)
+	require.Equal(t, map[int]int{200: 1}, res.Statuses)
+
+	res, err = bantest.StaleDevice(ctx, stale, "olduser", 5)
+	require.NoError(t, err)
+	assert.Equal(t, map[int]int{404: 5}, res.Statuses, "%v", res)
+
+	sub := detect.Subject{Prefix: netip.PrefixFrom(addr, 32), Account: "olduser"}
+	wait, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	require.NoError(t, bantest.WaitUntil(wait, func() bool { _, ok := tb.g.Record(sub); return ok }), "no block; bans: %+v", tb.g.Bans())
+	rec, _ := tb.g.Record(sub)
+	assert.Equal(t, "account", rec.Scope)
+	assert.Equal(t, detect.StaleAccount, rec.Cause)
+	assert.Equal(t, "olduser@127.0.0.5", rec.Subject.String())
+	assert.Contains(t, rec.Diagnosis.Summary, `"olduser"`)
+	assert.False(t, rec.Diagnosis.Attack)
+	assert.False(t, tb.g.Banned(addr), "the address stays open")
+
+	// The stale device is refused, and told so.
+	res, err = bantest.StaleDevice(ctx, stale, "olduser", 2)
+	require.NoError(t, err)
+	assert.Equal(t, map[int]int{403: 2}, res.Statuses, "%v", res)
+	// The phone beside it keeps working.
+	res, err = bantest.HealthyPhone(ctx, phone, "alice", "alice-secret", 5)
+	require.NoError(t, err)
+	assert.Equal(t, map[int]int{200: 5}, res.Statuses, "%v", res)
+	rec, _ = tb.g.Record(sub)
+	assert.Equal(t, int64(2), rec.Blocked)
+}
+
+func TestEnumerationBanned(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		local  string
+		attack func(tb *testbed, c *bantest.Client, names []string) (bantest.Result, error)
+		names  []string
+	}{
+		{"unknown names answered 404", "127.0.0.6:0", func(tb *testbed, c *bantest.Client, names []string) (bantest.Result, error) {
+			return bantest.EnumerateAccounts(ctx, c, names)
+		}, bantest.Names("ghost", 40)},
+		{"challenges never answered", "127.0.0.7:0", func(tb *testbed, c *bantest.Client, names []string) (bantest.Result, error) {
+			// The detector waits a moment before judging unanswered
+			// challenges, as phones booting together are challenged at once.
+			tb.clock.Advance(time.Second)
+			return bantest.ProbeAccounts(ctx, c, names)
+		}, bantest.Names("user", 20)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tb := start(t)
+			c := tb.client(t, tt.local)
+			addr := c.LocalAddr().Addr()
+			i := 0
+			res := untilSilenced(t, len(tt.names), func() (bantest.Result, error) {
+				i++
+				return tt.attack(tb, c, tt.names[i-1:i])
+			})
+			assert.GreaterOrEqual(t, res.Sent, 10, "banned before 10 names: %v", res)
+			rec := tb.awaitBan(t, addr)
+			assert.Equal(t, detect.Enumeration, rec.Cause)
+			assert.GreaterOrEqual(t, rec.Evidence.DistinctAccounts, 10)
+			tb.assertSilenced(t, addr, func() (bantest.Result, error) { return bantest.ProbeAccounts(ctx, c, []string{"alice"}) })
+		})
+	}
+}
+
+func TestScannerBannedAtOnce(t *testing.T) {
+	t.Parallel()
+	tb := start(t)
+	c := tb.client(t, "127.0.0.8:0")
+	addr := c.LocalAddr().Addr()
+
+	res, err := bantest.Scanner(ctx, c, 1)
+	require.NoError(t, err)
+	assert.Equal(t, map[int]int{200: 1}, res.Statuses)
+	rec := tb.awaitBan(t, addr)
+	assert.Equal(t, detect.Scanner, rec.Cause)
+	assert.Equal(t, 24*time.Hour, rec.Until.Sub(rec.Since))
+	assert.Contains(t, rec.Evidence.Detail, bantest.ScannerUserAgent)
+	assert.Equal(t, 1, tb.srv.Handled(addr))
+
+	tb.assertSilenced(t, addr, func() (bantest.Result, error) { return bantest.Scanner(ctx, c, 2) })
+
+	// The ban ends with its time.
+	tb.clock.Advance(24 * time.Hour)
+	n, err := tb.g.Expire(ctx, tb.clock.Now())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	st, err := c.Options(ctx, "")
+	require.NoError(t, err)
+	assert.Equal(t, 200, st)
+	assert.Equal(t, 2, tb.srv.Handled(addr))
+}
+
+func TestInviteFloodBanned(t *testing.T) {
+	t.Parallel()
+	tb := start(t)
+	c := tb.client(t, "127.0.0.9:0")
+	addr := c.LocalAddr().Addr()
+
+	// Calls to a missing number are refused as sent; they must not be what
+	// bans the dialer here.
+	st, err := c.Invite(ctx, "alice", "alice-secret", "nobody")
+	require.NoError(t, err)
+	assert.Equal(t, 404, st)
+
+	res := untilSilenced(t, 50, func() (bantest.Result, error) {
+		return bantest.FloodInvites(ctx, c, "alice", "alice-secret", "bob", 1)
+	})
+	assert.GreaterOrEqual(t, res.Statuses[480], 25, "banned too early: %v", res)
+	rec := tb.awaitBan(t, addr)
+	assert.Equal(t, detect.CallRate, rec.Cause)
+	tb.assertSilenced(t, addr, func() (bantest.Result, error) {
+		return bantest.FloodInvites(ctx, c, "alice", "alice-secret", "bob", 1)
+	})
+}
+
+func TestAdminLiftsBan(t *testing.T) {
+	t.Parallel()
+	tb := start(t)
+	api := httptest.NewServer(registrar.AdminHandler(tb.g))
+	t.Cleanup(api.Close)
+	c := tb.client(t, "127.0.0.10:0")
+	addr := c.LocalAddr().Addr()
+
+	_, err := bantest.GuessPasswords(ctx, c, "carol", 5)
+	require.NoError(t, err)
+	tb.awaitBan(t, addr)
+
+	do := func(method, path string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, method, api.URL+path, nil)
+		require.NoError(t, err)
+		res, err := api.Client().Do(req)
+		require.NoError(t, err)
+		t.Cleanup(func() { res.Body.Close() })
+		return res
+	}
+	res := do("GET", "/bans")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	var all []ban.Record
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&all))
+	require.Len(t, all, 1)
+	assert.Equal(t, "127.0.0.10", all[0].Subject.String())
+
+	res = do("GET", "/bans/127.0.0.10")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	var one map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&one))
+	assert.Equal(t, "bad-credentials", one["cause"])
+	assert.Equal(t, "address", one["scope"])
+
+	res = do("DELETE", "/bans/127.0.0.10")
+	assert.Equal(t, http.StatusNoContent, res.StatusCode)
+	res = do("GET", "/bans/127.0.0.10")
+	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+	res = do("DELETE", "/bans/127.0.0.10")
+	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+
+	assert.False(t, tb.g.Banned(addr))
+	before := tb.srv.Handled(addr)
+	st, err := c.Register(ctx, "carol", "carol-secret")
+	require.NoError(t, err)
+	assert.Equal(t, 200, st, "answered again once lifted")
+	assert.Equal(t, before+2, tb.srv.Handled(addr))
+}

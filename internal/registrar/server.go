@@ -1,0 +1,303 @@
+package registrar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/ban/sipgoban"
+)
+
+// DefaultRealm is the digest realm of a Config with none.
+const DefaultRealm = "sipban.local"
+
+// DefaultListen is the UDP address of a Config with none.
+const DefaultListen = "127.0.0.1:5060"
+
+// maxCounted bounds the sources Handled keeps counts for, so that a spray
+// from many addresses cannot grow memory without limit.
+const maxCounted = 100_000
+
+// Config configures a Server.
+type Config struct {
+	// Listen is the UDP address ListenAndServe binds; empty means DefaultListen.
+	// Port 0 picks a free port, which Serve logs.
+	Listen string
+	// Accounts are the users that may register and call.
+	Accounts Accounts
+	// Realm is the digest realm; empty means DefaultRealm.
+	Realm string
+	// Guard judges every transaction and holds the bans. Required. The
+	// caller runs its Run method.
+	Guard *ban.Guard
+	// Logger receives one line per request and the server's own events;
+	// nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is a SIP registrar over UDP, protected by a ban.Guard: packets
+// from banned sources are dropped before they are parsed, and every request
+// that is answered becomes an event for the Guard. It keeps no location
+// service: registrations are checked and acknowledged, calls are
+// authenticated and answered 480.
+//
+// A Server serves once. Its methods are safe for concurrent use.
+type Server struct {
+	accounts Accounts
+	realm    string
+	listen   string
+	guard    *ban.Guard
+	log      *slog.Logger
+	nonces   *nonces
+	ua       *sipgo.UserAgent
+	sip      *sipgo.Server
+	started  atomic.Bool
+
+	mu      sync.Mutex
+	handled map[netip.Addr]int
+}
+
+// New returns a Server configured by cfg. It starts nothing.
+func New(cfg Config) (*Server, error) {
+	if cfg.Guard == nil {
+		return nil, errors.New("registrar: Config.Guard is nil")
+	}
+	s := &Server{
+		accounts: cfg.Accounts,
+		realm:    cfg.Realm,
+		listen:   cfg.Listen,
+		guard:    cfg.Guard,
+		log:      cfg.Logger,
+		nonces:   newNonces(),
+		handled:  make(map[netip.Addr]int),
+	}
+	if s.realm == "" {
+		s.realm = DefaultRealm
+	}
+	if s.listen == "" {
+		s.listen = DefaultListen
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent("sipban-registrar"),
+		sipgoban.Option(s.guard),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(s.log)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("registrar: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(s.log))
+	if err != nil {
+		return nil, fmt.Errorf("registrar: %w", err)
+	}
+	s.ua, s.sip = ua, srv
+	srv.OnRegister(s.handle(s.register))
+	srv.OnInvite(s.handle(s.invite))
+	srv.OnOptions(s.handle(s.options))
+	srv.OnAck(s.handle(func(*sip.Request, sip.ServerTransaction) {}))
+	srv.OnBye(s.handle(noDialog))
+	srv.OnCancel(s.handle(noDialog))
+	srv.OnNoRoute(s.handle(notAllowed))
+	return s, nil
+}
+
+// ListenAndServe binds Config.Listen and serves on it until ctx is done.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	var lc net.ListenConfig
+	conn, err := lc.ListenPacket(ctx, "udp", s.listen)
+	if err != nil {
+		return fmt.Errorf("registrar: %w", err)
+	}
+	return s.Serve(ctx, conn)
+}
+
+// Serve answers SIP requests arriving on conn until ctx is done, then closes
+// conn and returns ctx.Err(). It returns at once with an error if the Server
+// has served before.
+func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
+	if !s.started.CompareAndSwap(false, true) {
+		conn.Close()
+		return errors.New("registrar: Serve called twice")
+	}
+	defer s.ua.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	s.log.Info("registrar: serving SIP", "udp", conn.LocalAddr().String(), "realm", s.realm)
+	err := s.sip.ServeUDP(conn)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	conn.Close()
+	if err == nil {
+		err = errors.New("connection closed")
+	}
+	return fmt.Errorf("registrar: %w", err)
+}
+
+// Handled returns how many requests from addr reached a handler: those the
+// read filter let through and sipgo parsed, retransmissions excepted. Once
+// maxCounted sources are counted, new sources are not.
+func (s *Server) Handled(addr netip.Addr) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.handled[addr.Unmap()]
+}
+
+// handle counts the request, then runs h wrapped so the Guard sees it.
+func (s *Server) handle(h sipgo.RequestHandler) sipgo.RequestHandler {
+	wrapped := sipgoban.Wrap(s.guard, h)
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
+			addr := ap.Addr().Unmap()
+			s.mu.Lock()
+			if _, ok := s.handled[addr]; ok || len(s.handled) < maxCounted {
+				s.handled[addr]++
+			}
+			s.mu.Unlock()
+		}
+		wrapped(req, tx)
+	}
+}
+
+// register answers REGISTER: 404 for an account that does not exist, 401
+// to ask for credentials, 403 for wrong ones, 200 for good ones.
+func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
+	var name string
+	if to := req.To(); to != nil {
+		name = to.Address.User
+	}
+	h := req.GetHeader("Authorization")
+	if h != nil {
+		if u := sipgoban.Username(h.Value()); u != name {
+			s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "credentials for another account")
+			return
+		}
+	}
+	password, ok := s.accounts.Password(name)
+	if !ok {
+		s.respond(req, tx, 404, "Not Found", "account", name, "deleted", s.accounts.Deleted[name])
+		return
+	}
+	if h == nil {
+		s.challenge(req, tx, 401, "WWW-Authenticate", false)
+		return
+	}
+	switch s.verify(req, h, password) {
+	case staleNonce:
+		s.challenge(req, tx, 401, "WWW-Authenticate", true)
+	case badCredentials:
+		s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "wrong password")
+	case goodCredentials:
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		for _, c := range req.GetHeaders("Contact") {
+			res.AppendHeader(sip.HeaderClone(c))
+		}
+		expires := "3600"
+		if e := req.GetHeader("Expires"); e != nil {
+			if n, err := strconv.Atoi(e.Value()); err == nil && n >= 0 {
+				expires = strconv.Itoa(n)
+			}
+		}
+		res.AppendHeader(sip.NewHeader("Expires", expires))
+		s.send(tx, res, "account", name)
+	}
+}
+
+// invite answers INVITE: 407 to ask for credentials, 403 for wrong ones or
+// an unknown caller, 404 for an unknown callee, else 480: the registrar
+// keeps no locations to route to.
+func (s *Server) invite(req *sip.Request, tx sip.ServerTransaction) {
+	h := req.GetHeader("Proxy-Authorization")
+	if h == nil {
+		s.challenge(req, tx, 407, "Proxy-Authenticate", false)
+		return
+	}
+	name := sipgoban.Username(h.Value())
+	password, ok := s.accounts.Password(name)
+	if !ok {
+		// 403 rather than 404: a 404 to an INVITE speaks of the callee.
+		sipgoban.MarkUnknownAccount(tx)
+		s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "no such account")
+		return
+	}
+	switch s.verify(req, h, password) {
+	case staleNonce:
+		s.challenge(req, tx, 407, "Proxy-Authenticate", true)
+		return
+	case badCredentials:
+		s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "wrong password")
+		return
+	}
+	if _, ok := s.accounts.Password(req.Recipient.User); !ok {
+		s.respond(req, tx, 404, "Not Found", "account", name, "target", req.Recipient.User)
+		return
+	}
+	s.respond(req, tx, 480, "Temporarily Unavailable", "account", name, "target", req.Recipient.User)
+}
+
+func (s *Server) options(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Allow", "REGISTER, INVITE, ACK, BYE, CANCEL, OPTIONS"))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	s.send(tx, res)
+}
+
+// noDialog answers BYE and unmatched CANCEL: the registrar holds no calls.
+func noDialog(req *sip.Request, tx sip.ServerTransaction) {
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+}
+
+func notAllowed(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
+	res.AppendHeader(sip.NewHeader("Allow", "REGISTER, INVITE, ACK, BYE, CANCEL, OPTIONS"))
+	_ = tx.Respond(res)
+}
+
+// verify checks the digest credentials in h for req.
+func (s *Server) verify(req *sip.Request, h sip.Header, password string) verdict {
+	cred, err := digest.ParseCredentials(h.Value())
+	if err != nil {
+		return badCredentials
+	}
+	return s.nonces.check(cred, s.realm, string(req.Method), password, time.Now())
+}
+
+func (s *Server) challenge(req *sip.Request, tx sip.ServerTransaction, status int, header string, stale bool) {
+	reason := "Unauthorized"
+	if status == 407 {
+		reason = "Proxy Authentication Required"
+	}
+	res := sip.NewResponseFromRequest(req, status, reason, nil)
+	res.AppendHeader(sip.NewHeader(header, s.nonces.challenge(s.realm, time.Now(), stale)))
+	s.send(tx, res, "stale", stale)
+}
+
+func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, status int, reason string, attrs ...any) {
+	s.send(tx, sip.NewResponseFromRequest(req, status, reason, nil), attrs...)
+}
+
+// send sends res and logs it at debug level with attrs.
+func (s *Server) send(tx sip.ServerTransaction, res *sip.Response, attrs ...any) {
+	if err := tx.Respond(res); err != nil {
+		s.log.Warn("registrar: respond", "status", res.StatusCode, "error", err)
+		return
+	}
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("registrar: answered", append([]any{"status", res.StatusCode,
+			"method", res.CSeq().MethodName, "to", res.Destination()}, attrs...)...)
+	}
+}

@@ -1,0 +1,122 @@
+package registrar_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipban/sipban/detect"
+)
+
+// TestSipp drives the registrar with sipp, an independent SIP client, from
+// two loopback sources: a phone registering with good credentials and a
+// guesser with a wrong password. It runs when SIPBAN_SIPP is set, and then
+// fails rather than skips if sipp is missing.
+func TestSipp(t *testing.T) {
+	if os.Getenv("SIPBAN_SIPP") == "" {
+		t.Skip("set SIPBAN_SIPP=1 to run sipp (https://github.com/SIPp/sipp) against the registrar")
+	}
+	bin, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Fatalf("SIPBAN_SIPP is set but sipp is not installed: %v", err)
+	}
+	tb := start(t)
+
+	t.Run("phone registers", func(t *testing.T) {
+		r := runSipp(t, bin, tb.addr, "register.xml", "127.0.0.10", "alice", "alice-secret", 20)
+		assert.Equal(t, 0, r.exit, "sipp exit status\n%s", r.out)
+		assert.Equal(t, 20, r.ok, "successful calls\n%s", r.out)
+		assert.Equal(t, 0, r.failed, "failed calls\n%s", r.out)
+		addr := netip.MustParseAddr("127.0.0.10")
+		assert.False(t, tb.g.Banned(addr))
+		assert.Empty(t, tb.g.Bans())
+		assert.Equal(t, 40, tb.srv.Handled(addr), "a challenged REGISTER and an authenticated one per registration")
+	})
+
+	t.Run("guesser banned after 5", func(t *testing.T) {
+		addr := netip.MustParseAddr("127.0.0.11")
+		r := runSipp(t, bin, tb.addr, "register_wrong.xml", "127.0.0.11", "alice", "guess", 8)
+		assert.Equal(t, 1, r.exit, "sipp exits 1 when calls fail\n%s", r.out)
+		assert.Equal(t, 5, r.ok, "403 answers before the ban\n%s", r.out)
+		assert.Equal(t, 3, r.failed, "calls timed out after the ban\n%s", r.out)
+		require.True(t, tb.g.Banned(addr))
+		rec, ok := tb.g.Record(detect.SubjectOf(addr))
+		require.True(t, ok)
+		assert.Equal(t, detect.BadCredentials, rec.Cause)
+		assert.Equal(t, []string{"sipp"}, rec.Evidence.UserAgents)
+		assert.Equal(t, 10, tb.srv.Handled(addr))
+
+		// Even the right password now meets silence, and reaches no handler.
+		r = runSipp(t, bin, tb.addr, "register.xml", "127.0.0.11", "alice", "alice-secret", 2)
+		assert.Equal(t, 1, r.exit, "%s", r.out)
+		assert.Equal(t, 0, r.ok, "%s", r.out)
+		assert.Equal(t, 2, r.failed, "%s", r.out)
+		assert.Equal(t, 10, tb.srv.Handled(addr), "requests from a banned source reached a handler")
+	})
+
+	t.Run("phone unaffected", func(t *testing.T) {
+		r := runSipp(t, bin, tb.addr, "register.xml", "127.0.0.10", "alice", "alice-secret", 3)
+		assert.Equal(t, 0, r.exit, "%s", r.out)
+		assert.Equal(t, 3, r.ok, "%s", r.out)
+	})
+}
+
+// sippResult is what a sipp run reported.
+type sippResult struct {
+	exit       int // 0: all calls succeeded; 1: some failed
+	ok, failed int // cumulative "Successful call" and "Failed call"
+	out        string
+}
+
+var (
+	sippOK     = regexp.MustCompile(`Successful call\s*\|\s*\d+\s*\|\s*(\d+)`)
+	sippFailed = regexp.MustCompile(`Failed call\s*\|\s*\d+\s*\|\s*(\d+)`)
+)
+
+// runSipp runs scenario (a file in testdata/sipp) from local to target as
+// account with password, calls times, one call at a time. Each response is
+// awaited for half a second: longer means the server is silent.
+func runSipp(t *testing.T, bin, target, scenario, local, account, password string, calls int) sippResult {
+	t.Helper()
+	sf, err := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, target,
+		"-sf", sf,
+		"-s", account, "-au", account, "-ap", password,
+		"-i", local,
+		"-m", strconv.Itoa(calls), "-l", "1", "-r", "100",
+		"-recv_timeout", "500", // ms per expected response
+		"-timeout", "30s", // sipp's own bound on the whole run
+		"-nostdin",
+	)
+	cmd.Dir = t.TempDir() // for any file sipp decides to write
+	out, err := cmd.CombinedOutput()
+	r := sippResult{out: string(out)}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		r.exit = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("sipp: %v\n%s", err, out)
+	}
+	require.NoError(t, ctx.Err(), "sipp ran too long\n%s", out)
+	// sipp may print its screens more than once; the last is final.
+	m, f := sippOK.FindAllStringSubmatch(r.out, -1), sippFailed.FindAllStringSubmatch(r.out, -1)
+	require.NotEmpty(t, m, "no call statistics in sipp's output\n%s", out)
+	require.NotEmpty(t, f, "no call statistics in sipp's output\n%s", out)
+	r.ok, _ = strconv.Atoi(m[len(m)-1][1])
+	r.failed, _ = strconv.Atoi(f[len(f)-1][1])
+	return r
+}
