@@ -32,7 +32,10 @@ func diagnose(r *Record, f *detect.Finding) Diagnosis {
 	}
 	scope := "all traffic from " + r.Subject.Prefix.String() + " is dropped"
 	if r.Subject.Account != "" {
-		scope = fmt.Sprintf("only account %q from %s is refused; other devices there keep working", acct, r.Subject.Prefix.Addr())
+		scope = fmt.Sprintf("only account %q from %s is refused", acct, r.Subject.Prefix.Addr())
+		if f.OthersOK {
+			scope += "; the other devices there keep working"
+		}
 	}
 	switch f.Cause {
 	case detect.BadCredentials:

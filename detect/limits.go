@@ -28,7 +28,9 @@ type Limits struct {
 	// Default 5 within 1 hour.
 	StaleAccount Limit `json:"stale_account"`
 	// Enumeration: distinct account names asked for and not found, or
-	// challenged and never answered with credentials. Default 10 within 10 minutes.
+	// challenged and never answered with credentials. Default 10 within 10
+	// minutes. Names are counted in a 32-bit hash set: never fewer than
+	// Threshold names trigger it, a few more may be needed when names collide.
 	Enumeration Limit `json:"enumeration"`
 	// CallRate: call attempts (INVITE) from one address; an answered call
 	// counts a quarter. Default 30 within 1 minute.
@@ -105,6 +107,10 @@ func (l Limits) withDefaults() (Limits, error) {
 	}
 	if l.OptionsSweep == 0 {
 		l.OptionsSweep = d.OptionsSweep
+	}
+	// Distinct names are counted in 32-bit sets.
+	if l.Enumeration.Threshold > 32 || l.OptionsSweep > 32 {
+		return l, fmt.Errorf("detect: Enumeration threshold %d or OptionsSweep %d above 32 distinct names", l.Enumeration.Threshold, l.OptionsSweep)
 	}
 	if l.DeviceAccounts == 0 {
 		l.DeviceAccounts = d.DeviceAccounts

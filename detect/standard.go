@@ -40,8 +40,8 @@ type rec struct {
 	// Bit sets of account-name hashes: a cheap distinct count.
 	okMask, failMask, unkMask, probeMask, optMask uint32
 	// Two accounts failing most recently, and their failures.
-	acct  [2]uint32
-	acctN [2]uint16
+	acct                  [2]uint32
+	acctN                 [2]uint16
 	fail, unk, probe, sig window
 	tat                   uint32 // call rate: theoretical arrival time
 	calls, unans          uint16 // decaying counts of calls and unanswered ones
@@ -178,7 +178,12 @@ var linear = func() (t [33]uint16) {
 	return t
 }()
 
+// distinct estimates the names behind m, for evidence.
 func distinct(m uint32) int { return int(linear[bits.OnesCount32(m)]) }
+
+// atLeast is a lower bound on the names behind m: colliding names share a
+// bit, so thresholds compared with it are never reached early.
+func atLeast(m uint32) int { return bits.OnesCount32(m) }
 
 // signallingStatus reports whether an INVITE answered st was refused as sent.
 func signallingStatus(st int) bool {
@@ -243,7 +248,7 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 		r.failMask |= bit(acct)
 		an := r.countAccount(acct, r.fail.sum()+r.unk.count(now, s.unkW))
 		d := distinct(r.failMask)
-		device := d <= s.lim.DeviceAccounts
+		device := atLeast(r.failMask) <= s.lim.DeviceAccounts
 		if device && othersOK {
 			if s.lim.AccountFailures.Threshold > 0 && an >= s.lim.AccountFailures.Threshold {
 				f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub, Account: ev.Account}, an)
@@ -274,7 +279,7 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 		r.probeMask |= bit(acct)
 		an := r.countAccount(acct, r.fail.count(now, s.failW)+r.unk.sum())
 		if r.acct[0] == acct && r.unkPrev != 0 {
-			gap := uint16(min(uint64(now-r.unkPrev)<<tickShift>>30, math.MaxUint16)) // about seconds
+			gap := uint16(min((uint64(now-r.unkPrev)<<tickShift+uint64(time.Second)/2)/uint64(time.Second), math.MaxUint16))
 			if r.gapMin == 0 || gap < r.gapMin {
 				r.gapMin = gap
 			}
@@ -283,14 +288,14 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 		if r.acct[0] == acct {
 			r.unkPrev = now
 		}
-		if pd := distinct(r.probeMask); !recentOK && s.lim.Enumeration.Threshold > 0 && pd >= s.lim.Enumeration.Threshold {
+		if pd := atLeast(r.probeMask); !recentOK && s.lim.Enumeration.Threshold > 0 && pd >= s.lim.Enumeration.Threshold {
 			f := s.finding(sh, r, ev, Enumeration, Subject{Prefix: sub}, r.probe.sum())
 			f.Evidence.DistinctAccounts = pd
 			f.Evidence.Detail = fmt.Sprintf("about %d distinct missing accounts asked for", pd)
 			return append(dst, f)
 		}
 		if s.lim.StaleAccount.Threshold > 0 && an >= s.lim.StaleAccount.Threshold {
-			d := distinct(r.unkMask)
+			d := atLeast(r.unkMask)
 			f := s.finding(sh, r, ev, StaleAccount, Subject{Prefix: sub, Account: ev.Account}, an)
 			f.Device = d <= s.lim.DeviceAccounts || recentOK
 			f.OthersOK = othersOK
@@ -314,7 +319,7 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 		r.probeMask |= bit(acct)
 		// Phones booting together are all challenged before any answers; a
 		// scanner never answers. Judge only after a pause.
-		if pd := distinct(r.probeMask); s.lim.Enumeration.Threshold > 0 && pd >= s.lim.Enumeration.Threshold && now-r.first >= s.scanT {
+		if pd := atLeast(r.probeMask); s.lim.Enumeration.Threshold > 0 && pd >= s.lim.Enumeration.Threshold && now-r.first >= s.scanT {
 			f := s.finding(sh, r, ev, Enumeration, Subject{Prefix: sub}, n)
 			f.Evidence.DistinctAccounts = pd
 			f.Evidence.Detail = fmt.Sprintf("about %d distinct accounts challenged and never answered with credentials", pd)
@@ -356,7 +361,7 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 		}
 		n := r.probe.add(now, s.probeW)
 		r.optMask |= bit(hashString(ev.Target))
-		if od := distinct(r.optMask); od >= s.lim.OptionsSweep {
+		if od := atLeast(r.optMask); od >= s.lim.OptionsSweep {
 			f := s.finding(sh, r, ev, Scanner, Subject{Prefix: sub}, n)
 			f.Evidence.DistinctAccounts = od
 			f.Evidence.Detail = fmt.Sprintf("OPTIONS sweep over about %d distinct users", od)

@@ -30,7 +30,7 @@ const DefaultTimeout = time.Second
 const DefaultUserAgent = "sipban-bantest"
 
 // Dialer holds the options of the clients it dials. The zero Dialer uses
-// the defaults.
+// the defaults. A Dialer may dial from several goroutines at once.
 type Dialer struct {
 	// Timeout is how long to wait for each final response; zero means
 	// DefaultTimeout. Requests are sent once and never retransmitted, so on a
@@ -66,7 +66,7 @@ func (d *Dialer) Dial(ctx context.Context, local, target string) (*Client, error
 	uc := conn.(*net.UDPConn)
 	c := &Client{
 		conn:    uc,
-		local:   uc.LocalAddr().(*net.UDPAddr).AddrPort(),
+		local:   unmap(uc.LocalAddr().(*net.UDPAddr).AddrPort()),
 		timeout: d.Timeout,
 		ua:      d.UserAgent,
 		domain:  d.Domain,
@@ -435,4 +435,8 @@ func param(v, name string) string {
 		}
 	}
 	return ""
+}
+
+func unmap(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }

@@ -16,7 +16,7 @@ const ScannerUserAgent = "friendly-scanner"
 
 // Result tallies a scenario's attempts. An attempt is one Register, Invite
 // or Options exchange, which takes two requests when a challenge is
-// answered; its outcome is its last request's.
+// answered; its outcome is its last request's. The zero Result is empty.
 type Result struct {
 	// Sent counts attempts made.
 	Sent int

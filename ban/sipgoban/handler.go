@@ -17,10 +17,15 @@ import (
 // detect.Event: the request as received and the final status h sent (0 if
 // none). h must send its final response before it returns, as sipgo expects.
 // Requests for an account blocked at their source are answered
-// 403 Forbidden without calling h.
+// 403 Forbidden without calling h. Requests from a known scanner's
+// User-Agent get no answer at all, so that the scan learns nothing.
 func Wrap(g *ban.Guard, h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		ev := Event(req, 0)
+		if _, scanner := detect.ScannerAgent(ev.UserAgent); scanner {
+			_ = g.Observe(context.Background(), &ev)
+			return
+		}
 		if g.AccountBlocked(ev.Source.Addr(), ev.Account) {
 			res := sip.NewResponseFromRequest(req, 403, "Forbidden", nil)
 			_ = tx.Respond(res)
@@ -30,6 +35,10 @@ func Wrap(g *ban.Guard, h sipgo.RequestHandler) sipgo.RequestHandler {
 		h(req, w)
 		w.mu.Lock()
 		ev.Status, ev.UnknownAccount = w.status, w.unknown
+		if w.staleNonce {
+			// A re-challenge for an expired nonce says nothing about the password.
+			ev.Credentials = false
+		}
 		w.mu.Unlock()
 		if req.IsAck() || req.IsCancel() && ev.Status == 0 {
 			return // ACK has no response; CANCEL is answered by the transaction layer.
@@ -41,9 +50,10 @@ func Wrap(g *ban.Guard, h sipgo.RequestHandler) sipgo.RequestHandler {
 // recorder is the transaction a wrapped handler sees: it notes the final status.
 type recorder struct {
 	sip.ServerTransaction
-	mu      sync.Mutex
-	status  int
-	unknown bool
+	mu         sync.Mutex
+	status     int
+	unknown    bool
+	staleNonce bool
 }
 
 func (r *recorder) Respond(res *sip.Response) error {
@@ -51,10 +61,26 @@ func (r *recorder) Respond(res *sip.Response) error {
 		r.mu.Lock()
 		if r.status == 0 {
 			r.status = res.StatusCode
+			r.staleNonce = staleChallenge(res)
 		}
 		r.mu.Unlock()
 	}
 	return r.ServerTransaction.Respond(res)
+}
+
+// staleChallenge reports whether res re-challenges because the nonce expired.
+func staleChallenge(res *sip.Response) bool {
+	if res.StatusCode != 401 && res.StatusCode != 407 {
+		return false
+	}
+	for _, name := range []string{"WWW-Authenticate", "Proxy-Authenticate"} {
+		for _, h := range res.GetHeaders(name) {
+			if v := param(h.Value(), "stale"); strings.EqualFold(v, "true") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // MarkUnknownAccount tells the Guard that the request handled on tx was for an
@@ -112,14 +138,17 @@ func Event(req *sip.Request, status int) detect.Event {
 }
 
 // Username returns the username parameter of a Digest credentials value, or "".
-func Username(cred string) string {
-	for rest := cred; rest != ""; {
-		i := indexFold(rest, "username")
+func Username(cred string) string { return param(cred, "username") }
+
+// param returns the value of parameter name in a Digest header value, unquoted.
+func param(v, name string) string {
+	for rest := v; rest != ""; {
+		i := indexFold(rest, name)
 		if i < 0 {
 			return ""
 		}
 		before := i == 0 || rest[i-1] == ' ' || rest[i-1] == ',' || rest[i-1] == '\t'
-		rest = rest[i+len("username"):]
+		rest = rest[i+len(name):]
 		j := 0
 		for j < len(rest) && (rest[j] == ' ' || rest[j] == '\t') {
 			j++

@@ -16,8 +16,18 @@ import (
 // Option installs ReadFilter(g) on a sipgo UserAgent:
 //
 //	ua, err := sipgo.NewUA(sipgoban.Option(g))
+//
+// sipgo keeps only the last WithUserAgentTransportLayerOptions given, so a
+// caller that sets other transport options must pass TransportOption(g) in
+// that same call instead, or the filter is silently dropped.
 func Option(g *ban.Guard) sipgo.UserAgentOption {
-	return sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(ReadFilter(g)))
+	return sipgo.WithUserAgentTransportLayerOptions(TransportOption(g))
+}
+
+// TransportOption is ReadFilter(g) as a transport layer option, to combine
+// with others in one sipgo.WithUserAgentTransportLayerOptions call.
+func TransportOption(g *ban.Guard) sip.TransportLayerOption {
+	return sip.WithTransportLayerReadFilter(ReadFilter(g))
 }
 
 // ReadFilter returns a transport read filter that drops every datagram or

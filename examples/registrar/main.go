@@ -53,13 +53,15 @@ func main() {
 	}
 }
 
+// run serves SIP, the JSON API and the Guard until a signal or the first
+// failure, which it returns.
 func run(log *slog.Logger, listen, users, realm, admin, enforcer string) error {
 	if enforcer != "memory" {
 		return fmt.Errorf("-enforcer %q: only \"memory\" is available", enforcer)
 	}
 	accounts, err := loadUsers(users)
 	if err != nil {
-		return err
+		return fmt.Errorf("-users: %w", err)
 	}
 	g, err := ban.New(ban.Options{Logger: log})
 	if err != nil {
@@ -73,7 +75,7 @@ func run(log *slog.Logger, listen, users, realm, admin, enforcer string) error {
 	var ln net.Listener
 	if admin != "" {
 		if ln, err = net.Listen("tcp", admin); err != nil {
-			return err
+			return fmt.Errorf("-admin %s: %w", admin, err)
 		}
 	}
 

@@ -10,7 +10,8 @@ import (
 	"unicode"
 )
 
-// Accounts are the registrar's users. The zero Accounts has no users.
+// Accounts are the registrar's users. The zero Accounts has no users. A
+// Server only reads its Accounts; do not change the maps while it serves.
 type Accounts struct {
 	// Users maps an account name to its password.
 	Users map[string]string

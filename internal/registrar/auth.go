@@ -13,9 +13,9 @@ import (
 	"github.com/icholy/digest"
 )
 
-// nonceLifetime is how long a challenge may be answered. Phones answer within
-// a second; reusing a nonce for later registrations (nc > 1) is allowed
-// within this time.
+// nonceLifetime is how long a nonce may be used. Phones answer a challenge
+// within a second; some reuse the nonce for later requests. Nonce counts are
+// not tracked, so a captured request can be replayed within this time.
 const nonceLifetime = 5 * time.Minute
 
 // nonces issues and checks digest nonces without keeping state, so that a
@@ -83,14 +83,17 @@ type verdict int
 const (
 	// badCredentials: unreadable, for another realm, or a wrong response.
 	badCredentials verdict = iota
-	// staleNonce: well formed but the nonce is not one of ours or too old;
-	// the client should retry with a fresh challenge.
+	// staleNonce: the response proves the password, but over a nonce that
+	// is not one of ours or too old; the client should retry with a fresh
+	// challenge (stale=true).
 	staleNonce
-	// goodCredentials: the response proves the password.
+	// goodCredentials: the response proves the password over a fresh nonce.
 	goodCredentials
 )
 
-// check verifies digest credentials cred for method against password.
+// check verifies digest credentials cred for method against password. The
+// response is checked before the nonce, so that a wrong password is always
+// reported as such, whatever nonce it comes with.
 func (n *nonces) check(cred *digest.Credentials, realm, method, password string, now time.Time) verdict {
 	if cred.Realm != realm || cred.Response == "" {
 		return badCredentials
@@ -100,9 +103,6 @@ func (n *nonces) check(cred *digest.Credentials, realm, method, password string,
 	}
 	if cred.QOP != "" && cred.QOP != "auth" {
 		return badCredentials
-	}
-	if !n.valid(cred.Nonce, now) {
-		return staleNonce
 	}
 	chal := &digest.Challenge{Realm: realm, Nonce: cred.Nonce, Algorithm: "MD5"}
 	if cred.QOP != "" {
@@ -121,6 +121,9 @@ func (n *nonces) check(cred *digest.Credentials, realm, method, password string,
 	}
 	if subtle.ConstantTimeCompare([]byte(strings.ToLower(cred.Response)), []byte(want.Response)) != 1 {
 		return badCredentials
+	}
+	if !n.valid(cred.Nonce, now) {
+		return staleNonce
 	}
 	return goodCredentials
 }

@@ -66,6 +66,8 @@ func TestCheck(t *testing.T) {
 	}
 	noQOP := *chal
 	noQOP.QOP = nil
+	forged := *chal
+	forged.Nonce = "forged"
 	tests := []struct {
 		name string
 		cred *digest.Credentials
@@ -80,7 +82,8 @@ func TestCheck(t *testing.T) {
 		{"SHA-256", answer(chal, "pw", func(c *digest.Credentials) { c.Algorithm = "SHA-256" }), badCredentials},
 		{"auth-int", answer(chal, "pw", func(c *digest.Credentials) { c.QOP = "auth-int" }), badCredentials},
 		{"no response", answer(chal, "pw", func(c *digest.Credentials) { c.Response = "" }), badCredentials},
-		{"forged nonce", answer(chal, "pw", func(c *digest.Credentials) { c.Nonce = "forged" }), staleNonce},
+		{"forged nonce", answer(&forged, "pw", nil), staleNonce},
+		{"forged nonce, wrong password", answer(&forged, "wrong", nil), badCredentials},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,7 +91,9 @@ func TestCheck(t *testing.T) {
 		})
 	}
 	t.Run("expired nonce", func(t *testing.T) {
-		assert.Equal(t, staleNonce, n.check(answer(chal, "pw", nil), "realm", "REGISTER", "pw", now.Add(time.Hour)))
+		later := now.Add(time.Hour)
+		assert.Equal(t, staleNonce, n.check(answer(chal, "pw", nil), "realm", "REGISTER", "pw", later))
+		assert.Equal(t, badCredentials, n.check(answer(chal, "wrong", nil), "realm", "REGISTER", "pw", later))
 	})
 }
 

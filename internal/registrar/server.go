@@ -42,7 +42,7 @@ type Config struct {
 	// Guard judges every transaction and holds the bans. Required. The
 	// caller runs its Run method.
 	Guard *ban.Guard
-	// Logger receives one line per request and the server's own events;
+	// Logger receives the server's events, and a debug line per answer;
 	// nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -108,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 	srv.OnRegister(s.handle(s.register))
 	srv.OnInvite(s.handle(s.invite))
 	srv.OnOptions(s.handle(s.options))
+	// Only ACKs to a 2xx reach a handler, and no INVITE is answered 2xx.
 	srv.OnAck(s.handle(func(*sip.Request, sip.ServerTransaction) {}))
 	srv.OnBye(s.handle(noDialog))
 	srv.OnCancel(s.handle(noDialog))
@@ -148,28 +149,38 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	return fmt.Errorf("registrar: %w", err)
 }
 
-// Handled returns how many requests from addr reached a handler: those the
-// read filter let through and sipgo parsed, retransmissions excepted. Once
-// maxCounted sources are counted, new sources are not.
+// Handled returns how many requests from addr reached a handler and were
+// judged by the Guard: the read filter let them through, sipgo parsed them,
+// and Wrap did not refuse them (blocked account, scanner).
+// Retransmissions, which sipgo answers itself, are not counted. A request is
+// counted only after the Guard has seen it, so once the count includes a
+// request, any ban it caused is in place. Once maxCounted sources are
+// counted, new sources are not.
 func (s *Server) Handled(addr netip.Addr) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.handled[addr.Unmap()]
 }
 
-// handle counts the request, then runs h wrapped so the Guard sees it.
+// handle runs h wrapped so that the Guard judges the request, then counts
+// it if it reached h.
 func (s *Server) handle(h sipgo.RequestHandler) sipgo.RequestHandler {
-	wrapped := sipgoban.Wrap(s.guard, h)
 	return func(req *sip.Request, tx sip.ServerTransaction) {
-		if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
-			addr := ap.Addr().Unmap()
-			s.mu.Lock()
-			if _, ok := s.handled[addr]; ok || len(s.handled) < maxCounted {
-				s.handled[addr]++
-			}
-			s.mu.Unlock()
+		reached := false
+		sipgoban.Wrap(s.guard, func(req *sip.Request, tx sip.ServerTransaction) {
+			reached = true
+			h(req, tx)
+		})(req, tx)
+		ap, err := netip.ParseAddrPort(req.Source())
+		if err != nil || !reached {
+			return
 		}
-		wrapped(req, tx)
+		addr := ap.Addr().Unmap()
+		s.mu.Lock()
+		if _, ok := s.handled[addr]; ok || len(s.handled) < maxCounted {
+			s.handled[addr]++
+		}
+		s.mu.Unlock()
 	}
 }
 

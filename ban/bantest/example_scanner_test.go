@@ -15,8 +15,8 @@ import (
 	"github.com/sipban/sipban/ban/sipgoban"
 )
 
-// A sipgo server protected by a Guard meets a scanner: its first request is
-// answered, then the scanner is banned and meets silence.
+// A sipgo server protected by a Guard meets a scanner: not even its first
+// request is answered, and the scanner is banned.
 func Example() {
 	ctx := context.Background()
 
@@ -53,6 +53,6 @@ func Example() {
 	res, _ = bantest.Scanner(ctx, c, 2)
 	fmt.Println("banned:", res)
 	// Output:
-	// first: sent 1, answered 1, unanswered 0, statuses 200:1
+	// first: sent 1, answered 0, unanswered 1
 	// banned: sent 2, answered 0, unanswered 2
 }

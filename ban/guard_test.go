@@ -1,0 +1,328 @@
+package ban_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/enforce"
+)
+
+// clock is a fake clock that moves only when told.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func newGuard(t *testing.T, c *clock, opts ban.Options) *ban.Guard {
+	t.Helper()
+	opts.Now = c.Now
+	opts.Logger = quiet
+	g, err := ban.New(opts)
+	require.NoError(t, err)
+	return g
+}
+
+type req struct {
+	from    string
+	method  string
+	account string
+	creds   bool
+	status  int
+}
+
+// send observes one event per request, a second apart.
+func send(t *testing.T, g *ban.Guard, c *clock, rs ...req) error {
+	t.Helper()
+	var errs []error
+	for _, r := range rs {
+		c.Advance(time.Second)
+		ev := detect.Event{Source: netip.MustParseAddrPort(r.from), Transport: "udp", Method: r.method,
+			Account: r.account, Credentials: r.creds, Status: r.status, UserAgent: "Grandstream GXP2170 1.0.11.23"}
+		if ev.Method == "" {
+			ev.Method = "REGISTER"
+		}
+		errs = append(errs, g.Observe(context.Background(), &ev))
+	}
+	return errors.Join(errs...)
+}
+
+func times(n int, r req) []req {
+	out := make([]req, n)
+	for i := range out {
+		out[i] = r
+	}
+	return out
+}
+
+func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func TestGuardBansGuessing(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	guess := req{from: "203.0.113.5:5060", account: "100", creds: true, status: 403}
+	require.NoError(t, send(t, g, c, times(4, guess)...))
+	assert.False(t, g.Banned(addr("203.0.113.5")))
+	require.NoError(t, send(t, g, c, guess))
+	assert.True(t, g.Banned(addr("203.0.113.5")), "5th rejected credential bans")
+	assert.False(t, g.Banned(addr("203.0.113.6")))
+
+	bans := g.Bans()
+	require.Len(t, bans, 1)
+	r := bans[0]
+	assert.Equal(t, "203.0.113.5", r.Subject.String())
+	assert.Equal(t, "address", r.Scope)
+	assert.Equal(t, detect.BadCredentials, r.Cause)
+	assert.Equal(t, 0, r.Level)
+	assert.Equal(t, time.Hour, r.Until.Sub(r.Since))
+	assert.Equal(t, 5, r.Evidence.Count)
+	assert.Equal(t, []string{"100"}, r.Evidence.Accounts)
+	assert.Equal(t, []string{"Grandstream GXP2170 1.0.11.23"}, r.Evidence.UserAgents)
+	assert.True(t, r.Diagnosis.Attack)
+	assert.Contains(t, r.Diagnosis.Summary, "password guessing")
+	assert.NotEmpty(t, r.Diagnosis.Advice)
+
+	// Expiry with the fake clock, then a repeat offence is banned longer.
+	c.Advance(time.Hour)
+	n, err := g.Expire(context.Background(), c.Now())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.False(t, g.Banned(addr("203.0.113.5")))
+	assert.Empty(t, g.Bans())
+	require.NoError(t, send(t, g, c, times(4, guess)...))
+	assert.False(t, g.Banned(addr("203.0.113.5")), "counting starts afresh after a ban")
+	require.NoError(t, send(t, g, c, guess))
+	r, ok := g.Record(detect.SubjectOf(addr("203.0.113.5")))
+	require.True(t, ok)
+	assert.Equal(t, 1, r.Level)
+	assert.Equal(t, 2*time.Hour, r.Until.Sub(r.Since))
+}
+
+func TestGuardEscalationIsCapped(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{Policy: ban.Policy{MaxBanTime: 5 * time.Hour}})
+	scan := req{from: "192.0.2.66:5060", method: "OPTIONS", status: 200}
+	var got []time.Duration
+	for range 4 {
+		ev := detect.Event{Source: netip.MustParseAddrPort(scan.from), Method: "OPTIONS", Status: 200, UserAgent: "friendly-scanner"}
+		require.NoError(t, g.Observe(context.Background(), &ev))
+		r, ok := g.Record(detect.SubjectOf(addr("192.0.2.66")))
+		require.True(t, ok)
+		got = append(got, r.Until.Sub(r.Since))
+		require.NoError(t, g.Lift(context.Background(), r.Subject))
+		c.Advance(time.Minute)
+	}
+	assert.Equal(t, []time.Duration{5 * time.Hour, 5 * time.Hour, 5 * time.Hour, 5 * time.Hour}, got, "a day's first ban, capped")
+
+	g = newGuard(t, c, ban.Options{Policy: ban.Policy{MaxBanTime: 5 * time.Hour, BanTime: map[detect.Cause]time.Duration{detect.Scanner: time.Hour}}})
+	got = nil
+	for range 4 {
+		ev := detect.Event{Source: netip.MustParseAddrPort(scan.from), Method: "OPTIONS", Status: 200, UserAgent: "sipvicious"}
+		require.NoError(t, g.Observe(context.Background(), &ev))
+		r, _ := g.Record(detect.SubjectOf(addr("192.0.2.66")))
+		got = append(got, r.Until.Sub(r.Since))
+		require.NoError(t, g.Lift(context.Background(), r.Subject))
+	}
+	assert.Equal(t, []time.Duration{time.Hour, 2 * time.Hour, 4 * time.Hour, 5 * time.Hour}, got)
+}
+
+func TestGuardBlocksOnlyTheMisconfiguredDevice(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	ok := []req{
+		{from: "198.51.100.7:5060", account: "alice", creds: true, status: 200},
+		{from: "198.51.100.7:5061", account: "bob", creds: true, status: 200},
+	}
+	require.NoError(t, send(t, g, c, ok...))
+	typo := req{from: "198.51.100.7:5062", account: "carol", creds: true, status: 403}
+	require.NoError(t, send(t, g, c, times(5, typo)...))
+
+	office := addr("198.51.100.7")
+	assert.False(t, g.Banned(office), "working devices keep working")
+	assert.True(t, g.AccountBlocked(office, "carol"))
+	assert.False(t, g.AccountBlocked(office, "alice"))
+	assert.False(t, g.AccountBlocked(addr("198.51.100.8"), "carol"))
+
+	r, found := g.Record(detect.Subject{Prefix: netip.MustParsePrefix("198.51.100.7/32"), Account: "carol"})
+	require.True(t, found)
+	assert.Equal(t, "account", r.Scope)
+	assert.Equal(t, "carol@198.51.100.7", r.Subject.String())
+	assert.False(t, r.Diagnosis.Attack)
+	assert.Contains(t, r.Diagnosis.Summary, "carol")
+	assert.Contains(t, r.Diagnosis.Advice[0], "Re-enter the password")
+	assert.Contains(t, r.Diagnosis.Device, "5062")
+	assert.EqualValues(t, 1, r.Blocked, "the AccountBlocked hit above is counted")
+
+	require.NoError(t, g.Lift(context.Background(), r.Subject))
+	assert.False(t, g.AccountBlocked(office, "carol"))
+	assert.ErrorIs(t, g.Lift(context.Background(), r.Subject), ban.ErrNotFound)
+}
+
+func TestGuardStaleDevice(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	stale := req{from: "203.0.113.20:5060", account: "test", creds: true, status: 404}
+	for range 5 {
+		require.NoError(t, send(t, g, c, stale))
+		c.Advance(59 * time.Second)
+	}
+	home := addr("203.0.113.20")
+	assert.False(t, g.Banned(home))
+	assert.True(t, g.AccountBlocked(home, "test"))
+	r, ok := g.Record(detect.Subject{Prefix: netip.MustParsePrefix("203.0.113.20/32"), Account: "test"})
+	require.True(t, ok)
+	assert.Equal(t, detect.StaleAccount, r.Cause)
+	assert.Contains(t, r.Diagnosis.Summary, "does not exist")
+	assert.Contains(t, r.Diagnosis.Summary, "every 1m0s")
+}
+
+func TestGuardIPv6Prefix(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	for i := range 5 {
+		require.NoError(t, send(t, g, c, req{from: fmt.Sprintf("[2001:db8:7:7::%x]:5060", i+1), account: "1000", creds: true, status: 403}))
+	}
+	assert.True(t, g.Banned(addr("2001:db8:7:7:ffff::1")), "the whole /64 is banned")
+	assert.False(t, g.Banned(addr("2001:db8:7:8::1")))
+	r := g.Bans()
+	require.Len(t, r, 1)
+	assert.Equal(t, "2001:db8:7:7::/64", r[0].Subject.String())
+}
+
+func TestGuardAllowList(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{Policy: ban.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
+	require.NoError(t, send(t, g, c, times(20, req{from: "10.1.2.3:5060", account: "x", creds: true, status: 403})...))
+	assert.False(t, g.Banned(addr("10.1.2.3")))
+	assert.Empty(t, g.Bans())
+}
+
+// failing is an enforcer whose kernel has gone away.
+type failing struct{ calls int }
+
+func (f *failing) Ban(context.Context, netip.Prefix, time.Time) error {
+	f.calls++
+	return errors.New("netlink: operation not permitted")
+}
+func (f *failing) Unban(context.Context, netip.Prefix) error { return errors.New("netlink: gone") }
+
+func TestGuardFailingEnforcer(t *testing.T) {
+	c := newClock()
+	bad := &failing{}
+	g := newGuard(t, c, ban.Options{Enforcers: []enforce.Enforcer{bad}})
+	err := send(t, g, c, times(5, req{from: "192.0.2.9:5060", account: "1", creds: true, status: 403})...)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "operation not permitted")
+	assert.Equal(t, 1, bad.calls)
+	assert.True(t, g.Banned(addr("192.0.2.9")), "the ban holds in memory all the same")
+	r := g.Bans()
+	require.Len(t, r, 1)
+	assert.Contains(t, r[0].EnforceError, "operation not permitted")
+	err = g.Lift(context.Background(), r[0].Subject)
+	assert.ErrorContains(t, err, "gone")
+	assert.False(t, g.Banned(addr("192.0.2.9")), "lifted in memory even so")
+}
+
+func TestGuardMaxBans(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{Policy: ban.Policy{MaxBans: 2}})
+	for i := range 3 {
+		ev := detect.Event{Source: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), 5060), Method: "OPTIONS", Status: 200, UserAgent: "sipcli/v1.8"}
+		err := g.Observe(context.Background(), &ev)
+		if i < 2 {
+			require.NoError(t, err)
+		} else {
+			require.ErrorIs(t, err, ban.ErrTooManyBans)
+		}
+	}
+	assert.Len(t, g.Bans(), 2)
+}
+
+func TestGuardBadInput(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	assert.ErrorIs(t, g.Observe(context.Background(), &detect.Event{}), detect.ErrInvalidEvent)
+	assert.False(t, g.Banned(netip.Addr{}))
+	assert.False(t, g.AccountBlocked(netip.Addr{}, ""))
+	_, ok := g.Record(detect.Subject{})
+	assert.False(t, ok)
+	for _, p := range []ban.Policy{
+		{Factor: 0.5},
+		{MaxBans: -1},
+		{BanTime: map[detect.Cause]time.Duration{detect.Scanner: -time.Second}},
+		{Allow: []netip.Prefix{{}}},
+		{Limits: detect.Limits{V6Prefix: 200}},
+	} {
+		_, err := ban.New(ban.Options{Policy: p})
+		assert.Error(t, err, "%+v", p)
+	}
+	_, err := ban.New(ban.Options{Detectors: []detect.Detector{nil}})
+	assert.Error(t, err)
+}
+
+func TestGuardCustomDetector(t *testing.T) {
+	c := newClock()
+	spam := detect.Func(func(ev *detect.Event, dst []detect.Finding) []detect.Finding {
+		if ev.Method != "MESSAGE" {
+			return dst
+		}
+		return append(dst, detect.Finding{Cause: detect.CauseCustom, Subject: detect.SubjectOf(ev.Source.Addr()),
+			Evidence: detect.Evidence{Count: 1, Detail: "MESSAGE spam"}})
+	})
+	g := newGuard(t, c, ban.Options{Detectors: []detect.Detector{spam}, Policy: ban.Policy{BanTime: map[detect.Cause]time.Duration{detect.CauseCustom: time.Minute}}})
+	require.NoError(t, send(t, g, c, req{from: "192.0.2.44:5060", method: "MESSAGE", status: 202}))
+	r := g.Bans()
+	require.Len(t, r, 1)
+	assert.Equal(t, "cause-64", r[0].Cause.String())
+	assert.Equal(t, time.Minute, r[0].Until.Sub(r[0].Since))
+}
+
+func TestGuardConcurrent(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 500 {
+				ev := detect.Event{Source: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, byte(w), byte(i % 50)}), 5060),
+					Method: "REGISTER", Account: "a", Credentials: true, Status: 403}
+				_ = g.Observe(context.Background(), &ev)
+				g.Banned(ev.Source.Addr())
+				g.AccountBlocked(ev.Source.Addr(), "a")
+				if i%100 == 0 {
+					g.Bans()
+					_, _ = g.Expire(context.Background(), c.Now())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.Len(t, g.Bans(), 8*50, "every source banned exactly once")
+}

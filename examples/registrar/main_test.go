@@ -1,0 +1,35 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRunRefuses checks the configurations run must refuse before serving.
+func TestRunRefuses(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "users.txt")
+	require.NoError(t, os.WriteFile(bad, []byte("alice:a\nalice:b\n"), 0o600))
+	tests := []struct {
+		name     string
+		users    string
+		admin    string
+		enforcer string
+		err      string
+	}{
+		{"unknown enforcer", "", "", "nftables", `-enforcer "nftables": only "memory" is available`},
+		{"missing users file", filepath.Join(t.TempDir(), "none.txt"), "", "memory", "no such file"},
+		{"bad users file", bad, "", "memory", "registrar: users line 2"},
+		{"bad admin address", "", "127.0.0.1:notaport", "memory", "127.0.0.1:notaport"},
+	}
+	log := slog.New(slog.DiscardHandler)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(log, "127.0.0.1:0", tt.users, "sipban.local", tt.admin, tt.enforcer)
+			require.ErrorContains(t, err, tt.err)
+		})
+	}
+}
