@@ -40,14 +40,14 @@ func diagnose(r *Record, f *detect.Finding) Diagnosis {
 	switch f.Cause {
 	case detect.BadCredentials:
 		if f.Device {
-			d.Summary = fmt.Sprintf("A device registering as %q had its password rejected %d times in %v; %s.", acct, ev.Count, span, scope)
+			d.Summary = fmt.Sprintf("A device registering as %q had its password rejected %d times (address first seen %v earlier); %s.", acct, ev.Count, span, scope)
 			d.Advice = []string{
 				fmt.Sprintf("Re-enter the password of account %q on the device (%s); if the password was changed, update every device that uses it.", acct, d.Device),
 				"Lift the block once the device is fixed; it will be blocked again otherwise.",
 			}
 		} else {
 			d.Attack = true
-			d.Summary = fmt.Sprintf("%d rejected credentials in %v for %d account(s) from an address with no recent successful login: password guessing; %s.", ev.Count, span, max(ev.DistinctAccounts, 1), scope)
+			d.Summary = fmt.Sprintf("%d rejected credentials for %d account(s) in %v from an address with no recent successful login: password guessing; %s.", ev.Count, max(ev.DistinctAccounts, 1), span, scope)
 			d.Advice = []string{
 				"If these are your devices, correct the passwords on each device listed before lifting the ban.",
 				"Otherwise leave the ban in place, and check the accounts tried have strong passwords.",

@@ -239,7 +239,8 @@ type Finding struct {
 // Evidence is what a detector saw, for people to read.
 type Evidence struct {
 	// Count is how many events counted toward the finding.
-	Count int       `json:"count"`
+	Count int `json:"count"`
+	// First is when the source was first seen; Last, the event that decided.
 	First time.Time `json:"first_seen"`
 	Last  time.Time `json:"last_seen"`
 	// Accounts holds a sample of the account names involved.

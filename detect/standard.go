@@ -463,9 +463,11 @@ func (s *Standard) finding(sh *shard, r *rec, ev *Event, c Cause, sub Subject, c
 	if ev.UserAgent != "" {
 		e.UserAgents = []string{ev.UserAgent}
 	}
-	e.Ports = []uint16{r.port0}
-	if r.port1 != r.port0 {
-		e.Ports = append(e.Ports, r.port1)
+	// The first port seen from an address may be another device's; name it
+	// only when the whole address is concerned.
+	e.Ports = []uint16{ev.Source.Port()}
+	if sub.Account == "" && r.port0 != ev.Source.Port() {
+		e.Ports = append([]uint16{r.port0}, e.Ports...)
 	}
 	if ev.Status != 0 {
 		e.Statuses = []int{ev.Status}
