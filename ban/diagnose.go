@@ -25,7 +25,7 @@ type Diagnosis struct {
 func diagnose(r *Record, f *detect.Finding) Diagnosis {
 	ev := &r.Evidence
 	d := Diagnosis{Device: device(f.Subject, ev)}
-	span := ev.Last.Sub(ev.First).Round(time.Second)
+	span := ev.Last.Sub(ev.First).Round(time.Millisecond)
 	acct := f.Subject.Account
 	if acct == "" && len(ev.Accounts) == 1 {
 		acct = ev.Accounts[0]

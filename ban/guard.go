@@ -157,7 +157,7 @@ func (g *Guard) AccountBlocked(addr netip.Addr, account string) bool {
 	if g.nsoft.Load() == 0 || account == "" {
 		return false
 	}
-	addr = addr.Unmap()
+	addr = addr.Unmap().WithZone("")
 	now := g.now()
 	g.mu.RLock()
 	defer g.mu.RUnlock()

@@ -153,7 +153,7 @@ type Subject struct {
 
 // SubjectOf returns the subject covering addr alone.
 func SubjectOf(addr netip.Addr) Subject {
-	addr = addr.Unmap()
+	addr = addr.Unmap().WithZone("")
 	return Subject{Prefix: netip.PrefixFrom(addr, addr.BitLen())}
 }
 

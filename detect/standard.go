@@ -158,7 +158,7 @@ func (s *Standard) time(t uint32) time.Time {
 
 // keyOf returns the table key for addr: the address, or its IPv6 prefix.
 func (s *Standard) keyOf(addr netip.Addr) (key, netip.Prefix) {
-	addr = addr.Unmap()
+	addr = addr.Unmap().WithZone("") // a link-local zone names an interface, not a source
 	bits := 32
 	if addr.Is6() {
 		bits = s.lim.V6Prefix

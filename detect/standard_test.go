@@ -324,3 +324,31 @@ func TestLimitsValidation(t *testing.T) {
 		assert.Error(t, err, "%+v", l)
 	}
 }
+
+// FuzzStandard feeds events with arbitrary fields: no panic, and every
+// finding names a valid subject that contains the source.
+func FuzzStandard(f *testing.F) {
+	f.Add("REGISTER", 403, "alice", true, "Yealink", "192.0.2.1", uint16(5060), int64(1))
+	f.Add("INVITE", 488, "", false, "friendly-scanner", "2001:db8::1", uint16(0), int64(-1))
+	f.Add("OPTIONS", 0, "\x00", true, "", "::ffff:10.0.0.1", uint16(1), int64(1<<62))
+	s, err := NewStandard(Limits{MaxSources: 64})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, method string, status int, account string, creds bool, ua, ip string, port uint16, at int64) {
+		addr, err := netip.ParseAddr(ip)
+		if err != nil {
+			return
+		}
+		for i := range 6 {
+			ev := Event{Time: time.Unix(0, at).Add(time.Duration(i) * time.Second), Source: netip.AddrPortFrom(addr, port),
+				Method: method, Status: status, Account: account, Credentials: creds, UserAgent: ua, Target: account}
+			for _, fd := range s.Observe(&ev, nil) {
+				if !fd.Subject.IsValid() || !fd.Subject.Prefix.Contains(addr.Unmap().WithZone("")) {
+					t.Fatalf("finding %v for source %v", fd.Subject, addr)
+				}
+				s.Forget(fd.Subject)
+			}
+		}
+	})
+}
