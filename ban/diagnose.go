@@ -25,7 +25,7 @@ type Diagnosis struct {
 func diagnose(r *Record, f *detect.Finding) Diagnosis {
 	ev := &r.Evidence
 	d := Diagnosis{Device: device(f.Subject, ev)}
-	span := ev.Last.Sub(ev.First).Round(time.Millisecond)
+	span := roundSpan(ev.Last.Sub(ev.First))
 	acct := f.Subject.Account
 	if acct == "" && len(ev.Accounts) == 1 {
 		acct = ev.Accounts[0]
@@ -85,6 +85,14 @@ func diagnose(r *Record, f *detect.Finding) Diagnosis {
 		d.Advice = []string{"See the evidence; fix the device before lifting the ban."}
 	}
 	return d
+}
+
+// roundSpan rounds d to what the detector's clock can tell (about 67 ms).
+func roundSpan(d time.Duration) time.Duration {
+	if d < time.Minute {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 func device(s detect.Subject, ev *detect.Evidence) string {
