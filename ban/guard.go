@@ -145,10 +145,12 @@ func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
 	return errors.Join(errs...)
 }
 
-// Banned reports whether addr is inside an active address-wide ban. It is the
-// read filter's hot path: one map lookup per prefix length in use, no allocation.
+// Banned reports whether addr is inside an address-wide ban. It is the read
+// filter's hot path: one map lookup per prefix length in use, no allocation,
+// no clock. A ban holds until Expire lifts it: Run does so within a second of
+// its end.
 func (g *Guard) Banned(addr netip.Addr) bool {
-	return g.mem.Blocked(addr)
+	return g.mem.Contains(addr)
 }
 
 // AccountBlocked reports whether requests for account from addr are blocked

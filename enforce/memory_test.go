@@ -56,11 +56,13 @@ func TestMemory(t *testing.T) {
 	assert.False(t, m.Blocked(a("198.51.100.1")), "expired")
 	assert.True(t, m.Blocked(a("2001:db8:1:2::1")))
 	assert.True(t, m.BlockedAt(a("198.51.100.1"), t0))
+	assert.True(t, m.Contains(a("198.51.100.1")), "Contains ignores expiry")
 
 	require.NoError(t, m.Unban(ctx, p("192.0.2.7/32")))
 	require.NoError(t, m.Unban(ctx, p("192.0.2.7/32")), "lifting twice is not an error")
 	require.NoError(t, m.Unban(ctx, p("10.0.0.0/8")), "lifting what was never banned is not an error")
 	assert.False(t, m.Blocked(a("192.0.2.7")))
+	assert.False(t, m.Contains(a("192.0.2.7")))
 	assert.Equal(t, 4, m.Len())
 
 	for _, bad := range []netip.Prefix{{}, p("::ffff:1.2.3.4/128")} {
@@ -107,6 +109,8 @@ func TestMemoryConcurrent(t *testing.T) {
 
 // BenchmarkMemoryBlocked is the read filter's question with 100,000 bans:
 // a banned source, a clean one, and a source inside a banned IPv6 /64.
+// Blocked reads the clock to honour expiry; Contains, which a Guard uses
+// because it lifts bans itself, does not.
 func BenchmarkMemoryBlocked(b *testing.B) {
 	m := enforce.NewMemory(nil)
 	ctx := context.Background()
@@ -128,10 +132,18 @@ func BenchmarkMemoryBlocked(b *testing.B) {
 		{"clean", netip.MustParseAddr("192.0.2.1"), false},
 		{"banned-v6-prefix", netip.MustParseAddr("2001:db8:1:2::abcd"), true},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
+		b.Run("Blocked/"+bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if m.Blocked(bc.addr) != bc.want {
+					b.Fatal("wrong answer")
+				}
+			}
+		})
+		b.Run("Contains/"+bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if m.Contains(bc.addr) != bc.want {
 					b.Fatal("wrong answer")
 				}
 			}
