@@ -30,7 +30,7 @@ type entry struct {
 }
 
 const (
-	chunkSize  = 4096
+	chunkSize  = 1024 // entries: 120 KB, whole 8 KB pages, so no size-class slack
 	nameSlots  = 256
 	evictTries = 4
 )
