@@ -77,9 +77,15 @@ func addrPort(a net.Addr) (netip.AddrPort, bool) {
 // Keep-alives (CRLF) and anything whose first line ends in SIP/2.0 or starts
 // with it pass; sipgo's parser judges the rest.
 func junk(data []byte) string {
-	if len(bytes.Trim(data, "\r\n\x00")) == 0 {
+	// Keep-alives are CRLFs; RFC 3261 7.5 ignores CRLFs before a start line.
+	start := 0
+	for start < len(data) && (data[start] == '\r' || data[start] == '\n' || data[start] == 0) {
+		start++
+	}
+	if start == len(data) {
 		return ""
 	}
+	data = data[start:]
 	line := data
 	for i, c := range data {
 		if c == '\n' {

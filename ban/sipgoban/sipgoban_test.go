@@ -79,6 +79,7 @@ func TestJunk(t *testing.T) {
 		"\r\n\r\n":                           false,
 		register:                             false,
 		"SIP/2.0 200 OK\r\n\r\n":             false,
+		"\r\n\r\n" + register:                false,
 		"OPTIONS sip:x sip/2.0\r\n":          false,
 		"\x00\x01\x02binary":                 true,
 		"GET / HTTP/1.1\r\nHost: x\r\n\r\n":  true,
