@@ -19,30 +19,13 @@ import (
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/ban/bantest"
 	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/internal/fakeclock"
 	"github.com/sipban/sipban/internal/registrar"
 )
 
 // silence is how long a client waits before it counts a request unanswered.
 // The server answers on loopback within a millisecond.
 const silence = 300 * time.Millisecond
-
-// clock is a fake clock for the Guard; the registrar's nonces use real time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // syncBuffer collects log lines from goroutines that may outlive a test.
 type syncBuffer struct {
@@ -66,8 +49,8 @@ func (s *syncBuffer) String() string {
 type testbed struct {
 	srv   *registrar.Server
 	g     *ban.Guard
-	clock *clock
-	addr  string // the registrar's UDP address
+	clock *fakeclock.Clock // the Guard's; the registrar's nonces use real time
+	addr  string           // the registrar's UDP address
 }
 
 // demoAccounts are the accounts of examples/registrar, plus user1..user40
@@ -93,7 +76,7 @@ func start(t *testing.T) *testbed {
 			t.Logf("server log:\n%s", logs)
 		}
 	})
-	tb := &testbed{clock: &clock{t: time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)}}
+	tb := &testbed{clock: fakeclock.New(time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC))}
 	var err error
 	tb.g, err = ban.New(ban.Options{Logger: log, Now: tb.clock.Now})
 	require.NoError(t, err)
