@@ -247,7 +247,6 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 		n := r.fail.add(now, s.failW)
 		r.failMask |= bit(acct)
 		an := r.countAccount(acct, r.fail.sum()+r.unk.count(now, s.unkW))
-		d := distinct(r.failMask)
 		device := atLeast(r.failMask) <= s.lim.DeviceAccounts
 		if device && othersOK {
 			if s.lim.AccountFailures.Threshold > 0 && an >= s.lim.AccountFailures.Threshold {
@@ -265,7 +264,7 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 			}
 			f.Device = device && recentOK
 			f.OthersOK = othersOK
-			f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for about %d account(s)", n, d)
+			f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for about %d account(s)", n, distinct(r.failMask))
 			return append(dst, f)
 		}
 	case ev.Unknown():
