@@ -28,3 +28,26 @@ type Enforcer interface {
 type Closer interface {
 	Close() error
 }
+
+// Ban is one ban as an enforcer holds it.
+type Ban struct {
+	Prefix netip.Prefix
+	Until  time.Time
+}
+
+// Lister is implemented by enforcers whose bans can outlive the process, such
+// as kernel sets with their own timeouts. List returns the unexpired bans the
+// enforcer holds, in no particular order; ban.Guard.Reconcile uses it at
+// start-up to adopt what a previous run left behind.
+type Lister interface {
+	List(ctx context.Context) ([]Ban, error)
+}
+
+// Batcher is implemented by enforcers for which many changes at once are
+// much cheaper than one at a time (a netlink round trip each). BanAll and
+// UnbanAll mean the same as calling Ban or Unban for each element, and have
+// the same contract on a cancelled ctx for each element.
+type Batcher interface {
+	BanAll(ctx context.Context, bans []Ban) error
+	UnbanAll(ctx context.Context, prefixes []netip.Prefix) error
+}

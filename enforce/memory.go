@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"net/netip"
@@ -45,6 +46,7 @@ type key6 struct {
 
 var (
 	_ Enforcer = (*Memory)(nil)
+	_ Lister   = (*Memory)(nil)
 )
 
 // NewMemory returns an empty Memory. now is its clock; nil means time.Now.
@@ -65,15 +67,14 @@ func (m *Memory) elapsed() int64 {
 	return int64(m.now().Sub(m.base))
 }
 
-func checkPrefix(p netip.Prefix) (netip.Prefix, error) {
+// Canonical returns p masked, or an error if an Enforcer must refuse it:
+// invalid or IPv4-mapped IPv6.
+func Canonical(p netip.Prefix) (netip.Prefix, error) {
 	if !p.IsValid() {
 		return p, fmt.Errorf("enforce: invalid prefix %v", p)
 	}
 	if p.Addr().Is4In6() {
 		return p, fmt.Errorf("enforce: %v: use the IPv4 form", p)
-	}
-	if p.Addr().Zone() != "" {
-		return p, fmt.Errorf("enforce: %v: zones are not allowed", p)
 	}
 	return p.Masked(), nil
 }
@@ -115,7 +116,7 @@ func mask4(v uint32, n int) uint32 {
 
 // Ban blocks p until until. It never fails for a valid prefix.
 func (m *Memory) Ban(ctx context.Context, p netip.Prefix, until time.Time) error {
-	p, err := checkPrefix(p)
+	p, err := Canonical(p)
 	if err != nil {
 		return err
 	}
@@ -144,7 +145,7 @@ func (m *Memory) Ban(ctx context.Context, p netip.Prefix, until time.Time) error
 
 // Unban lifts the ban on exactly p, if any.
 func (m *Memory) Unban(ctx context.Context, p netip.Prefix) error {
-	p, err := checkPrefix(p)
+	p, err := Canonical(p)
 	if err != nil {
 		return err
 	}
@@ -229,4 +230,28 @@ func (m *Memory) Len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return len(m.v4) + len(m.v6)
+}
+
+// List returns the unexpired bans.
+func (m *Memory) List(ctx context.Context) ([]Ban, error) {
+	now := m.elapsed()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]Ban, 0, len(m.v4)+len(m.v6))
+	for k, exp := range m.v4 {
+		if exp > now {
+			a := uint32(k >> 8)
+			p := netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}), int(k&0xff))
+			out = append(out, Ban{p, m.base.Add(time.Duration(exp))})
+		}
+	}
+	for k, exp := range m.v6 {
+		if exp > now {
+			var b [16]byte
+			binary.BigEndian.PutUint64(b[:8], k.hi)
+			binary.BigEndian.PutUint64(b[8:], k.lo)
+			out = append(out, Ban{netip.PrefixFrom(netip.AddrFrom16(b), int(k.bits)), m.base.Add(time.Duration(exp))})
+		}
+	}
+	return out, nil
 }

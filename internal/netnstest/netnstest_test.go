@@ -1,0 +1,44 @@
+//go:build linux
+
+package netnstest_test
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipban/sipban/internal/netnstest"
+)
+
+func TestMain(m *testing.M) { netnstest.Main(m) }
+
+// TestLoopbackUp shows the namespace is usable: loopback carries a datagram
+// between two 127/8 addresses.
+func TestLoopbackUp(t *testing.T) {
+	netnstest.Require(t)
+	srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer srv.Close()
+	cli, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}, srv.LocalAddr().(*net.UDPAddr))
+	require.NoError(t, err)
+	defer cli.Close()
+	_, err = cli.Write([]byte("ping"))
+	require.NoError(t, err)
+	require.NoError(t, srv.SetReadDeadline(time.Now().Add(5*time.Second)))
+	buf := make([]byte, 8)
+	n, from, err := srv.ReadFromUDP(buf)
+	require.NoError(t, err)
+	require.Equal(t, "ping", string(buf[:n]))
+	require.Equal(t, "127.0.0.2", from.IP.String())
+}
+
+func TestProber(t *testing.T) {
+	netnstest.Require(t)
+	p := netnstest.NewProber(t)
+	for _, a := range []string{"127.0.0.2", "127.9.8.7", "fd00:5ba::2", "fd00:5ba:1:2::3"} {
+		require.True(t, p.Delivered(t, netip.MustParseAddr(a)), a)
+	}
+}
