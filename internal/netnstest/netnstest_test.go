@@ -42,3 +42,17 @@ func TestProber(t *testing.T) {
 		require.True(t, p.Delivered(t, netip.MustParseAddr(a)), a)
 	}
 }
+
+// TestFlow: a tracked flow to the responder gets its answers.
+func TestFlow(t *testing.T) {
+	netnstest.Require(t)
+	netnstest.TrackConnections(t)
+	r := netnstest.StartResponder(t, netip.MustParseAddrPort("127.0.0.1:0"))
+	src := netip.MustParseAddrPort("127.0.0.2:5062")
+	f := netnstest.StartFlow(t, src, r.Addr(), time.Millisecond)
+	require.True(t, f.WaitAnswers(20, 5*time.Second))
+	require.True(t, netnstest.Tracked(t, src), "the flow is in conntrack")
+	r6 := netnstest.StartResponder(t, netip.MustParseAddrPort("[::1]:0"))
+	f6 := netnstest.StartFlow(t, netip.MustParseAddrPort("[fd00:5ba::7]:5062"), r6.Addr(), time.Millisecond)
+	require.True(t, f6.WaitAnswers(20, 5*time.Second))
+}
