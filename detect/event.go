@@ -84,8 +84,11 @@ type Cause uint8
 // The causes the standard detectors find. Custom detectors may use these or
 // values from CauseCustom upward.
 const (
+	// CauseUnknown is the zero Cause: a ban whose reason was not kept, such as
+	// one adopted from a kernel set after a restart.
+	CauseUnknown Cause = iota
 	// BadCredentials: credentials presented and rejected.
-	BadCredentials Cause = iota + 1
+	BadCredentials
 	// StaleAccount: a device keeps using an account that does not exist.
 	StaleAccount
 	// Enumeration: many distinct account names probed.
@@ -101,6 +104,7 @@ const (
 )
 
 var causeNames = [...]string{
+	CauseUnknown:   "unknown",
 	BadCredentials: "bad-credentials",
 	StaleAccount:   "stale-account",
 	Enumeration:    "enumeration",
@@ -129,7 +133,7 @@ func (c Cause) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
 func (c *Cause) UnmarshalText(b []byte) error {
 	s := string(b)
 	for i, n := range causeNames {
-		if n != "" && n == s {
+		if n == s {
 			*c = Cause(i)
 			return nil
 		}

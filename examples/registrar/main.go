@@ -7,6 +7,10 @@
 //
 //	curl -s 127.0.0.1:8080/bans
 //	curl -s -X DELETE 127.0.0.1:8080/bans/127.0.0.2
+//
+// As root, -enforcer nftables or iptables also bans in the kernel; -table
+// names the nftables table or the ipset prefix, and -keep leaves the bans in
+// the kernel on exit, for the next run to adopt.
 package main
 
 import (
@@ -24,6 +28,8 @@ import (
 	"time"
 
 	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/enforce"
+	"github.com/sipban/sipban/enforce/nftables"
 	"github.com/sipban/sipban/internal/registrar"
 )
 
@@ -35,11 +41,14 @@ carol:carol-secret
 `
 
 func main() {
-	listen := flag.String("listen", registrar.DefaultListen, "UDP `address` to serve SIP on")
-	users := flag.String("users", "", "accounts `file`: \"name:password\" per line; \"!name\" marks a deleted account; '#' comments\n(default: a built-in demo set, printed at start)")
-	realm := flag.String("realm", registrar.DefaultRealm, "digest `realm`")
-	admin := flag.String("admin", "127.0.0.1:8080", "HTTP `address` of the JSON API; empty disables")
-	enforcer := flag.String("enforcer", "memory", "`name` of the enforcer: memory; later issues add nftables and iptables")
+	var cfg config
+	flag.StringVar(&cfg.listen, "listen", registrar.DefaultListen, "UDP `address` to serve SIP on")
+	flag.StringVar(&cfg.users, "users", "", "accounts `file`: \"name:password\" per line; \"!name\" marks a deleted account; '#' comments\n(default: a built-in demo set, printed at start)")
+	flag.StringVar(&cfg.realm, "realm", registrar.DefaultRealm, "digest `realm`")
+	flag.StringVar(&cfg.admin, "admin", "127.0.0.1:8080", "HTTP `address` of the JSON API; empty disables")
+	flag.StringVar(&cfg.enforcer, "enforcer", "memory", "`name` of the enforcer: memory, nftables or iptables (root)")
+	flag.StringVar(&cfg.table, "table", "sipban", "nftables table, or ipset name prefix, for -enforcer nftables or iptables")
+	flag.BoolVar(&cfg.keep, "keep", false, "leave kernel bans in place on exit, for the next run to adopt")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "registrar: unexpected arguments %q\n", flag.Args())
@@ -47,27 +56,53 @@ func main() {
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(log, *listen, *users, *realm, *admin, *enforcer); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log, cfg); err != nil {
+		stop()
 		log.Error("registrar: stopped", "error", err)
 		os.Exit(1)
 	}
 }
 
-// run serves SIP, the JSON API and the Guard until a signal or the first
+type config struct {
+	listen, users, realm, admin string
+	enforcer, table             string
+	keep                        bool
+}
+
+// run serves SIP, the JSON API and the Guard until ctx is done or the first
 // failure, which it returns.
-func run(log *slog.Logger, listen, users, realm, admin, enforcer string) error {
-	if enforcer != "memory" {
-		return fmt.Errorf("-enforcer %q: only \"memory\" is available", enforcer)
-	}
-	accounts, err := loadUsers(users)
+func run(ctx context.Context, log *slog.Logger, cfg config) error {
+	listen, admin := cfg.listen, cfg.admin
+	accounts, err := loadUsers(cfg.users)
 	if err != nil {
 		return fmt.Errorf("-users: %w", err)
 	}
-	g, err := ban.New(ban.Options{Logger: log})
+	kernel, err := openEnforcer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("-enforcer %s: %w", cfg.enforcer, err)
+	}
+	opts := ban.Options{Logger: log}
+	if kernel != nil {
+		defer func() {
+			if err := kernel.Close(); err != nil {
+				log.Error("registrar: closing the enforcer", "error", err)
+			}
+		}()
+		opts.Enforcers = []enforce.Enforcer{kernel}
+	}
+	g, err := ban.New(opts)
 	if err != nil {
 		return err
 	}
-	srv, err := registrar.New(registrar.Config{Listen: listen, Accounts: accounts, Realm: realm, Guard: g, Logger: log})
+	// Bans a previous run kept in the kernel become records to see and lift.
+	if n, err := g.Reconcile(ctx); err != nil {
+		return fmt.Errorf("-enforcer %s: %w", cfg.enforcer, err)
+	} else if n > 0 {
+		log.Info("registrar: adopted bans left in the kernel", "count", n)
+	}
+	srv, err := registrar.New(registrar.Config{Listen: listen, Accounts: accounts, Realm: cfg.realm, Guard: g, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -79,8 +114,6 @@ func run(log *slog.Logger, listen, users, realm, admin, enforcer string) error {
 		}
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -137,4 +170,22 @@ func loadUsers(name string) (registrar.Accounts, error) {
 	}
 	defer f.Close()
 	return registrar.ParseUsers(f)
+}
+
+// kernelEnforcer is what the kernel enforcers have in common.
+type kernelEnforcer interface {
+	enforce.Enforcer
+	enforce.Closer
+}
+
+// openEnforcer returns the kernel enforcer asked for, or nil for memory
+// (the Guard always has its in-memory one).
+func openEnforcer(ctx context.Context, cfg config) (kernelEnforcer, error) {
+	switch cfg.enforcer {
+	case "memory":
+		return nil, nil
+	case "nftables":
+		return nftables.New(ctx, nftables.Options{Table: cfg.table, Keep: cfg.keep})
+	}
+	return nil, fmt.Errorf("unknown enforcer %q: want memory, nftables or iptables", cfg.enforcer)
 }

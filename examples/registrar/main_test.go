@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,17 +19,19 @@ func TestRunRefuses(t *testing.T) {
 		users    string
 		admin    string
 		enforcer string
+		table    string
 		err      string
 	}{
-		{"unknown enforcer", "", "", "nftables", `-enforcer "nftables": only "memory" is available`},
-		{"missing users file", filepath.Join(t.TempDir(), "none.txt"), "", "memory", "no such file"},
-		{"bad users file", bad, "", "memory", "registrar: users line 2"},
-		{"bad admin address", "", "127.0.0.1:notaport", "memory", "127.0.0.1:notaport"},
+		{"unknown enforcer", "", "", "ipfw", "sipban", `-enforcer ipfw: unknown enforcer "ipfw"`},
+		{"missing users file", filepath.Join(t.TempDir(), "none.txt"), "", "memory", "", "no such file"},
+		{"bad users file", bad, "", "memory", "", "registrar: users line 2"},
+		{"bad table name", "", "", "nftables", "bad name", `-enforcer nftables: nftables: table name "bad name"`},
+		{"bad admin address", "", "127.0.0.1:notaport", "memory", "", "127.0.0.1:notaport"},
 	}
 	log := slog.New(slog.DiscardHandler)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := run(log, "127.0.0.1:0", tt.users, "sipban.local", tt.admin, tt.enforcer)
+			err := run(context.Background(), log, config{listen: "127.0.0.1:0", users: tt.users, realm: "sipban.local", admin: tt.admin, enforcer: tt.enforcer, table: tt.table})
 			require.ErrorContains(t, err, tt.err)
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,6 +69,8 @@ func answer(req []byte) []byte {
 // interval, as a device keeping a UDP flow alive does, and counts answers.
 type Flow struct {
 	answers atomic.Int64
+	seq     atomic.Int64 // requests numbered so far
+	last    atomic.Int64 // highest request number answered
 }
 
 // StartFlow starts sending from src to dst until t ends.
@@ -86,22 +89,30 @@ func StartFlow(t testing.TB, src, dst netip.AddrPort, interval time.Duration) *F
 		defer func() { done <- struct{}{} }()
 		buf := make([]byte, 2048)
 		for {
-			if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+			n, _, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
 				return
 			}
 			f.answers.Add(1)
+			if _, id, ok := bytes.Cut(buf[:n], []byte("Call-ID: flow-")); ok {
+				id, _, _ = bytes.Cut(id, []byte("\r\n"))
+				if v, err := strconv.ParseInt(string(id), 10, 64); err == nil && v > f.last.Load() {
+					f.last.Store(v)
+				}
+			}
 		}
 	}()
 	go func() {
 		defer func() { done <- struct{}{} }()
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
-		for i := 0; ; i++ {
+		for {
+			seq := strconv.FormatInt(f.seq.Add(1), 10)
 			req := "OPTIONS sip:probe@" + dst.String() + " SIP/2.0\r\n" +
 				"Via: SIP/2.0/UDP " + src.String() + ";branch=z9hG4bK-flow\r\n" +
 				"From: <sip:flow@" + src.Addr().String() + ">;tag=flow\r\n" +
 				"To: <sip:probe@" + dst.Addr().String() + ">\r\n" +
-				"Call-ID: flow\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+				"Call-ID: flow-" + seq + "\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
 			if _, err := c.WriteToUDPAddrPort([]byte(req), dst); err != nil {
 				return
 			}
@@ -114,6 +125,13 @@ func StartFlow(t testing.TB, src, dst netip.AddrPort, interval time.Duration) *F
 	}()
 	return f
 }
+
+// Sent is the number of the latest request the flow has begun to send;
+// requests are numbered from 1.
+func (f *Flow) Sent() int64 { return f.seq.Load() }
+
+// LastAnswered is the number of the latest request answered.
+func (f *Flow) LastAnswered() int64 { return f.last.Load() }
 
 // Answers is how many answers the flow has had.
 func (f *Flow) Answers() int64 { return f.answers.Load() }

@@ -1,0 +1,123 @@
+package ban
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/enforce"
+)
+
+// Reconcile brings the Guard and its enforcers into agreement, as a program
+// should at start-up, before it serves traffic. Bans found in an enforcer
+// that can list them (enforce.Lister; kernel sets outlive the process) and
+// unknown to the Guard are adopted: recorded with cause "unknown" and their
+// remaining time, so that they can be seen and lifted. Bans on allow-listed
+// prefixes are lifted instead. Every enforcer then gets every address-wide
+// ban the Guard holds, in batches where it is an enforce.Batcher. It returns
+// how many bans it adopted; on an enforcer's error it goes on with the
+// others and returns the errors joined.
+func (g *Guard) Reconcile(ctx context.Context) (adopted int, err error) {
+	now := g.now()
+	var errs []error
+	for _, en := range g.enforcers[1:] {
+		l, ok := en.(enforce.Lister)
+		if !ok {
+			continue
+		}
+		bans, lerr := l.List(ctx)
+		if lerr != nil {
+			errs = append(errs, fmt.Errorf("ban: reconcile: list %T: %w", en, lerr))
+			continue
+		}
+		var allowed []netip.Prefix
+		for _, b := range bans {
+			switch {
+			case g.pol.allowedPrefix(b.Prefix):
+				allowed = append(allowed, b.Prefix)
+			case !now.Before(b.Until):
+			case g.adopt(b, fmt.Sprintf("%T", en), now):
+				adopted++
+			}
+		}
+		for _, p := range allowed {
+			g.log.Info("sipban: allow-listed ban lifted", "subject", p, "enforcer", fmt.Sprintf("%T", en))
+			if uerr := en.Unban(ctx, p); uerr != nil {
+				errs = append(errs, fmt.Errorf("ban: reconcile: lift %v: %w", p, uerr))
+			}
+		}
+	}
+	want := g.addressBans(now)
+	for _, en := range g.enforcers {
+		if berr := banAll(ctx, en, want); berr != nil {
+			errs = append(errs, fmt.Errorf("ban: reconcile: %T: %w", en, berr))
+		}
+	}
+	return adopted, errors.Join(errs...)
+}
+
+// adopt records a ban found in an enforcer, unless the Guard has one on the
+// same prefix already; it reports whether it did.
+func (g *Guard) adopt(b enforce.Ban, from string, now time.Time) bool {
+	sub := detect.Subject{Prefix: b.Prefix}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if e, ok := g.records[sub]; ok && now.Before(e.rec.Until) {
+		return false
+	}
+	if len(g.records) >= g.pol.MaxBans {
+		return false
+	}
+	rec := Record{
+		Subject: sub,
+		Scope:   "address",
+		Cause:   detect.CauseUnknown,
+		Since:   now,
+		Until:   b.Until,
+		Diagnosis: Diagnosis{
+			Summary: fmt.Sprintf("All traffic from %v is dropped by a ban found in %s at start-up; why it was made was not kept.", b.Prefix, from),
+			Device:  "unknown",
+			Advice: []string{
+				"If the address is yours, check the devices there (passwords, accounts, dial plans) before lifting the ban.",
+				"Lift it if you know it to be harmless; it ends by itself at the time shown.",
+			},
+		},
+	}
+	e := &entry{rec: rec}
+	g.records[sub] = e
+	heap.Push(&g.expiry, e)
+	g.remember(sub, offence{end: rec.Until})
+	g.log.Info("sipban: adopted ban", "subject", sub, "enforcer", from, "until", rec.Until.Format(time.RFC3339))
+	return true
+}
+
+// addressBans returns the active address-wide bans.
+func (g *Guard) addressBans(now time.Time) []enforce.Ban {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	out := make([]enforce.Ban, 0, len(g.records))
+	for sub, e := range g.records {
+		if sub.Account == "" && now.Before(e.rec.Until) {
+			out = append(out, enforce.Ban{Prefix: sub.Prefix, Until: e.rec.Until})
+		}
+	}
+	return out
+}
+
+// banAll installs bans in en, in one call if it batches.
+func banAll(ctx context.Context, en enforce.Enforcer, bans []enforce.Ban) error {
+	if b, ok := en.(enforce.Batcher); ok {
+		return b.BanAll(ctx, bans)
+	}
+	var errs []error
+	for _, b := range bans {
+		if err := en.Ban(ctx, b.Prefix, b.Until); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

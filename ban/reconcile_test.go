@@ -1,0 +1,92 @@
+package ban_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/enforce"
+)
+
+// TestReconcile: a kernel set left by an earlier run (here a second Memory,
+// which lists its bans as a kernel set does) holds bans the new Guard never
+// made; Reconcile adopts them, lifts the allow-listed one, and installs the
+// Guard's own bans in the set.
+func TestReconcile(t *testing.T) {
+	c := newClock()
+	ctx := context.Background()
+	kernel := enforce.NewMemory(c.Now)
+	pfx := netip.MustParsePrefix
+	require.NoError(t, kernel.Ban(ctx, pfx("198.51.100.7/32"), c.Now().Add(30*time.Minute)))
+	require.NoError(t, kernel.Ban(ctx, pfx("2001:db8:1:2::/64"), c.Now().Add(2*time.Hour)))
+	require.NoError(t, kernel.Ban(ctx, pfx("10.1.2.3/32"), c.Now().Add(time.Hour)))
+	require.NoError(t, kernel.Ban(ctx, pfx("203.0.113.5/32"), c.Now().Add(time.Second)))
+
+	g := newGuard(t, c, ban.Options{
+		Enforcers: []enforce.Enforcer{kernel},
+		Policy:    ban.Policy{Allow: []netip.Prefix{pfx("10.0.0.0/8")}},
+	})
+	// The Guard bans one address of its own before reconciling; the set
+	// then loses it.
+	require.NoError(t, send(t, g, c, times(5, req{from: "192.0.2.9:5060", account: "1", creds: true, status: 403})...))
+	require.NoError(t, kernel.Unban(ctx, pfx("192.0.2.9/32")), "as if the set had been flushed")
+
+	n, err := g.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, "the allow-listed ban and the expired one are not adopted")
+
+	r, ok := g.Record(detect.Subject{Prefix: pfx("2001:db8:1:2::/64")})
+	require.True(t, ok)
+	assert.Equal(t, detect.CauseUnknown, r.Cause)
+	assert.Equal(t, "address", r.Scope)
+	assert.Equal(t, c.Now().Add(2*time.Hour-5*time.Second), r.Until, "the kernel's remaining time")
+	assert.Contains(t, r.Diagnosis.Summary, "found in *enforce.Memory at start-up")
+	b, err := json.Marshal(r)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"cause":"unknown"`)
+	var back ban.Record
+	require.NoError(t, json.Unmarshal(b, &back), "an adopted record round-trips")
+
+	assert.True(t, g.Banned(netip.MustParseAddr("2001:db8:1:2::99")), "adopted bans are enforced in memory")
+	assert.True(t, g.Banned(netip.MustParseAddr("198.51.100.7")))
+	assert.False(t, g.Banned(netip.MustParseAddr("10.1.2.3")))
+	assert.False(t, kernel.Blocked(netip.MustParseAddr("10.1.2.3")), "allow-listed ban lifted in the set")
+	assert.True(t, kernel.Blocked(netip.MustParseAddr("192.0.2.9")), "the Guard's own ban is back in the set")
+
+	// An adopted ban lifts like any other, in the set too.
+	require.NoError(t, g.Lift(ctx, detect.Subject{Prefix: pfx("198.51.100.7/32")}))
+	assert.False(t, kernel.Blocked(netip.MustParseAddr("198.51.100.7")))
+
+	n, err = g.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n, "a second reconcile adopts nothing")
+}
+
+// brokenLister cannot list (its kernel went away) and counts what it is asked.
+type brokenLister struct{ failing }
+
+func (*brokenLister) List(context.Context) ([]enforce.Ban, error) {
+	return nil, errors.New("netlink: connection refused")
+}
+
+func TestReconcileFailingEnforcer(t *testing.T) {
+	c := newClock()
+	bad := &brokenLister{}
+	good := enforce.NewMemory(c.Now)
+	g := newGuard(t, c, ban.Options{Enforcers: []enforce.Enforcer{bad, good}})
+	_ = send(t, g, c, times(5, req{from: "192.0.2.9:5060", account: "1", creds: true, status: 403})...)
+	require.NoError(t, good.Unban(context.Background(), netip.MustParsePrefix("192.0.2.9/32")))
+	n, err := g.Reconcile(context.Background())
+	assert.Zero(t, n)
+	assert.ErrorContains(t, err, "connection refused")
+	assert.ErrorContains(t, err, "operation not permitted")
+	assert.True(t, good.Blocked(netip.MustParseAddr("192.0.2.9")), "the other enforcer is still brought up to date")
+}

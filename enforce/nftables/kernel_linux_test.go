@@ -1,0 +1,247 @@
+package nftables_test
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/enforce"
+	"github.com/sipban/sipban/enforce/enforcetest"
+	"github.com/sipban/sipban/enforce/nftables"
+	"github.com/sipban/sipban/internal/netnstest"
+)
+
+func TestMain(m *testing.M) { netnstest.Main(m) }
+
+func open(t testing.TB, opts nftables.Options) *nftables.Enforcer {
+	t.Helper()
+	e, err := nftables.New(context.Background(), opts)
+	require.NoError(t, err)
+	return e
+}
+
+func nft(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("nft", args...).CombinedOutput()
+	require.NoError(t, err, "nft %v: %s", args, out)
+	return string(out)
+}
+
+// TestConformance runs the enforcetest suite, answering Blocked with real
+// packets through the kernel.
+func TestConformance(t *testing.T) {
+	netnstest.Require(t)
+	p := netnstest.NewProber(t)
+	enforcetest.Run(t, enforcetest.Harness{
+		New: func(t *testing.T) enforce.Enforcer { return open(t, nftables.Options{}) },
+		Blocked: func(t *testing.T, _ enforce.Enforcer, a netip.Addr) bool {
+			return !p.Delivered(t, a)
+		},
+	})
+}
+
+// TestCutsTrackedFlow: a UDP flow already in conntrack, accepted early by a
+// stateful firewall, stops the moment its source is banned, and flows again
+// when the ban is lifted.
+func TestCutsTrackedFlow(t *testing.T) {
+	netnstest.Require(t)
+	netnstest.TrackConnections(t)
+	e := open(t, nftables.Options{})
+	defer e.Close()
+	for _, tc := range []struct {
+		server, client string
+		ban            netip.Prefix
+	}{
+		{"127.0.0.1:0", "127.0.0.2:5062", netip.MustParsePrefix("127.0.0.2/32")},
+		{"[::1]:0", "[fd00:5ba:0:7::2]:5062", netip.MustParsePrefix("fd00:5ba:0:7::/64")},
+	} {
+		t.Run(tc.client, func(t *testing.T) {
+			r := netnstest.StartResponder(t, netip.MustParseAddrPort(tc.server))
+			src := netip.MustParseAddrPort(tc.client)
+			f := netnstest.StartFlow(t, src, r.Addr(), time.Millisecond)
+			require.True(t, f.WaitAnswers(50, 5*time.Second), "the flow runs")
+			require.True(t, netnstest.Tracked(t, src), "conntrack knows the flow")
+
+			start := time.Now()
+			require.NoError(t, e.Ban(context.Background(), tc.ban, time.Now().Add(time.Hour)))
+			banned := time.Since(start)
+			sent := f.Sent()
+			time.Sleep(300 * time.Millisecond) // 300 requests' worth
+			// Requests sent before Ban returned may still be answered
+			// (a busy responder has a queue); none sent after is.
+			assert.LessOrEqual(t, f.LastAnswered(), sent, "a request sent after Ban returned was answered")
+			assert.Greater(t, f.Sent(), sent+100, "the flow kept sending")
+			t.Logf("Ban returned after %v; requests sent since: %d, answered: 0", banned, f.Sent()-sent)
+
+			require.NoError(t, e.Unban(context.Background(), tc.ban))
+			assert.True(t, f.WaitAnswers(50, 5*time.Second), "the flow resumes after Unban")
+		})
+	}
+}
+
+// TestRestart: with Keep, bans outlive the Enforcer and a new one adopts
+// them; without, Close removes everything it made.
+func TestRestart(t *testing.T) {
+	netnstest.Require(t)
+	p := netnstest.NewProber(t)
+	ctx := context.Background()
+	until := time.Now().Add(time.Hour)
+	e := open(t, nftables.Options{Table: "restart", Keep: true})
+	require.NoError(t, e.Ban(ctx, netip.MustParsePrefix("127.0.0.2/32"), until))
+	require.NoError(t, e.Ban(ctx, netip.MustParsePrefix("fd00:5ba:0:9::/64"), until))
+	require.NoError(t, e.Close())
+	require.NoError(t, e.Close(), "Close twice")
+	assert.ErrorIs(t, e.Ban(ctx, netip.MustParsePrefix("127.0.0.3/32"), until), nftables.ErrClosed)
+
+	assert.False(t, p.Delivered(t, netip.MustParseAddr("127.0.0.2")), "dropped with no process behind it")
+
+	e = open(t, nftables.Options{Table: "restart"})
+	bans, err := e.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, bans, 2)
+	for _, b := range bans {
+		assert.WithinDuration(t, until, b.Until, 2*time.Second, b.Prefix.String())
+	}
+	assert.False(t, p.Delivered(t, netip.MustParseAddr("fd00:5ba:0:9::77")), "the adopted /64 still drops")
+	require.NoError(t, e.Ban(ctx, netip.MustParsePrefix("127.0.0.3/32"), until))
+	require.NoError(t, e.Close())
+
+	assert.NotContains(t, nft(t, "list", "tables"), "restart", "Close without Keep removes the table")
+	assert.True(t, p.Delivered(t, netip.MustParseAddr("127.0.0.2")))
+}
+
+// TestTableRemoved: an operator's "nft flush ruleset" removes the table; the
+// next change builds it again instead of failing forever.
+func TestTableRemoved(t *testing.T) {
+	netnstest.Require(t)
+	p := netnstest.NewProber(t)
+	e := open(t, nftables.Options{})
+	defer e.Close()
+	ctx := context.Background()
+	require.NoError(t, e.Ban(ctx, netip.MustParsePrefix("127.0.0.2/32"), time.Now().Add(time.Hour)))
+	nft(t, "flush", "ruleset")
+	require.True(t, p.Delivered(t, netip.MustParseAddr("127.0.0.2")))
+	require.NoError(t, e.Ban(ctx, netip.MustParsePrefix("127.0.0.3/32"), time.Now().Add(time.Hour)))
+	assert.False(t, p.Delivered(t, netip.MustParseAddr("127.0.0.3")))
+	require.NoError(t, e.Unban(ctx, netip.MustParsePrefix("127.0.0.2/32")))
+}
+
+// TestWhatItCreates pins the ruleset down: one inet table, a raw-priority
+// prerouting chain, one timeout set and one rule per prefix class in use.
+func TestWhatItCreates(t *testing.T) {
+	netnstest.Require(t)
+	e := open(t, nftables.Options{Table: "shape"})
+	defer e.Close()
+	ctx := context.Background()
+	hour := time.Now().Add(time.Hour)
+	require.NoError(t, e.Ban(ctx, netip.MustParsePrefix("127.0.0.2/32"), hour))
+	require.NoError(t, e.Ban(ctx, netip.MustParsePrefix("fd00:5ba:0:1::/64"), hour))
+	out := nft(t, "list", "table", "inet", "shape")
+	t.Log(out)
+	for _, want := range []string{
+		"type filter hook prerouting priority raw; policy accept;",
+		"set v4_32 {", "set v6_64 {", "flags timeout",
+		"ip saddr @v4_32 counter packets 0 bytes 0 drop",
+		"ip6 saddr & ffff:ffff:ffff:ffff:: == @v6_64 counter packets 0 bytes 0 drop",
+	} {
+		assert.Contains(t, out, want)
+	}
+	assert.Equal(t, 2, strings.Count(out, " drop"))
+}
+
+// TestLongBan: a ban longer than the kernel takes is installed for
+// MaxTimeout, not refused.
+func TestLongBan(t *testing.T) {
+	netnstest.Require(t)
+	e := open(t, nftables.Options{})
+	defer e.Close()
+	ctx := context.Background()
+	require.NoError(t, e.Ban(ctx, netip.MustParsePrefix("127.0.0.2/32"), time.Now().AddDate(1, 0, 0)))
+	bans, err := e.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, bans, 1)
+	assert.WithinDuration(t, time.Now().Add(nftables.MaxTimeout), bans[0].Until, 2*time.Second)
+}
+
+// TestBatchLimit measures how many IPv6 elements with timeouts fit one
+// netlink message, and that MaxBatchSize is that limit.
+func TestBatchLimit(t *testing.T) {
+	netnstest.Require(t)
+	bans := func(n int) []enforce.Ban {
+		out := make([]enforce.Ban, n)
+		for i := range out {
+			a := netip.AddrFrom16([16]byte{0xfd, 0, 0x05, 0xba, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, byte(i >> 8), byte(i)})
+			out[i] = enforce.Ban{Prefix: netip.PrefixFrom(a, 128), Until: time.Now().Add(time.Hour)}
+		}
+		return out
+	}
+	fits := func(n int) bool {
+		e := open(t, nftables.Options{Table: "limit", BatchSize: min(n, nftables.MaxBatchSize)})
+		defer e.Close()
+		if n > nftables.MaxBatchSize {
+			// Past the option's bound: push one oversized message
+			// through the test hook.
+			return nftables.CommitOne(e, bans(n)) == nil
+		}
+		return e.BanAll(context.Background(), bans(n)) == nil
+	}
+	lo, hi := 1, 4096 // fits(lo), !fits(hi)
+	require.True(t, fits(lo))
+	require.False(t, fits(hi))
+	for hi-lo > 1 {
+		if mid := (lo + hi) / 2; fits(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	t.Logf("largest IPv6 batch in one netlink message: %d elements", lo)
+	assert.Equal(t, nftables.MaxBatchSize, lo)
+}
+
+// TestGuardRestart: a Guard bans through nftables, the process "dies" (the
+// table is kept), a new Guard reconciles, shows the ban, and lifting it
+// reopens the kernel.
+func TestGuardRestart(t *testing.T) {
+	netnstest.Require(t)
+	p := netnstest.NewProber(t)
+	ctx := context.Background()
+	quiet := slog.New(slog.DiscardHandler)
+	src := netip.MustParseAddr("127.0.0.2")
+
+	e := open(t, nftables.Options{Table: "guard", Keep: true})
+	g, err := ban.New(ban.Options{Enforcers: []enforce.Enforcer{e}, Logger: quiet})
+	require.NoError(t, err)
+	for range 5 {
+		ev := detect.Event{Source: netip.AddrPortFrom(src, 5060), Transport: "udp", Method: "REGISTER",
+			Status: 403, Account: "alice", Credentials: true}
+		require.NoError(t, g.Observe(ctx, &ev))
+	}
+	require.False(t, p.Delivered(t, src), "banned in the kernel")
+	until := g.Bans()[0].Until
+	require.NoError(t, e.Close())
+
+	e = open(t, nftables.Options{Table: "guard"})
+	defer e.Close()
+	g, err = ban.New(ban.Options{Enforcers: []enforce.Enforcer{e}, Logger: quiet})
+	require.NoError(t, err)
+	n, err := g.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	require.Len(t, g.Bans(), 1)
+	assert.WithinDuration(t, until, g.Bans()[0].Until, 2*time.Second)
+	assert.True(t, g.Banned(src))
+	assert.False(t, p.Delivered(t, src), "still dropped after the restart")
+
+	require.NoError(t, g.Lift(ctx, detect.SubjectOf(src)))
+	assert.True(t, p.Delivered(t, src), "lifted in the kernel")
+}

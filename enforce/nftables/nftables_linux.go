@@ -1,0 +1,414 @@
+package nftables
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+
+	"github.com/sipban/sipban/enforce"
+)
+
+// Enforcer bans prefixes in nftables. It is safe for concurrent use; changes
+// are serialised, each one a single kernel transaction.
+type Enforcer struct {
+	opts Options
+
+	mu    sync.Mutex
+	conn  *nftables.Conn
+	table *nftables.Table
+	chain *nftables.Chain
+	sets  map[class]*nftables.Set
+	// pending are sets queued for creation in the open transaction.
+	pending []class
+	closed  bool
+}
+
+var (
+	_ enforce.Enforcer = (*Enforcer)(nil)
+	_ enforce.Lister   = (*Enforcer)(nil)
+	_ enforce.Batcher  = (*Enforcer)(nil)
+	_ enforce.Closer   = (*Enforcer)(nil)
+)
+
+// class is a family and prefix length: one hash set each.
+type class struct {
+	v6   bool
+	bits uint8
+}
+
+func (c class) name() string {
+	if c.v6 {
+		return "v6_" + strconv.Itoa(int(c.bits))
+	}
+	return "v4_" + strconv.Itoa(int(c.bits))
+}
+
+func parseClass(name string) (class, bool) {
+	fam, bits, ok := strings.Cut(name, "_")
+	n, err := strconv.Atoi(bits)
+	switch {
+	case !ok || err != nil || n < 0:
+		return class{}, false
+	case fam == "v4" && n <= 32:
+		return class{false, uint8(n)}, true
+	case fam == "v6" && n <= 128:
+		return class{true, uint8(n)}, true
+	}
+	return class{}, false
+}
+
+// New opens a netlink connection and makes sure the table, its chain and the
+// rules for the sets it already holds are in place. A table left by an
+// earlier run (Options.Keep) is adopted with its bans. It needs
+// CAP_NET_ADMIN.
+func New(ctx context.Context, opts Options) (*Enforcer, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	conn, err := nftables.New(nftables.AsLasting())
+	if err != nil {
+		return nil, fmt.Errorf("nftables: netlink: %w", err)
+	}
+	e := &Enforcer{opts: opts, conn: conn}
+	if err := e.setup(); err != nil {
+		conn.CloseLasting()
+		return nil, err
+	}
+	return e, nil
+}
+
+// setup creates the table and chain if absent, adopts the sets in the table
+// and rewrites the chain's rules to match them, in one transaction.
+func (e *Enforcer) setup() error {
+	e.table = e.conn.AddTable(&nftables.Table{Name: e.opts.Table, Family: nftables.TableFamilyINet})
+	policy := nftables.ChainPolicyAccept
+	// Raw priority runs before connection tracking: a ban also cuts a flow
+	// that conntrack already knows.
+	e.chain = e.conn.AddChain(&nftables.Chain{
+		Name:     "prerouting",
+		Table:    e.table,
+		Type:     nftables.ChainTypeFilter,
+		Hooknum:  nftables.ChainHookPrerouting,
+		Priority: nftables.ChainPriorityRaw,
+		Policy:   &policy,
+	})
+	if err := e.conn.Flush(); err != nil {
+		return fmt.Errorf("nftables: create table %s: %w", e.opts.Table, err)
+	}
+	sets, err := e.conn.GetSets(e.table)
+	if err != nil {
+		return fmt.Errorf("nftables: list sets of %s: %w", e.opts.Table, err)
+	}
+	e.sets = make(map[class]*nftables.Set)
+	e.conn.FlushChain(e.chain)
+	for _, s := range sets {
+		c, ok := parseClass(s.Name)
+		if !ok {
+			continue
+		}
+		s.Table = e.table
+		e.sets[c] = s
+		e.conn.AddRule(e.rule(c, s))
+	}
+	if err := e.conn.Flush(); err != nil {
+		e.sets = nil
+		return fmt.Errorf("nftables: rules of %s: %w", e.opts.Table, err)
+	}
+	return nil
+}
+
+// rule drops packets whose source, masked to c's length, is in s.
+func (e *Enforcer) rule(c class, s *nftables.Set) *nftables.Rule {
+	proto, off, size := byte(unix.NFPROTO_IPV4), uint32(12), uint32(4)
+	if c.v6 {
+		proto, off, size = unix.NFPROTO_IPV6, 8, 16
+	}
+	exprs := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: size},
+	}
+	if int(c.bits) < int(size)*8 {
+		mask := make([]byte, size)
+		for i := range int(c.bits) {
+			mask[i/8] |= 0x80 >> (i % 8)
+		}
+		exprs = append(exprs, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: size, Mask: mask, Xor: make([]byte, size)})
+	}
+	exprs = append(exprs,
+		&expr.Lookup{SourceRegister: 1, SetName: s.Name, SetID: s.ID},
+		&expr.Counter{},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	)
+	return &nftables.Rule{Table: e.table, Chain: e.chain, Exprs: exprs}
+}
+
+// set returns the set for c, queueing its creation and its rule in the
+// current transaction if it does not exist yet; created reports that, so
+// that a failed transaction can forget it.
+func (e *Enforcer) set(c class) (s *nftables.Set, created bool, err error) {
+	if s := e.sets[c]; s != nil {
+		return s, false, nil
+	}
+	key := nftables.TypeIPAddr
+	if c.v6 {
+		key = nftables.TypeIP6Addr
+	}
+	s = &nftables.Set{Table: e.table, Name: c.name(), KeyType: key, HasTimeout: true}
+	if err := e.conn.AddSet(s, nil); err != nil {
+		return nil, false, err
+	}
+	e.conn.AddRule(e.rule(c, s))
+	e.sets[c] = s
+	return s, true, nil
+}
+
+func classOf(p netip.Prefix) class { return class{p.Addr().Is6(), uint8(p.Bits())} }
+
+// op is one element change.
+type op struct {
+	p       netip.Prefix
+	timeout time.Duration // zero: unban
+}
+
+// Ban blocks p until until; a ban on p already installed gets the new
+// expiry, shorter or longer. An until already past lifts the ban.
+func (e *Enforcer) Ban(ctx context.Context, p netip.Prefix, until time.Time) error {
+	return e.BanAll(ctx, []enforce.Ban{{Prefix: p, Until: until}})
+}
+
+// Unban lifts the ban on exactly p; lifting one that is absent or expired
+// is not an error.
+func (e *Enforcer) Unban(ctx context.Context, p netip.Prefix) error {
+	return e.UnbanAll(ctx, []netip.Prefix{p})
+}
+
+// BanAll bans each element, Options.BatchSize elements per kernel
+// transaction. On error the transactions already made stay made.
+func (e *Enforcer) BanAll(ctx context.Context, bans []enforce.Ban) error {
+	now := time.Now()
+	ops := make([]op, 0, len(bans))
+	for _, b := range bans {
+		p, err := enforce.Canonical(b.Prefix)
+		if err != nil {
+			return fmt.Errorf("nftables: %w", err)
+		}
+		d := b.Until.Sub(now)
+		if d > MaxTimeout {
+			d = MaxTimeout
+		}
+		if d > 0 {
+			// Whole milliseconds, rounded up: a ban never ends early.
+			d = (d + time.Millisecond - 1).Truncate(time.Millisecond)
+		} else {
+			d = 0
+		}
+		ops = append(ops, op{p, d})
+	}
+	return e.apply(ctx, ops)
+}
+
+// UnbanAll lifts each ban, Options.BatchSize per kernel transaction.
+func (e *Enforcer) UnbanAll(ctx context.Context, prefixes []netip.Prefix) error {
+	ops := make([]op, 0, len(prefixes))
+	for _, p := range prefixes {
+		p, err := enforce.Canonical(p)
+		if err != nil {
+			return fmt.Errorf("nftables: %w", err)
+		}
+		ops = append(ops, op{p: p})
+	}
+	return e.apply(ctx, ops)
+}
+
+// ErrClosed is returned by changes made after Close.
+var ErrClosed = errors.New("nftables: enforcer closed")
+
+func (e *Enforcer) apply(ctx context.Context, ops []op) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	for len(ops) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := min(len(ops), e.opts.BatchSize)
+		if err := e.commit(ops[:n]); err != nil {
+			return err
+		}
+		ops = ops[n:]
+	}
+	return nil
+}
+
+// commit makes ops in one transaction. The kernel fails a whole transaction
+// that deletes a missing element, and (before Linux 6.x) ignores a new
+// timeout on an element that exists, so every element is first added
+// (a no-op if present), then deleted, then, for a ban, added again with its
+// timeout: always valid, whatever the set held.
+func (e *Enforcer) commit(ops []op) error {
+	if err := e.queue(ops); err != nil {
+		return e.discard(fmt.Errorf("nftables: %s: %w", describe(ops), err))
+	}
+	err := e.conn.Flush()
+	e.forgetPending(err != nil)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("nftables: %s: %w", describe(ops), err)
+	}
+	// Someone removed the table (nft flush ruleset): build it again.
+	if serr := e.setup(); serr != nil {
+		return fmt.Errorf("nftables: %s: %w (and rebuilding the table: %w)", describe(ops), err, serr)
+	}
+	if err := e.queue(ops); err != nil {
+		return e.discard(fmt.Errorf("nftables: %s: %w", describe(ops), err))
+	}
+	err = e.conn.Flush()
+	e.forgetPending(err != nil)
+	if err != nil {
+		return fmt.Errorf("nftables: %s after rebuilding the table: %w", describe(ops), err)
+	}
+	return nil
+}
+
+// forgetPending ends a transaction: sets it was to create exist now, or,
+// if it failed, do not.
+func (e *Enforcer) forgetPending(failed bool) {
+	if failed {
+		for _, c := range e.pending {
+			delete(e.sets, c)
+		}
+	}
+	e.pending = e.pending[:0]
+}
+
+// discard drops a half-queued transaction, which the library cannot
+// unqueue, by replacing the connection.
+func (e *Enforcer) discard(err error) error {
+	e.forgetPending(true)
+	e.conn.CloseLasting()
+	conn, cerr := nftables.New(nftables.AsLasting())
+	if cerr != nil {
+		e.closed = true
+		return errors.Join(err, fmt.Errorf("nftables: reopen netlink: %w", cerr))
+	}
+	e.conn = conn
+	return err
+}
+
+func describe(ops []op) string {
+	verb := "ban"
+	if ops[0].timeout == 0 {
+		verb = "unban"
+	}
+	if len(ops) == 1 {
+		return verb + " " + ops[0].p.String()
+	}
+	return fmt.Sprintf("%s %d prefixes from %v", verb, len(ops), ops[0].p)
+}
+
+func (e *Enforcer) queue(ops []op) error {
+	byClass := map[class][3][]nftables.SetElement{}
+	for _, o := range ops {
+		c := classOf(o.p)
+		key := o.p.Addr().AsSlice()
+		els := byClass[c]
+		// The placeholder's timeout must outlast the transaction.
+		els[0] = append(els[0], nftables.SetElement{Key: key, Timeout: time.Minute})
+		els[1] = append(els[1], nftables.SetElement{Key: key})
+		if o.timeout > 0 {
+			els[2] = append(els[2], nftables.SetElement{Key: key, Timeout: o.timeout})
+		}
+		byClass[c] = els
+	}
+	for c, els := range byClass {
+		s, created, err := e.set(c)
+		if err != nil {
+			return err
+		}
+		if created {
+			e.pending = append(e.pending, c)
+		}
+		for _, step := range []struct {
+			add bool
+			els []nftables.SetElement
+		}{{true, els[0]}, {false, els[1]}, {true, els[2]}} {
+			if len(step.els) == 0 {
+				continue
+			}
+			if step.add {
+				err = e.conn.SetAddElements(s, step.els)
+			} else {
+				err = e.conn.SetDeleteElements(s, step.els)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// List returns the bans in the kernel's sets that have not expired.
+func (e *Enforcer) List(ctx context.Context) ([]enforce.Ban, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	now := time.Now()
+	var out []enforce.Ban
+	for c, s := range e.sets {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		els, err := e.conn.GetSetElements(s)
+		if err != nil {
+			return nil, fmt.Errorf("nftables: list %s: %w", s.Name, err)
+		}
+		for _, el := range els {
+			a, ok := netip.AddrFromSlice(el.Key)
+			if !ok || el.Expires <= 0 {
+				continue
+			}
+			out = append(out, enforce.Ban{Prefix: netip.PrefixFrom(a, int(c.bits)), Until: now.Add(el.Expires)})
+		}
+	}
+	return out, nil
+}
+
+// Close releases the netlink connection and, unless Options.Keep, removes
+// the table with its rules and bans. It is safe to call twice.
+func (e *Enforcer) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	var err error
+	if !e.opts.Keep {
+		e.conn.DelTable(e.table)
+		if ferr := e.conn.Flush(); ferr != nil && !errors.Is(ferr, unix.ENOENT) {
+			err = fmt.Errorf("nftables: remove table %s: %w", e.opts.Table, ferr)
+		}
+	}
+	return errors.Join(err, e.conn.CloseLasting())
+}

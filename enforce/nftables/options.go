@@ -1,0 +1,57 @@
+package nftables
+
+import (
+	"fmt"
+	"time"
+)
+
+// Options configure an Enforcer. The zero value is usable.
+type Options struct {
+	// Table is the name of the nftables table (family inet) the Enforcer
+	// owns. Empty means "sipban". Two Enforcers must not share a table.
+	Table string
+	// Keep leaves the table, its rules and its bans in the kernel on Close,
+	// so that bans outlive the process until their timeouts; a new
+	// Enforcer on the same table adopts them. False removes the table.
+	Keep bool
+	// BatchSize is how many elements go in one netlink message. Zero means
+	// DefaultBatchSize; more than MaxBatchSize is refused.
+	BatchSize int
+}
+
+const (
+	// DefaultTable is the table name used when Options.Table is empty.
+	DefaultTable = "sipban"
+	// DefaultBatchSize fits a netlink message with room to spare: the
+	// element list is one netlink attribute, whose length is 16 bits.
+	DefaultBatchSize = 1024
+	// MaxBatchSize is the largest batch of IPv6 elements with timeouts
+	// whose element list still fits one attribute (measured: see
+	// TestBatchLimit).
+	MaxBatchSize = 1638
+	// MaxTimeout is the longest timeout given to the kernel; longer bans
+	// are installed for MaxTimeout. The in-memory ban still holds, and a
+	// later Ban or a reconcile at start-up installs it again.
+	MaxTimeout = 20 * 24 * time.Hour
+)
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Table == "" {
+		o.Table = DefaultTable
+	}
+	if len(o.Table) > 255 {
+		return o, fmt.Errorf("nftables: table name longer than 255 bytes")
+	}
+	for _, c := range o.Table {
+		if !(c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return o, fmt.Errorf("nftables: table name %q: only letters, digits, '_' and '-'", o.Table)
+		}
+	}
+	switch {
+	case o.BatchSize == 0:
+		o.BatchSize = DefaultBatchSize
+	case o.BatchSize < 0 || o.BatchSize > MaxBatchSize:
+		return o, fmt.Errorf("nftables: batch size %d: want 1 to %d", o.BatchSize, MaxBatchSize)
+	}
+	return o, nil
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipban/sipban/ban/bantest"
+	"github.com/sipban/sipban/internal/netnstest"
+)
+
+func TestMain(m *testing.M) { netnstest.Main(m) }
+
+// TestKernelEnforcers runs the registrar as a user would with -enforcer
+// nftables: a password guesser is banned in the kernel, and with -keep a
+// second run adopts the ban.
+func TestKernelEnforcers(t *testing.T) {
+	netnstest.Require(t)
+	for _, name := range []string{"nftables"} {
+		t.Run(name, func(t *testing.T) {
+			cfg := config{listen: "127.0.0.1:5070", realm: "sipban.local", enforcer: name, table: "regtest", keep: true}
+			stop := start(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			d := bantest.Dialer{Timeout: 200 * time.Millisecond}
+			c, err := d.Dial(ctx, "127.0.0.2:0", cfg.listen)
+			require.NoError(t, err)
+			defer c.Close()
+			res, err := bantest.GuessPasswords(ctx, c, "alice", 8)
+			require.NoError(t, err)
+			t.Log(res)
+			assert.Equal(t, 5, res.Answered, "answered until the fifth wrong password")
+			assert.Equal(t, 3, res.Unanswered, "then dropped")
+			p := netnstest.NewProber(t)
+			assert.False(t, p.Delivered(t, netip.MustParseAddr("127.0.0.2")), "dropped by the kernel")
+			stop()
+
+			out, err := exec.Command("nft", "list", "set", "inet", "regtest", "v4_32").CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			assert.Contains(t, string(out), "127.0.0.2", "-keep left the ban in the kernel")
+
+			cfg.keep = false
+			stop = start(t, cfg)
+			res, err = bantest.GuessPasswords(ctx, c, "alice", 1)
+			require.NoError(t, err)
+			assert.Equal(t, 1, res.Unanswered, "still banned after the restart")
+			stop()
+			assert.True(t, p.Delivered(t, netip.MustParseAddr("127.0.0.2")), "without -keep the table goes on exit")
+		})
+	}
+}
+
+// start runs the registrar until the returned func is called, which waits
+// for it to end cleanly.
+func start(t *testing.T, cfg config) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, slog.New(slog.DiscardHandler), cfg) }()
+	// Ready when it answers.
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	d := bantest.Dialer{Timeout: 100 * time.Millisecond}
+	require.NoError(t, bantest.WaitUntil(wctx, func() bool {
+		c, err := d.Dial(wctx, "127.0.0.9:0", cfg.listen)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_, err = c.Options(wctx, "ping")
+		return err == nil
+	}))
+	return func() {
+		cancel()
+		require.NoError(t, <-done)
+	}
+}
