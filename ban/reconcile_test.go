@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -89,4 +90,25 @@ func TestReconcileFailingEnforcer(t *testing.T) {
 	assert.ErrorContains(t, err, "connection refused")
 	assert.ErrorContains(t, err, "operation not permitted")
 	assert.True(t, good.Blocked(netip.MustParseAddr("192.0.2.9")), "the other enforcer is still brought up to date")
+}
+
+// TestEventStringsMayAlias: event strings may point into the caller's buffer
+// (a capture reader reuses it), so a record must not change when the buffer
+// does.
+func TestEventStringsMayAlias(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	buf := []byte("alice Yealink SIP-T46S")
+	for range 5 {
+		c.Advance(time.Second)
+		ev := detect.Event{Source: netip.MustParseAddrPort("192.0.2.9:5060"), Transport: "udp", Method: "REGISTER",
+			Account: unsafe.String(&buf[0], 5), UserAgent: unsafe.String(&buf[6], len(buf)-6), Credentials: true, Status: 403}
+		require.NoError(t, g.Observe(context.Background(), &ev))
+	}
+	copy(buf, "XXXXXXXXXXXXXXXXXXXXXX")
+	bans := g.Bans()
+	require.Len(t, bans, 1)
+	assert.Equal(t, []string{"alice"}, bans[0].Evidence.Accounts)
+	assert.Equal(t, []string{"Yealink SIP-T46S"}, bans[0].Evidence.UserAgents)
+	assert.NotContains(t, bans[0].Diagnosis.Summary+bans[0].Diagnosis.Device+bans[0].Evidence.Detail, "XXX")
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/bits"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -250,7 +251,7 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 		device := atLeast(r.failMask) <= s.lim.DeviceAccounts
 		if device && othersOK {
 			if s.lim.AccountFailures.Threshold > 0 && an >= s.lim.AccountFailures.Threshold {
-				f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub, Account: ev.Account}, an)
+				f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub, Account: strings.Clone(ev.Account)}, an)
 				f.Device, f.OthersOK = true, true
 				f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for account %q; other accounts work from this address", an, ev.Account)
 				return append(dst, f)
@@ -260,7 +261,7 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 		if s.lim.BadCredentials.Threshold > 0 && n >= s.lim.BadCredentials.Threshold {
 			f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub}, n)
 			if device {
-				f.Subject.Account = ev.Account
+				f.Subject.Account = strings.Clone(ev.Account)
 			}
 			f.Device = device && recentOK
 			f.OthersOK = othersOK
@@ -295,7 +296,7 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 		}
 		if s.lim.StaleAccount.Threshold > 0 && an >= s.lim.StaleAccount.Threshold {
 			d := atLeast(r.unkMask)
-			f := s.finding(sh, r, ev, StaleAccount, Subject{Prefix: sub, Account: ev.Account}, an)
+			f := s.finding(sh, r, ev, StaleAccount, Subject{Prefix: sub, Account: strings.Clone(ev.Account)}, an)
 			f.Device = d <= s.lim.DeviceAccounts || recentOK
 			f.OthersOK = othersOK
 			if r.acct[0] == acct && r.gapMax > 0 {
@@ -416,7 +417,7 @@ func (s *Standard) callRate(sh *shard, r *rec, ev *Event, sub netip.Prefix, now 
 	if r.tat-now <= s.callW {
 		return dst
 	}
-	f := s.finding(sh, r, ev, CallRate, Subject{Prefix: sub, Account: ev.Account}, s.lim.CallRate.Threshold)
+	f := s.finding(sh, r, ev, CallRate, Subject{Prefix: sub, Account: strings.Clone(ev.Account)}, s.lim.CallRate.Threshold)
 	f.Device = ev.Credentials && recentOK
 	f.OthersOK = othersOK
 	f.Evidence.Unanswered = float64(r.unans) / float64(r.calls)
@@ -430,7 +431,7 @@ func (s *Standard) signalling(sh *shard, r *rec, ev *Event, sub netip.Prefix, no
 	if s.lim.Signalling.Threshold <= 0 || n < s.lim.Signalling.Threshold {
 		return dst
 	}
-	f := s.finding(sh, r, ev, Signalling, Subject{Prefix: sub, Account: ev.Account}, n)
+	f := s.finding(sh, r, ev, Signalling, Subject{Prefix: sub, Account: strings.Clone(ev.Account)}, n)
 	f.Device = recentOK
 	f.OthersOK = othersOK
 	if ev.Malformed != "" {
@@ -450,8 +451,9 @@ func (s *Standard) finding(sh *shard, r *rec, ev *Event, c Cause, sub Subject, c
 	if e.Last.IsZero() {
 		e.Last = s.time(r.last)
 	}
+	// Event strings may alias the caller's buffer: a finding keeps copies.
 	if ev.Account != "" {
-		e.Accounts = append(e.Accounts, ev.Account)
+		e.Accounts = append(e.Accounts, strings.Clone(ev.Account))
 	}
 	for _, a := range r.acct {
 		if n := sh.name(a); n != "" && n != ev.Account {
@@ -460,7 +462,7 @@ func (s *Standard) finding(sh *shard, r *rec, ev *Event, c Cause, sub Subject, c
 	}
 	e.DistinctAccounts = max(distinct(r.failMask|r.unkMask|r.probeMask), len(e.Accounts))
 	if ev.UserAgent != "" {
-		e.UserAgents = []string{ev.UserAgent}
+		e.UserAgents = []string{strings.Clone(ev.UserAgent)}
 	}
 	// The first port seen from an address may be another device's; name it
 	// only when the whole address is concerned.
