@@ -40,6 +40,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnBan, if set, is called with a copy of each new ban's record once the
+	// enforcers have applied it, from the goroutine whose Observe made it.
+	// It must not call back into the Guard's Observe.
+	OnBan func(Record)
 }
 
 // Guard turns events into bans: it runs the detectors, applies the policy,
@@ -54,6 +58,7 @@ type Guard struct {
 	enforcers []enforce.Enforcer // mem first
 	log       *slog.Logger
 	now       func() time.Time
+	onBan     func(Record)
 
 	nsoft atomic.Int64 // active account blocks; lets AccountBlocked skip the lock
 
@@ -85,6 +90,7 @@ func New(opts Options) (*Guard, error) {
 		pol:     pol,
 		log:     opts.Logger,
 		now:     opts.Now,
+		onBan:   opts.OnBan,
 		records: make(map[detect.Subject]*entry),
 		history: make(map[detect.Subject]offence),
 	}
@@ -271,6 +277,12 @@ func (g *Guard) decide(ctx context.Context, f *detect.Finding) error {
 	}
 	g.log.Warn("sipban: banned", "subject", sub, "cause", f.Cause, "level", level,
 		"until", rec.Until.Format(time.RFC3339), "detail", f.Evidence.Detail)
+	if g.onBan != nil {
+		g.mu.RLock()
+		r := e.snapshot()
+		g.mu.RUnlock()
+		g.onBan(r)
+	}
 	if err != nil {
 		return fmt.Errorf("ban %v: %w", sub, err)
 	}

@@ -311,3 +311,15 @@ func TestGuardConcurrent(t *testing.T) {
 	wg.Wait()
 	assert.Len(t, g.Bans(), 8*50, "every source banned exactly once")
 }
+
+func TestGuardOnBan(t *testing.T) {
+	c := newClock()
+	var got []ban.Record
+	bad := &failing{}
+	g := newGuard(t, c, ban.Options{Enforcers: []enforce.Enforcer{bad}, OnBan: func(r ban.Record) { got = append(got, r) }})
+	_ = send(t, g, c, times(8, req{from: "203.0.113.5:5060", account: "100", creds: true, status: 403})...)
+	require.Len(t, got, 1, "once per ban, not per event after it")
+	assert.Equal(t, "203.0.113.5", got[0].Subject.String())
+	assert.Equal(t, detect.BadCredentials, got[0].Cause)
+	assert.Contains(t, got[0].EnforceError, "operation not permitted", "called after the enforcers")
+}
