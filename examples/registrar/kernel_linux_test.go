@@ -18,11 +18,14 @@ import (
 func TestMain(m *testing.M) { netnstest.Main(m) }
 
 // TestKernelEnforcers runs the registrar as a user would with -enforcer
-// nftables: a password guesser is banned in the kernel, and with -keep a
+// nftables and with -enforcer iptables: a password guesser is banned in the kernel, and with -keep a
 // second run adopts the ban.
 func TestKernelEnforcers(t *testing.T) {
 	netnstest.Require(t)
-	for _, name := range []string{"nftables"} {
+	for name, list := range map[string][]string{
+		"nftables": {"nft", "list", "set", "inet", "regtest", "v4_32"},
+		"iptables": {"ipset", "list", "regtest4"},
+	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := config{listen: "127.0.0.1:5070", realm: "sipban.local", enforcer: name, table: "regtest", keep: true}
 			stop := start(t, cfg)
@@ -41,7 +44,7 @@ func TestKernelEnforcers(t *testing.T) {
 			assert.False(t, p.Delivered(t, netip.MustParseAddr("127.0.0.2")), "dropped by the kernel")
 			stop()
 
-			out, err := exec.Command("nft", "list", "set", "inet", "regtest", "v4_32").CombinedOutput()
+			out, err := exec.Command(list[0], list[1:]...).CombinedOutput()
 			require.NoError(t, err, "%s", out)
 			assert.Contains(t, string(out), "127.0.0.2", "-keep left the ban in the kernel")
 

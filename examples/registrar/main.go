@@ -29,6 +29,7 @@ import (
 
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/enforce"
+	"github.com/sipban/sipban/enforce/iptables"
 	"github.com/sipban/sipban/enforce/nftables"
 	"github.com/sipban/sipban/internal/registrar"
 )
@@ -186,6 +187,8 @@ func openEnforcer(ctx context.Context, cfg config) (kernelEnforcer, error) {
 		return nil, nil
 	case "nftables":
 		return nftables.New(ctx, nftables.Options{Table: cfg.table, Keep: cfg.keep})
+	case "iptables":
+		return iptables.New(ctx, iptables.Options{Name: cfg.table, Keep: cfg.keep})
 	}
 	return nil, fmt.Errorf("unknown enforcer %q: want memory, nftables or iptables", cfg.enforcer)
 }

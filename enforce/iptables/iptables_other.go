@@ -1,0 +1,49 @@
+//go:build !linux
+
+package iptables
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/sipban/sipban/enforce"
+)
+
+// Enforcer is available on Linux only; elsewhere New fails and every method
+// returns enforce.ErrUnsupported.
+type Enforcer struct{}
+
+var errUnsupported = fmt.Errorf("iptables: %w", enforce.ErrUnsupported)
+
+// New returns an error wrapping enforce.ErrUnsupported: ipset and iptables
+// are Linux-only. Invalid Options are reported first.
+func New(ctx context.Context, opts Options) (*Enforcer, error) {
+	if _, err := opts.withDefaults(); err != nil {
+		return nil, err
+	}
+	return nil, errUnsupported
+}
+
+// Ban returns enforce.ErrUnsupported.
+func (e *Enforcer) Ban(ctx context.Context, p netip.Prefix, until time.Time) error {
+	return errUnsupported
+}
+
+// Unban returns enforce.ErrUnsupported.
+func (e *Enforcer) Unban(ctx context.Context, p netip.Prefix) error { return errUnsupported }
+
+// BanAll returns enforce.ErrUnsupported.
+func (e *Enforcer) BanAll(ctx context.Context, bans []enforce.Ban) error { return errUnsupported }
+
+// UnbanAll returns enforce.ErrUnsupported.
+func (e *Enforcer) UnbanAll(ctx context.Context, prefixes []netip.Prefix) error {
+	return errUnsupported
+}
+
+// List returns enforce.ErrUnsupported.
+func (e *Enforcer) List(ctx context.Context) ([]enforce.Ban, error) { return nil, errUnsupported }
+
+// Close returns nil: there is nothing to release.
+func (e *Enforcer) Close() error { return nil }
