@@ -1,8 +1,8 @@
 package sipgoban
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 
@@ -11,6 +11,7 @@ import (
 
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/sipparse"
 )
 
 // Option installs ReadFilter(g) on a sipgo UserAgent:
@@ -74,36 +75,15 @@ func addrPort(a net.Addr) (netip.AddrPort, bool) {
 }
 
 // junk says why a datagram cannot be a SIP message, or "" if it may be one.
-// Keep-alives (CRLF) and anything whose first line ends in SIP/2.0 or starts
-// with it pass; sipgo's parser judges the rest.
+// Keep-alives pass; sipgo's parser judges the rest.
 func junk(data []byte) string {
-	// Keep-alives are CRLFs; RFC 3261 7.5 ignores CRLFs before a start line.
-	start := 0
-	for start < len(data) && (data[start] == '\r' || data[start] == '\n' || data[start] == 0) {
-		start++
-	}
-	if start == len(data) {
+	switch err := sipparse.Sniff(data); {
+	case err == nil, errors.Is(err, sipparse.ErrKeepAlive):
 		return ""
+	case errors.Is(err, sipparse.ErrTruncated):
+		// A datagram is a whole message: an unfinished first line stays so.
+		return "first line cut short"
+	default:
+		return err.Error()
 	}
-	data = data[start:]
-	line := data
-	for i, c := range data {
-		if c == '\n' {
-			line = data[:i]
-			break
-		}
-		if i == 256 {
-			return "start line longer than 256 bytes"
-		}
-	}
-	if len(line) > 0 && line[len(line)-1] == '\r' {
-		line = line[:len(line)-1]
-	}
-	if len(line) < 10 {
-		return "not a SIP start line"
-	}
-	if bytes.EqualFold(line[:8], []byte("SIP/2.0 ")) || bytes.EqualFold(line[len(line)-8:], []byte(" SIP/2.0")) {
-		return ""
-	}
-	return "not a SIP start line"
 }

@@ -1,0 +1,212 @@
+// Command watch protects a SIP server that is not written in Go (Asterisk,
+// FreeSWITCH, Kamailio, ...) by watching its traffic: it pairs each request
+// with the server's final response, feeds the transactions to a sipban
+// Guard, and prints the bans it makes. Given -enforcer, it also applies them.
+//
+// Read a capture (pcap or pcapng, from tcpdump or tshark):
+//
+//	go run ./examples/watch -r server.pcapng
+//
+// Or watch an interface live (root, Linux) and ban in the kernel:
+//
+//	sudo go run ./examples/watch -i eth0 -server 192.0.2.10:5060 -enforcer nftables
+//
+// A capture is replayed as if it began when the program started, so that
+// the bans it applies last as long as they would have.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/enforce"
+	"github.com/sipban/sipban/enforce/iptables"
+	"github.com/sipban/sipban/enforce/nftables"
+	"github.com/sipban/sipban/watch"
+)
+
+type config struct {
+	file, iface     string
+	servers         string
+	enforcer, table string
+	keep, json      bool
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.file, "r", "", "read a pcap or pcapng `file` (\"-\" for standard input)")
+	flag.StringVar(&cfg.iface, "i", "", "capture live on `interface` (Linux, root)")
+	flag.StringVar(&cfg.servers, "server", "", "the server's `address:port`es, comma-separated (default: any address on port 5060 or 5061)")
+	flag.StringVar(&cfg.enforcer, "enforcer", "", "apply bans with `name`: nftables or iptables (root); empty only prints them")
+	flag.StringVar(&cfg.table, "table", "sipban", "nftables table, or ipset name prefix")
+	flag.BoolVar(&cfg.keep, "keep", false, "leave kernel bans in place on exit")
+	flag.BoolVar(&cfg.json, "json", false, "print each ban's full record as JSON")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "watch: unexpected arguments %q\n", flag.Args())
+		flag.Usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout, cfg); err != nil {
+		stop()
+		fmt.Fprintln(os.Stderr, "watch:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, out io.Writer, cfg config) error {
+	if (cfg.file == "") == (cfg.iface == "") {
+		return errors.New("give one of -r file or -i interface")
+	}
+	server, err := parseServers(cfg.servers)
+	if err != nil {
+		return fmt.Errorf("-server: %w", err)
+	}
+	pairer, err := watch.NewPairer(watch.Options{Server: server})
+	if err != nil {
+		return err
+	}
+	var enforcers []enforce.Enforcer
+	switch cfg.enforcer {
+	case "":
+	case "nftables":
+		e, err := nftables.New(ctx, nftables.Options{Table: cfg.table, Keep: cfg.keep})
+		if err != nil {
+			return fmt.Errorf("-enforcer: %w", err)
+		}
+		defer e.Close()
+		enforcers = append(enforcers, e)
+	case "iptables":
+		e, err := iptables.New(ctx, iptables.Options{Name: cfg.table, Keep: cfg.keep})
+		if err != nil {
+			return fmt.Errorf("-enforcer: %w", err)
+		}
+		defer e.Close()
+		enforcers = append(enforcers, e)
+	default:
+		return fmt.Errorf("-enforcer %q: want nftables or iptables", cfg.enforcer)
+	}
+
+	// The Guard's clock follows the packets, shifted so that the first one
+	// is now: a capture replays as if live, and live stays live.
+	var now time.Time
+	var offset time.Duration
+	started := false
+	clock := func() time.Time { return now }
+	bans := 0
+	g, err := ban.New(ban.Options{
+		Enforcers: enforcers,
+		Now:       clock,
+		Logger:    slog.New(slog.DiscardHandler),
+		OnBan: func(r ban.Record) {
+			bans++
+			printBan(out, r, cfg.json)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if len(enforcers) > 0 {
+		now = time.Now()
+		if _, err := g.Reconcile(ctx); err != nil {
+			return err
+		}
+	}
+	var lastExpire time.Time
+	var errs []error
+	emit := func(ev *detect.Event) {
+		ev.Time = ev.Time.Add(offset)
+		if err := g.Observe(ctx, ev); err != nil && len(errs) < 10 {
+			errs = append(errs, err)
+		}
+	}
+	handle := func(p *watch.Packet) error {
+		if !started {
+			started, offset = true, time.Since(p.Time)
+		}
+		now = p.Time.Add(offset)
+		pairer.Packet(p, emit)
+		if now.Sub(lastExpire) >= time.Second {
+			lastExpire = now
+			if _, err := g.Expire(ctx, now); err != nil && len(errs) < 10 {
+				errs = append(errs, err)
+			}
+		}
+		return nil
+	}
+	d := watch.NewDecoder()
+	if cfg.file != "" {
+		err = readFile(cfg.file, d, handle)
+	} else {
+		var live *watch.Live
+		if live, err = watch.OpenLive(cfg.iface); err != nil {
+			return err
+		}
+		defer live.Close()
+		fmt.Fprintf(out, "watch: capturing on %s\n", cfg.iface)
+		if err = live.Run(ctx, d, handle); errors.Is(err, context.Canceled) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return err
+	}
+	// Report what never got an answer.
+	pairer.Expire(now.Add(-offset).Add(time.Hour), emit)
+	st := pairer.Stats()
+	fmt.Fprintf(out, "watch: %d SIP messages, %d transactions paired, %d unanswered, %d unreadable, %d frames skipped; %d bans\n",
+		st.Messages, st.Paired, st.Unanswered, st.Malformed, d.Skipped, bans)
+	return errors.Join(errs...)
+}
+
+func readFile(name string, d *watch.Decoder, fn func(*watch.Packet) error) error {
+	if name == "-" {
+		return watch.ReadFile(os.Stdin, d, fn)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return watch.ReadFile(f, d, fn)
+}
+
+func parseServers(s string) (func(netip.AddrPort) bool, error) {
+	if s == "" {
+		return nil, nil
+	}
+	set := map[netip.AddrPort]bool{}
+	for _, f := range strings.Split(s, ",") {
+		ap, err := netip.ParseAddrPort(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
+		}
+		set[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())] = true
+	}
+	return func(a netip.AddrPort) bool { return set[a] }, nil
+}
+
+func printBan(out io.Writer, r ban.Record, asJSON bool) {
+	if asJSON {
+		b, _ := json.Marshal(r)
+		fmt.Fprintln(out, string(b))
+		return
+	}
+	fmt.Fprintf(out, "ban %s (%s, %s) until %s: %s\n", r.Subject, r.Scope, r.Cause,
+		r.Until.Format(time.RFC3339), r.Diagnosis.Summary)
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestCaptureFile reads the capture kept in testdata: tshark on loopback
+// while sipp registered as alice 10 times from 127.0.0.20 with the right
+// password and as bob 10 times from 127.0.0.21 with a wrong one, against a
+// server that answered every request.
+func TestCaptureFile(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), &out, config{file: "testdata/guesser.pcapng"}))
+	t.Log(out.String())
+	assert.Contains(t, out.String(), "ban 127.0.0.21 (address, bad-credentials)")
+	assert.NotContains(t, out.String(), "127.0.0.20")
+	assert.Contains(t, out.String(), "watch: 80 SIP messages, 40 transactions paired, 0 unanswered, 0 unreadable, 0 frames skipped; 1 bans")
+
+	out.Reset()
+	require.NoError(t, run(context.Background(), &out, config{file: "testdata/guesser.pcapng", json: true}))
+	assert.Contains(t, out.String(), `"subject":"127.0.0.21","scope":"address","cause":"bad-credentials"`)
+	assert.Contains(t, out.String(), `"user_agents":["sipp"]`)
+}
+
+func TestRunRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		cfg config
+		err string
+	}{
+		{config{}, "give one of -r file or -i interface"},
+		{config{file: "x", iface: "lo"}, "give one of -r file or -i interface"},
+		{config{file: "testdata/none.pcap"}, "no such file"},
+		{config{file: "main.go"}, "watch: pcap"},
+		{config{file: "testdata/guesser.pcapng", servers: "5060"}, "-server"},
+		{config{file: "testdata/guesser.pcapng", enforcer: "ipfw"}, `-enforcer "ipfw"`},
+		{config{file: "testdata/guesser.pcapng", enforcer: "nftables", table: "bad name"}, "table name"},
+		{config{iface: "no-such-interface0"}, "no-such-interface0"},
+	} {
+		err := run(context.Background(), io.Discard, tc.cfg)
+		assert.ErrorContains(t, err, tc.err, "%+v", tc.cfg)
+	}
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/internal/netnstest"
+	"github.com/sipban/sipban/internal/registrar"
+)
+
+func TestMain(m *testing.M) { netnstest.Main(m) }
+
+// server runs the demo registrar on 127.0.0.1:5060 as the server being
+// watched, with a Guard that never bans: it answers everything, as an
+// unprotected Asterisk would.
+func server(t *testing.T) {
+	t.Helper()
+	g, err := ban.New(ban.Options{NoStandard: true, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	accounts, err := registrar.ParseUsers(strings.NewReader("alice:alice-secret\nbob:bob-secret\n"))
+	require.NoError(t, err)
+	srv, err := registrar.New(registrar.Config{Accounts: accounts, Guard: g, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	conn, err := net.ListenPacket("udp", "127.0.0.1:5060")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, conn) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// syncBuffer is an io.Writer safe for the capture tools' and run's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// capture starts cmd (tcpdump or tshark writing a file) and waits until it
+// says it listens; the returned func stops it and waits for the file.
+func capture(t *testing.T, ready string, name string, args ...string) (stop func()) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start(), "%s must be installed (.ci/run does)", name)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), ready) {
+		require.True(t, time.Now().Before(deadline), "%s did not start:\n%s", name, out.String())
+		time.Sleep(20 * time.Millisecond)
+	}
+	return func() {
+		time.Sleep(100 * time.Millisecond) // let the last packets in
+		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+		require.NoError(t, cmd.Wait(), "%s:\n%s", name, out.String())
+	}
+}
+
+func sipp(t *testing.T, scenario, local, account, password string, calls int) {
+	t.Helper()
+	sf, err := filepath.Abs(filepath.Join("..", "..", "internal", "registrar", "testdata", "sipp", scenario))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "sipp", "127.0.0.1:5060", "-sf", sf,
+		"-s", account, "-au", account, "-ap", password, "-i", local,
+		"-m", strconv.Itoa(calls), "-l", "1", "-r", "50", "-recv_timeout", "500",
+		"-timeout", "30s", "-nostdin", "-trace_err", "-error_file", filepath.Join(t.TempDir(), "err.log"),
+	).CombinedOutput()
+	// Every call succeeds: the watched server answers 200 or 403 and
+	// each is what the scenario expects.
+	require.NoError(t, err, "sipp must be installed (.ci/run does):\n%s", out)
+}
+
+// TestCaptures: tcpdump (pcap) and tshark (pcapng) record sipp talking to
+// the server, a phone with the right password and a guesser with a wrong
+// one; watch reads each capture and bans the guesser only, then applies the
+// ban in the kernel when asked.
+func TestCaptures(t *testing.T) {
+	netnstest.Require(t)
+	server(t)
+	dir := t.TempDir()
+	pcap, pcapng := filepath.Join(dir, "sip.pcap"), filepath.Join(dir, "sip.pcapng")
+	stopDump := capture(t, "listening on lo", "tcpdump", "-i", "lo", "--immediate-mode", "-U", "-w", pcap, "udp port 5060")
+	stopShark := capture(t, "Capturing on", "tshark", "-i", "lo", "-w", pcapng, "-f", "udp port 5060")
+	sipp(t, "register.xml", "127.0.0.20", "alice", "alice-secret", 10)
+	sipp(t, "register_wrong.xml", "127.0.0.21", "bob", "guess", 10)
+	stopDump()
+	stopShark()
+
+	for _, file := range []string{pcap, pcapng} {
+		t.Run(filepath.Ext(file), func(t *testing.T) {
+			var out bytes.Buffer
+			require.NoError(t, run(context.Background(), &out, config{file: file}))
+			t.Log(out.String())
+			assert.Contains(t, out.String(), "ban 127.0.0.21 (address, bad-credentials)")
+			assert.NotContains(t, out.String(), "127.0.0.20")
+			// 10 registrations: challenge + answer each; 10 guesses:
+			// challenge + 403 each.
+			assert.Contains(t, out.String(), "watch: 80 SIP messages, 40 transactions paired, 0 unanswered")
+			bans := 0
+			for line := range strings.Lines(out.String()) {
+				if strings.HasPrefix(line, "ban ") {
+					bans++
+				}
+			}
+			assert.Equal(t, 1, bans)
+		})
+	}
+
+	t.Run("applied with nftables", func(t *testing.T) {
+		p := netnstest.NewProber(t)
+		require.True(t, p.Delivered(t, netip.MustParseAddr("127.0.0.21")))
+		require.NoError(t, run(context.Background(), io.Discard, config{file: pcapng, enforcer: "nftables", table: "watchtest", keep: true}))
+		assert.False(t, p.Delivered(t, netip.MustParseAddr("127.0.0.21")), "the guesser is dropped by the kernel")
+		assert.True(t, p.Delivered(t, netip.MustParseAddr("127.0.0.20")), "the phone is not")
+	})
+}
+
+// TestLive watches loopback live while a guesser tries passwords, and stops
+// when asked.
+func TestLive(t *testing.T) {
+	netnstest.Require(t)
+	server(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, &out, config{iface: "lo"}) }()
+	for !strings.Contains(out.String(), "capturing on lo") {
+		select {
+		case err := <-done:
+			t.Fatalf("run: %v\n%s", err, out.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	sipp(t, "register_wrong.xml", "127.0.0.22", "bob", "guess", 6)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "ban 127.0.0.22") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	require.NoError(t, <-done)
+	t.Log(out.String())
+	assert.Contains(t, out.String(), "ban 127.0.0.22 (address, bad-credentials)")
+	assert.Contains(t, out.String(), "24 SIP messages, 12 transactions paired", "each packet seen once on loopback")
+}

@@ -1,0 +1,89 @@
+package watch_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/watch"
+)
+
+// traffic is a registrar's day in miniature: 1,000 phones each registering
+// through a digest challenge (REGISTER, 401, REGISTER with credentials,
+// 200), repeated, as packets a millisecond apart.
+func traffic(b *testing.B, rounds int) []watch.Packet {
+	var out []watch.Packet
+	t := t0
+	for r := range rounds {
+		for i := range 1000 {
+			src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 5060+uint16(r%3))
+			callID := fmt.Sprintf("%d-%d@phone", r, i)
+			r1 := register(callID, 1, fmt.Sprint("z9hG4bK-a", r, i), false)
+			r2 := register(callID, 2, fmt.Sprint("z9hG4bK-b", r, i), true)
+			for _, m := range []struct {
+				src, dst netip.AddrPort
+				msg      string
+			}{{src, server, r1}, {server, src, answer(r1, 401)}, {src, server, r2}, {server, src, answer(r2, 200)}} {
+				t = t.Add(time.Millisecond)
+				out = append(out, watch.Packet{Time: t, Src: m.src, Dst: m.dst, Transport: "udp", Payload: []byte(m.msg)})
+			}
+		}
+	}
+	return out
+}
+
+// BenchmarkPair pairs messages already in memory: the Pairer's own cost,
+// parse included.
+func BenchmarkPair(b *testing.B) {
+	pkts := traffic(b, 4)
+	p, err := watch.NewPairer(watch.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	events := 0
+	emit := func(*detect.Event) { events++ }
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		// Laps repeat Call-IDs, but each transaction was completed.
+		p.Packet(&pkts[i%len(pkts)], emit)
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	if events == 0 {
+		b.Fatal("nothing paired")
+	}
+}
+
+// BenchmarkReadPair reads a pcap file from memory, decodes each frame and
+// pairs it: the whole pipeline of examples/watch but the Guard.
+func BenchmarkReadPair(b *testing.B) {
+	pkts := traffic(b, 4)
+	frames := make([][]byte, len(pkts))
+	for i, p := range pkts {
+		frames[i] = frame(b, layers.LinkTypeEthernet, "udp", p.Src, p.Dst, p.Payload)
+	}
+	file := pcapFile(b, layers.LinkTypeEthernet, frames...)
+	p, err := watch.NewPairer(watch.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		err = watch.ReadFile(bytes.NewReader(file), watch.NewDecoder(), func(pkt *watch.Packet) error {
+			p.Packet(pkt, func(*detect.Event) {})
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(p.Stats().Messages)/b.Elapsed().Seconds(), "msgs/s")
+}

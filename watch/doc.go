@@ -1,0 +1,45 @@
+// Package watch protects SIP servers that are not written in Go (Asterisk,
+// FreeSWITCH, Kamailio, or any stack whose hooks give you packets) by
+// watching their traffic: a capture file, a mirror port or a live interface.
+//
+// Three parts, each usable alone:
+//
+//   - Decoder turns link-layer frames (Ethernet, 802.1Q, Linux cooked SLL
+//     and SLL2, BSD loopback, raw IP; IPv4 and IPv6) into Packets: source,
+//     destination, transport and payload of a UDP datagram or TCP segment.
+//   - ReadFile reads pcap and pcapng files (github.com/gopacket/gopacket/pcapgo,
+//     pure Go); OpenLive captures on a Linux interface (AF_PACKET).
+//   - Pairer reads each packet's SIP messages with sipparse and pairs a
+//     request to the server with the server's final response (Call-ID,
+//     CSeq and top Via branch), making one detect.Event per transaction.
+//     Requests left unanswered past a timeout become Events with Status 0,
+//     and unreadable datagrams to the server become signalling Events.
+//     Memory is bounded by Options.MaxPending.
+//
+// Feed the Events to a ban.Guard; examples/watch is the whole program:
+//
+//	d := watch.NewDecoder()
+//	p, _ := watch.NewPairer(watch.Options{})
+//	err := watch.ReadFile(f, d, func(pkt *watch.Packet) error {
+//		p.Packet(pkt, func(ev *detect.Event) { g.Observe(ctx, ev) })
+//		return nil
+//	})
+//
+// Limits: IP fragments are skipped (Decoder.Skipped counts them), and TCP is
+// read segment by segment without reassembly, so a message split across
+// segments is not read. A server's answer is attributed to the request's
+// source address as captured: capture where the server sees its clients'
+// real addresses.
+//
+// # Numbers
+//
+// Measured on a 2-core AMD EPYC VM, one core busy, with
+// `go test -run '^$' -bench . -benchmem -count 3 ./watch`: 1,000 phones
+// registering through a digest challenge (REGISTER, 401, REGISTER with
+// credentials, 200), 16,000 messages.
+//
+//   - Pairer alone, packets in memory (parse included): 690–732 ns per
+//     message, 1.37–1.45 million messages per second, 0 allocations.
+//   - Reading a pcap file from memory, decoding and pairing: 1.06–1.14
+//     million messages per second, 164 allocations per file.
+package watch

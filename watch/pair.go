@@ -1,0 +1,274 @@
+package watch
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"net/netip"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/sipparse"
+)
+
+// Options configure a Pairer. The zero value is usable.
+type Options struct {
+	// Server reports whether an address is the watched server's: requests
+	// sent to it and responses sent from it are paired. Nil means any
+	// address on port 5060 or 5061.
+	Server func(netip.AddrPort) bool
+	// Timeout is how long a request waits for a final response before it is
+	// reported unanswered (Status 0). Zero means 32 s, SIP's transaction
+	// timeout (64 × T1).
+	Timeout time.Duration
+	// MaxPending bounds the requests waiting for a response; when full,
+	// the oldest is dropped and counted in Stats.Evicted. Zero means 65,536.
+	MaxPending int
+}
+
+// Stats counts what a Pairer has seen.
+type Stats struct {
+	Messages   int // SIP messages read
+	Paired     int // requests matched with their final response
+	Unanswered int // requests reported with no final response
+	Evicted    int // requests dropped because MaxPending were waiting
+	Retransmit int // copies of a request already waiting (the first counts)
+	Unmatched  int // final responses to no request seen
+	Malformed  int // datagrams to the server that are not readable SIP
+	Ignored    int // other traffic: requests from the server, provisional responses, ACKs, keep-alives
+}
+
+// Pairer turns the packets of a SIP server's traffic into detect.Events: a
+// request to the server and the server's final response to it (matched by
+// Call-ID, CSeq and top Via branch) make one Event, timed at the response.
+// Memory is bounded by Options.MaxPending. A Pairer is not safe for
+// concurrent use; it allocates nothing per message once warm.
+//
+// The Events it emits alias its own buffers: valid during the emit call,
+// which is what detect.Event allows (a ban.Guard copies what it keeps).
+type Pairer struct {
+	server  func(netip.AddrPort) bool
+	timeout time.Duration
+	seed    maphash.Seed
+
+	index map[uint64]uint32 // key → position in ring
+	ring  []slot
+	head  int // oldest slot
+	n     int // slots in use, live or answered
+
+	msg   sipparse.Message
+	ev    detect.Event
+	stats Stats
+}
+
+// slot holds what an Event needs of a request, copied into a fixed buffer.
+type slot struct {
+	key   uint64
+	t     time.Time
+	src   netip.AddrPort
+	tcp   bool
+	creds bool
+	live  bool
+	// Fields, in order: method, account, target, user agent, Call-ID,
+	// contact; each cut to fit.
+	lens [nfields]uint8
+	buf  [slotBytes]byte
+}
+
+const (
+	nfields   = 6
+	fieldMax  = 64
+	slotBytes = nfields * fieldMax
+)
+
+// NewPairer returns a Pairer, or an error for invalid options.
+func NewPairer(opts Options) (*Pairer, error) {
+	switch {
+	case opts.Timeout < 0:
+		return nil, fmt.Errorf("watch: negative timeout %v", opts.Timeout)
+	case opts.MaxPending < 0:
+		return nil, fmt.Errorf("watch: negative MaxPending %d", opts.MaxPending)
+	}
+	p := &Pairer{server: opts.Server, timeout: opts.Timeout, seed: maphash.MakeSeed()}
+	if p.server == nil {
+		p.server = func(a netip.AddrPort) bool { return a.Port() == 5060 || a.Port() == 5061 }
+	}
+	if p.timeout == 0 {
+		p.timeout = 32 * time.Second
+	}
+	size := opts.MaxPending
+	if size == 0 {
+		size = 1 << 16
+	}
+	p.ring = make([]slot, size)
+	p.index = make(map[uint64]uint32, size)
+	return p, nil
+}
+
+// Stats returns the counts so far.
+func (p *Pairer) Stats() Stats { return p.stats }
+
+// Packet reads the SIP messages in pkt (one per datagram, or those a TCP
+// segment holds whole) and calls emit for each transaction it completes or
+// gives up on. Time comes from the packets: requests older than the timeout
+// at pkt.Time are reported unanswered first.
+func (p *Pairer) Packet(pkt *Packet, emit func(*detect.Event)) {
+	p.Expire(pkt.Time, emit)
+	toServer, fromServer := p.server(pkt.Dst), p.server(pkt.Src)
+	if !toServer && !fromServer {
+		p.stats.Ignored++
+		return
+	}
+	data := pkt.Payload
+	for len(data) > 0 {
+		err := sipparse.Parse(data, &p.msg)
+		switch {
+		case errors.Is(err, sipparse.ErrKeepAlive):
+			p.stats.Ignored++
+			return
+		case err != nil && !errors.Is(err, sipparse.ErrMalformed):
+			// A malformed field leaves the others usable; anything
+			// else leaves nothing to pair. A TCP segment may start or
+			// end mid-message: only a datagram is a whole message.
+			if pkt.Transport == "udp" && toServer {
+				p.stats.Malformed++
+				p.ev = detect.Event{Time: pkt.Time, Source: pkt.Src, Transport: pkt.Transport, Malformed: err.Error()}
+				emit(&p.ev)
+			} else {
+				p.stats.Ignored++
+			}
+			return
+		}
+		p.stats.Messages++
+		p.message(pkt, toServer, fromServer, emit)
+		if p.msg.Len <= 0 || p.msg.Len >= len(data) || pkt.Transport == "udp" {
+			return
+		}
+		data = data[p.msg.Len:]
+	}
+}
+
+func (p *Pairer) message(pkt *Packet, toServer, fromServer bool, emit func(*detect.Event)) {
+	m := &p.msg
+	switch {
+	case m.Request && toServer && string(m.Method) != "ACK":
+		p.request(pkt)
+	case !m.Request && fromServer && m.Status >= 200:
+		p.response(pkt, emit)
+	default:
+		p.stats.Ignored++
+	}
+}
+
+func (p *Pairer) key() uint64 {
+	m := &p.msg
+	var h maphash.Hash
+	h.SetSeed(p.seed)
+	h.Write(m.CallID)
+	h.WriteByte(0)
+	var n [10]byte
+	h.Write(strconv.AppendUint(n[:0], uint64(m.CSeq), 10))
+	h.Write(m.CSeqMethod)
+	h.WriteByte(0)
+	h.Write(m.Via.Branch)
+	return h.Sum64()
+}
+
+func (p *Pairer) request(pkt *Packet) {
+	k := p.key()
+	if _, ok := p.index[k]; ok {
+		p.stats.Retransmit++ // the first copy stands
+		return
+	}
+	if p.n == len(p.ring) {
+		p.evict()
+	}
+	i := (p.head + p.n) % len(p.ring)
+	p.n++
+	s := &p.ring[i]
+	m := &p.msg
+	account := m.Auth.Username
+	switch {
+	case len(account) > 0:
+	case string(m.Method) == "REGISTER":
+		account = m.To.URI.User
+	default:
+		account = m.From.URI.User
+	}
+	*s = slot{key: k, t: pkt.Time, src: pkt.Src, tcp: pkt.Transport == "tcp", creds: m.Auth.Present, live: true}
+	for f, v := range [nfields][]byte{m.Method, account, m.RequestURI.User, m.UserAgent, m.CallID, m.Contact.URI.Raw} {
+		s.lens[f] = uint8(copy(s.buf[f*fieldMax:(f+1)*fieldMax], v))
+	}
+	p.index[k] = uint32(i)
+}
+
+func (p *Pairer) response(pkt *Packet, emit func(*detect.Event)) {
+	k := p.key()
+	i, ok := p.index[k]
+	if !ok {
+		p.stats.Unmatched++
+		return
+	}
+	delete(p.index, k)
+	s := &p.ring[i]
+	s.live = false
+	p.stats.Paired++
+	p.emit(s, pkt.Time, p.msg.Status, emit)
+	p.popDead()
+}
+
+// Expire reports every request older than the timeout at now as
+// unanswered. Packet calls it; call it at the end of a capture with a time
+// past the last packet to report what is still waiting.
+func (p *Pairer) Expire(now time.Time, emit func(*detect.Event)) {
+	for p.n > 0 {
+		s := &p.ring[p.head]
+		if s.live {
+			if now.Sub(s.t) < p.timeout {
+				return
+			}
+			delete(p.index, s.key)
+			s.live = false
+			p.stats.Unanswered++
+			p.emit(s, s.t.Add(p.timeout), 0, emit)
+		}
+		p.pop()
+	}
+}
+
+func (p *Pairer) evict() {
+	if s := &p.ring[p.head]; s.live {
+		delete(p.index, s.key)
+		p.stats.Evicted++
+	}
+	p.pop()
+}
+
+func (p *Pairer) pop() {
+	p.head = (p.head + 1) % len(p.ring)
+	p.n--
+}
+
+func (p *Pairer) popDead() {
+	for p.n > 0 && !p.ring[p.head].live {
+		p.pop()
+	}
+}
+
+func (p *Pairer) emit(s *slot, t time.Time, status int, emit func(*detect.Event)) {
+	var f [nfields]string
+	for i := range f {
+		if n := int(s.lens[i]); n > 0 {
+			f[i] = unsafe.String(&s.buf[i*fieldMax], n)
+		}
+	}
+	transport := "udp"
+	if s.tcp {
+		transport = "tcp"
+	}
+	p.ev = detect.Event{Time: t, Source: s.src, Transport: transport, Method: f[0], Status: status,
+		Account: f[1], Credentials: s.creds, Target: f[2], UserAgent: f[3], CallID: f[4], Contact: f[5]}
+	emit(&p.ev)
+}
