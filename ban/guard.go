@@ -402,14 +402,28 @@ func (g *Guard) Expire(ctx context.Context, now time.Time) (int, error) {
 		due = append(due, e)
 	}
 	g.mu.Unlock()
-	var errs []error
+	var lift []netip.Prefix
 	for _, e := range due {
 		g.log.Info("sipban: expired", "subject", e.rec.Subject, "cause", e.rec.Cause)
-		if err := g.unenforce(ctx, e); err != nil {
-			errs = append(errs, err)
+		if g.standard != nil {
+			g.standard.Forget(e.rec.Subject)
+		}
+		if e.rec.Subject.Account == "" {
+			lift = append(lift, e.rec.Subject.Prefix)
 		}
 	}
-	return len(due), errors.Join(errs...)
+	if len(lift) == 0 {
+		return len(due), nil
+	}
+	// Many bans can end at once (an attack's worth, an hour later): one
+	// batch per enforcer that takes them, not a kernel round trip each.
+	err := g.enforce(ctx, func(ctx context.Context, en enforce.Enforcer) error {
+		return unbanAll(ctx, en, lift)
+	})
+	if err != nil {
+		return len(due), fmt.Errorf("expire %d bans: %w", len(lift), err)
+	}
+	return len(due), nil
 }
 
 // Run lifts expired bans once a second until ctx is done, then returns ctx.Err().

@@ -121,3 +121,17 @@ func banAll(ctx context.Context, en enforce.Enforcer, bans []enforce.Ban) error 
 	}
 	return errors.Join(errs...)
 }
+
+// unbanAll lifts prefixes in en, in one call if it batches.
+func unbanAll(ctx context.Context, en enforce.Enforcer, prefixes []netip.Prefix) error {
+	if b, ok := en.(enforce.Batcher); ok {
+		return b.UnbanAll(ctx, prefixes)
+	}
+	var errs []error
+	for _, p := range prefixes {
+		if err := en.Unban(ctx, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

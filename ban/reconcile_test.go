@@ -112,3 +112,54 @@ func TestEventStringsMayAlias(t *testing.T) {
 	assert.Equal(t, []string{"Yealink SIP-T46S"}, bans[0].Evidence.UserAgents)
 	assert.NotContains(t, bans[0].Diagnosis.Summary+bans[0].Diagnosis.Device+bans[0].Evidence.Detail, "XXX")
 }
+
+// batching is a Memory that counts how it is asked to lift bans.
+type batching struct {
+	*enforce.Memory
+	one, all, lifted int
+}
+
+func (b *batching) Unban(ctx context.Context, p netip.Prefix) error {
+	b.one++
+	return b.Memory.Unban(ctx, p)
+}
+
+func (b *batching) BanAll(ctx context.Context, bans []enforce.Ban) error {
+	for _, x := range bans {
+		if err := b.Memory.Ban(ctx, x.Prefix, x.Until); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *batching) UnbanAll(ctx context.Context, ps []netip.Prefix) error {
+	b.all++
+	b.lifted += len(ps)
+	for _, p := range ps {
+		if err := b.Memory.Unban(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestExpireBatches: bans that end together are lifted in one batch per
+// enforcer that takes batches.
+func TestExpireBatches(t *testing.T) {
+	c := newClock()
+	k := &batching{Memory: enforce.NewMemory(c.Now)}
+	g := newGuard(t, c, ban.Options{Enforcers: []enforce.Enforcer{k}})
+	for _, from := range []string{"192.0.2.1:5060", "192.0.2.2:5060", "192.0.2.3:5060"} {
+		require.NoError(t, send(t, g, c, times(5, req{from: from, account: "1", creds: true, status: 403})...))
+	}
+	require.Len(t, g.Bans(), 3)
+	c.Advance(2 * time.Hour)
+	n, err := g.Expire(context.Background(), c.Now())
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+	assert.Equal(t, 1, k.all)
+	assert.Equal(t, 3, k.lifted)
+	assert.Zero(t, k.one)
+	assert.False(t, k.Blocked(netip.MustParseAddr("192.0.2.2")))
+}
