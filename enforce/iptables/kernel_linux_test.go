@@ -108,58 +108,9 @@ func TestCreates(t *testing.T) {
 // when the ban is lifted.
 func TestCutsTrackedFlow(t *testing.T) {
 	netnstest.Require(t)
-	netnstest.TrackConnections(t)
 	e := open(t, iptables.Options{})
 	defer e.Close()
-	for _, tc := range []struct {
-		server, client string
-		ban            netip.Prefix
-	}{
-		{"127.0.0.1:0", "127.0.0.2:5062", pfx("127.0.0.2/32")},
-		{"[::1]:0", "[fd00:5ba:0:7::2]:5062", pfx("fd00:5ba:0:7::/64")},
-	} {
-		t.Run(tc.client, func(t *testing.T) {
-			r := netnstest.StartResponder(t, netip.MustParseAddrPort(tc.server))
-			src := netip.MustParseAddrPort(tc.client)
-			f := netnstest.StartFlow(t, src, r.Addr(), time.Millisecond)
-			require.True(t, f.WaitAnswers(50, 5*time.Second), "the flow runs")
-			require.True(t, netnstest.Tracked(t, src), "conntrack knows the flow")
-
-			start := time.Now()
-			require.NoError(t, e.Ban(context.Background(), tc.ban, time.Now().Add(time.Hour)))
-			returned := time.Now()
-			sent := f.Sent()
-			n, last := lastAnswer(f, returned, 200*time.Millisecond)
-			stop := last.Sub(returned)
-			t.Logf("Ban took %v; after it returned, %d answers came, the last %v after; requests sent since: %d",
-				returned.Sub(start), n, stop, f.Sent()-sent)
-			assert.Less(t, stop, time.Second, "the flow stops at once")
-			// Requests sent before Ban returned may still be answered;
-			// none sent after is.
-			assert.LessOrEqual(t, f.LastAnswered(), sent, "a request sent after Ban returned was answered")
-			assert.Greater(t, f.Sent(), sent+100, "the flow kept sending")
-			assert.True(t, f.Silent(200*time.Millisecond), "and stays silent")
-			assert.True(t, netnstest.Tracked(t, src), "though conntrack still has it")
-
-			require.NoError(t, e.Unban(context.Background(), tc.ban))
-			assert.True(t, f.WaitAnswers(20, 5*time.Second), "answers resume after Unban")
-		})
-	}
-}
-
-// lastAnswer waits until the flow has had no answer for quiet (or 5 s
-// pass) and returns how many answers came after since, and when the last
-// of them came (since itself if none did).
-func lastAnswer(f *netnstest.Flow, since time.Time, quiet time.Duration) (int64, time.Time) {
-	last, first := since, f.Answers()
-	for n := first; time.Since(since) < 5*time.Second; time.Sleep(50 * time.Microsecond) {
-		if m := f.Answers(); m != n {
-			last, n = time.Now(), m
-		} else if time.Since(last) > quiet {
-			break
-		}
-	}
-	return f.Answers() - first, last
+	netnstest.CutsTrackedFlow(t, e)
 }
 
 // TestFull: a set holding MaxElem bans refuses the next with ErrFull, keeps

@@ -54,38 +54,9 @@ func TestConformance(t *testing.T) {
 // when the ban is lifted.
 func TestCutsTrackedFlow(t *testing.T) {
 	netnstest.Require(t)
-	netnstest.TrackConnections(t)
 	e := open(t, nftables.Options{})
 	defer e.Close()
-	for _, tc := range []struct {
-		server, client string
-		ban            netip.Prefix
-	}{
-		{"127.0.0.1:0", "127.0.0.2:5062", netip.MustParsePrefix("127.0.0.2/32")},
-		{"[::1]:0", "[fd00:5ba:0:7::2]:5062", netip.MustParsePrefix("fd00:5ba:0:7::/64")},
-	} {
-		t.Run(tc.client, func(t *testing.T) {
-			r := netnstest.StartResponder(t, netip.MustParseAddrPort(tc.server))
-			src := netip.MustParseAddrPort(tc.client)
-			f := netnstest.StartFlow(t, src, r.Addr(), time.Millisecond)
-			require.True(t, f.WaitAnswers(50, 5*time.Second), "the flow runs")
-			require.True(t, netnstest.Tracked(t, src), "conntrack knows the flow")
-
-			start := time.Now()
-			require.NoError(t, e.Ban(context.Background(), tc.ban, time.Now().Add(time.Hour)))
-			banned := time.Since(start)
-			sent := f.Sent()
-			time.Sleep(300 * time.Millisecond) // 300 requests' worth
-			// Requests sent before Ban returned may still be answered
-			// (a busy responder has a queue); none sent after is.
-			assert.LessOrEqual(t, f.LastAnswered(), sent, "a request sent after Ban returned was answered")
-			assert.Greater(t, f.Sent(), sent+100, "the flow kept sending")
-			t.Logf("Ban returned after %v; requests sent since: %d, answered: 0", banned, f.Sent()-sent)
-
-			require.NoError(t, e.Unban(context.Background(), tc.ban))
-			assert.True(t, f.WaitAnswers(50, 5*time.Second), "the flow resumes after Unban")
-		})
-	}
+	netnstest.CutsTrackedFlow(t, e)
 }
 
 // TestRestart: with Keep, bans outlive the Enforcer and a new one adopts
