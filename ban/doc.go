@@ -13,6 +13,13 @@
 // or the IPv6 /64. Each new ban of the same subject lasts Policy.Factor
 // times longer, up to Policy.MaxBanTime.
 //
+// Kernel enforcers (enforce/nftables, enforce/iptables) keep bans with their
+// own timeouts, so bans can outlive the process. Call Guard.Reconcile at
+// start-up: it adopts what they hold (cause "unknown", remaining time) so
+// that those bans can be seen and lifted, lifts allow-listed ones, and
+// installs the Guard's own bans in every enforcer. Options.OnBan hears of
+// each new ban, for a notification or a log of one's own.
+//
 // Package sipgoban wires a Guard into a sipgo server; package bantest sends
 // real SIP attacks and honest traffic to any server for its tests.
 package ban
