@@ -420,6 +420,32 @@ func testBatch(t *testing.T, h *Harness, e enforce.Enforcer) {
 	if l, ok := e.(enforce.Lister); ok {
 		checkListLen(t, l, len(bans)-3)
 	}
+
+	// One prefix twice in a batch (two addresses masking to one /31): the
+	// last ban of it counts, and lifting it twice is one lift.
+	twice := []enforce.Ban{
+		{Prefix: pfx("127.40.0.2/31"), Until: now.Add(time.Hour)},
+		{Prefix: pfx("127.40.0.3/31"), Until: now.Add(2 * time.Hour)},
+	}
+	if err := b.BanAll(ctx, twice); err != nil {
+		t.Fatalf("BanAll with a prefix twice: %v", err)
+	}
+	expect(t, h, e, map[string]bool{"127.40.0.3": true})
+	if l, ok := e.(enforce.Lister); ok {
+		got, err := l.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range got {
+			if g.Prefix == pfx("127.40.0.2/31") && g.Until.Sub(now.Add(2*time.Hour)).Abs() > 2*h.res()+time.Second {
+				t.Errorf("List: %v until %v, want the later ban's %v", g.Prefix, g.Until, now.Add(2*time.Hour))
+			}
+		}
+	}
+	if err := b.UnbanAll(ctx, []netip.Prefix{pfx("127.40.0.2/31"), pfx("127.40.0.2/31")}); err != nil {
+		t.Fatalf("UnbanAll with a prefix twice: %v", err)
+	}
+	expect(t, h, e, map[string]bool{"127.40.0.3": false})
 }
 
 func checkListLen(t *testing.T, l enforce.Lister, want int) {

@@ -110,16 +110,24 @@ func BenchmarkPacketCost(b *testing.B) {
 	defer rx.Close()
 	to := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 	payload := make([]byte, 400) // a small REGISTER's size
-	for _, n := range []int{1_000, 100_000} {
+	for _, tc := range []struct {
+		name string
+		bans []enforce.Ban
+	}{
+		{"bans=1000", addrs(1_000 - 1)},
+		{"bans=100000", addrs(100_000 - 1)},
+		// One rule per prefix length in use: the cost that does grow.
+		{"bans=100000-over-25-lengths", spread(addrs(100_000-1), 25)},
+	} {
 		e := open(b, nftables.Options{Table: "cost"})
-		bans := append(addrs(n-1), enforce.Ban{Prefix: netip.MustParsePrefix("127.0.0.2/32"), Until: time.Now().Add(time.Hour)})
+		bans := append(tc.bans, enforce.Ban{Prefix: netip.MustParsePrefix("127.0.0.2/32"), Until: time.Now().Add(time.Hour)})
 		if err := e.BanAll(context.Background(), bans); err != nil {
 			b.Fatal(err)
 		}
 		for _, src := range []string{"127.0.0.2", "127.0.0.3"} {
-			name := "bans=" + strconv.Itoa(n) + "/banned-source"
+			name := tc.name + "/banned-source"
 			if src == "127.0.0.3" {
-				name = "bans=" + strconv.Itoa(n) + "/clean-source"
+				name = tc.name + "/clean-source"
 			}
 			b.Run(name, func(b *testing.B) {
 				tx := netnstest.ListenFrom(b, netip.MustParseAddrPort(src+":0"))
@@ -137,4 +145,13 @@ func BenchmarkPacketCost(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// spread gives the bans k prefix lengths, /32 down to /(33-k), keeping each
+// inside 127.64.0.0/10 and clear of the sources the benchmark sends from.
+func spread(bans []enforce.Ban, k int) []enforce.Ban {
+	for i := range bans {
+		bans[i].Prefix = netip.PrefixFrom(bans[i].Prefix.Addr(), 32-i%k).Masked()
+	}
+	return bans
 }

@@ -325,8 +325,17 @@ func describe(ops []op) string {
 }
 
 func (e *Enforcer) queue(ops []op) error {
+	// A prefix twice in one transaction would be deleted twice, and the
+	// second delete fails the whole transaction: the last op wins.
+	last := make(map[netip.Prefix]int, len(ops))
+	for i, o := range ops {
+		last[o.p] = i
+	}
 	byClass := map[class][3][]nftables.SetElement{}
-	for _, o := range ops {
+	for i, o := range ops {
+		if last[o.p] != i {
+			continue
+		}
 		c := classOf(o.p)
 		key := o.p.Addr().AsSlice()
 		els := byClass[c]
