@@ -363,7 +363,10 @@ func (g *Guard) Lift(ctx context.Context, sub detect.Subject) error {
 		return fmt.Errorf("lift %v: %w", sub, ErrNotFound)
 	}
 	g.log.Info("sipban: lifted", "subject", sub, "cause", e.rec.Cause)
-	return g.unenforce(ctx, e)
+	if err := g.unenforce(ctx, []*entry{e}); err != nil {
+		return fmt.Errorf("lift %v: %w", sub, err)
+	}
+	return nil
 }
 
 // drop removes e from the records; g.mu must be held.
@@ -375,20 +378,26 @@ func (g *Guard) drop(e *entry) {
 	}
 }
 
-func (g *Guard) unenforce(ctx context.Context, e *entry) error {
-	if g.standard != nil {
-		g.standard.Forget(e.rec.Subject)
+// unenforce ends what the dropped entries still hold: their counts in the
+// standard detector and their address-wide bans in every enforcer.
+func (g *Guard) unenforce(ctx context.Context, es []*entry) error {
+	var lift []netip.Prefix
+	for _, e := range es {
+		if g.standard != nil {
+			g.standard.Forget(e.rec.Subject)
+		}
+		if e.rec.Subject.Account == "" {
+			lift = append(lift, e.rec.Subject.Prefix)
+		}
 	}
-	if e.rec.Subject.Account != "" {
+	if len(lift) == 0 {
 		return nil
 	}
-	p := e.rec.Subject.Prefix
-	if err := g.enforce(ctx, func(ctx context.Context, en enforce.Enforcer) error {
-		return en.Unban(ctx, p)
-	}); err != nil {
-		return fmt.Errorf("lift %v: %w", e.rec.Subject, err)
-	}
-	return nil
+	// Many bans can end at once (an attack's worth, an hour later): one
+	// batch per enforcer that takes them, not a kernel round trip each.
+	return g.enforce(ctx, func(ctx context.Context, en enforce.Enforcer) error {
+		return unbanAll(ctx, en, lift)
+	})
 }
 
 // Expire lifts the bans whose time is up at now and returns how many it lifted.
@@ -402,26 +411,11 @@ func (g *Guard) Expire(ctx context.Context, now time.Time) (int, error) {
 		due = append(due, e)
 	}
 	g.mu.Unlock()
-	var lift []netip.Prefix
 	for _, e := range due {
 		g.log.Info("sipban: expired", "subject", e.rec.Subject, "cause", e.rec.Cause)
-		if g.standard != nil {
-			g.standard.Forget(e.rec.Subject)
-		}
-		if e.rec.Subject.Account == "" {
-			lift = append(lift, e.rec.Subject.Prefix)
-		}
 	}
-	if len(lift) == 0 {
-		return len(due), nil
-	}
-	// Many bans can end at once (an attack's worth, an hour later): one
-	// batch per enforcer that takes them, not a kernel round trip each.
-	err := g.enforce(ctx, func(ctx context.Context, en enforce.Enforcer) error {
-		return unbanAll(ctx, en, lift)
-	})
-	if err != nil {
-		return len(due), fmt.Errorf("expire %d bans: %w", len(lift), err)
+	if err := g.unenforce(ctx, due); err != nil {
+		return len(due), fmt.Errorf("expire %d bans: %w", len(due), err)
 	}
 	return len(due), nil
 }
