@@ -29,8 +29,7 @@ import (
 
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/enforce"
-	"github.com/sipban/sipban/enforce/iptables"
-	"github.com/sipban/sipban/enforce/nftables"
+	"github.com/sipban/sipban/internal/kernel"
 	"github.com/sipban/sipban/internal/registrar"
 )
 
@@ -75,23 +74,22 @@ type config struct {
 // run serves SIP, the JSON API and the Guard until ctx is done or the first
 // failure, which it returns.
 func run(ctx context.Context, log *slog.Logger, cfg config) error {
-	listen, admin := cfg.listen, cfg.admin
 	accounts, err := loadUsers(cfg.users)
 	if err != nil {
 		return fmt.Errorf("-users: %w", err)
 	}
-	kernel, err := openEnforcer(ctx, cfg)
+	ke, err := openEnforcer(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("-enforcer %s: %w", cfg.enforcer, err)
 	}
 	opts := ban.Options{Logger: log}
-	if kernel != nil {
+	if ke != nil {
 		defer func() {
-			if err := kernel.Close(); err != nil {
+			if err := ke.Close(); err != nil {
 				log.Error("registrar: closing the enforcer", "error", err)
 			}
 		}()
-		opts.Enforcers = []enforce.Enforcer{kernel}
+		opts.Enforcers = []enforce.Enforcer{ke}
 	}
 	g, err := ban.New(opts)
 	if err != nil {
@@ -103,15 +101,15 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	} else if n > 0 {
 		log.Info("registrar: adopted bans left in the kernel", "count", n)
 	}
-	srv, err := registrar.New(registrar.Config{Listen: listen, Accounts: accounts, Realm: cfg.realm, Guard: g, Logger: log})
+	srv, err := registrar.New(registrar.Config{Listen: cfg.listen, Accounts: accounts, Realm: cfg.realm, Guard: g, Logger: log})
 	if err != nil {
 		return err
 	}
 
 	var ln net.Listener
-	if admin != "" {
-		if ln, err = net.Listen("tcp", admin); err != nil {
-			return fmt.Errorf("-admin %s: %w", admin, err)
+	if cfg.admin != "" {
+		if ln, err = net.Listen("tcp", cfg.admin); err != nil {
+			return fmt.Errorf("-admin %s: %w", cfg.admin, err)
 		}
 	}
 
@@ -173,22 +171,15 @@ func loadUsers(name string) (registrar.Accounts, error) {
 	return registrar.ParseUsers(f)
 }
 
-// kernelEnforcer is what the kernel enforcers have in common.
-type kernelEnforcer interface {
-	enforce.Enforcer
-	enforce.Closer
-}
-
 // openEnforcer returns the kernel enforcer asked for, or nil for memory
 // (the Guard always has its in-memory one).
-func openEnforcer(ctx context.Context, cfg config) (kernelEnforcer, error) {
-	switch cfg.enforcer {
-	case "memory":
+func openEnforcer(ctx context.Context, cfg config) (kernel.Enforcer, error) {
+	if cfg.enforcer == "memory" {
 		return nil, nil
-	case "nftables":
-		return nftables.New(ctx, nftables.Options{Table: cfg.table, Keep: cfg.keep})
-	case "iptables":
-		return iptables.New(ctx, iptables.Options{Name: cfg.table, Keep: cfg.keep})
 	}
-	return nil, fmt.Errorf("unknown enforcer %q: want memory, nftables or iptables", cfg.enforcer)
+	e, known, err := kernel.Open(ctx, cfg.enforcer, cfg.table, cfg.keep)
+	if !known {
+		return nil, fmt.Errorf("unknown enforcer %q: want memory, nftables or iptables", cfg.enforcer)
+	}
+	return e, err
 }

@@ -33,8 +33,7 @@ import (
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/detect"
 	"github.com/sipban/sipban/enforce"
-	"github.com/sipban/sipban/enforce/iptables"
-	"github.com/sipban/sipban/enforce/nftables"
+	"github.com/sipban/sipban/internal/kernel"
 	"github.com/sipban/sipban/watch"
 )
 
@@ -82,24 +81,16 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		return err
 	}
 	var enforcers []enforce.Enforcer
-	switch cfg.enforcer {
-	case "":
-	case "nftables":
-		e, err := nftables.New(ctx, nftables.Options{Table: cfg.table, Keep: cfg.keep})
-		if err != nil {
+	if cfg.enforcer != "" {
+		e, known, err := kernel.Open(ctx, cfg.enforcer, cfg.table, cfg.keep)
+		switch {
+		case !known:
+			return fmt.Errorf("-enforcer %q: want nftables or iptables", cfg.enforcer)
+		case err != nil:
 			return fmt.Errorf("-enforcer: %w", err)
 		}
 		defer e.Close()
 		enforcers = append(enforcers, e)
-	case "iptables":
-		e, err := iptables.New(ctx, iptables.Options{Name: cfg.table, Keep: cfg.keep})
-		if err != nil {
-			return fmt.Errorf("-enforcer: %w", err)
-		}
-		defer e.Close()
-		enforcers = append(enforcers, e)
-	default:
-		return fmt.Errorf("-enforcer %q: want nftables or iptables", cfg.enforcer)
 	}
 
 	// The Guard's clock follows the packets, shifted so that the first one
