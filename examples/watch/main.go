@@ -98,11 +98,10 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	var now time.Time
 	var offset time.Duration
 	started := false
-	clock := func() time.Time { return now }
 	bans := 0
 	g, err := ban.New(ban.Options{
 		Enforcers: enforcers,
-		Now:       clock,
+		Now:       func() time.Time { return now },
 		Logger:    slog.New(slog.DiscardHandler),
 		OnBan: func(r ban.Record) {
 			bans++
@@ -120,11 +119,15 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	}
 	var lastExpire time.Time
 	var errs []error
-	emit := func(ev *detect.Event) {
-		ev.Time = ev.Time.Add(offset)
-		if err := g.Observe(ctx, ev); err != nil && len(errs) < 10 {
+	// The first ten errors are enough to say what went wrong.
+	keep := func(err error) {
+		if err != nil && len(errs) < 10 {
 			errs = append(errs, err)
 		}
+	}
+	emit := func(ev *detect.Event) {
+		ev.Time = ev.Time.Add(offset)
+		keep(g.Observe(ctx, ev))
 	}
 	handle := func(p *watch.Packet) error {
 		if !started {
@@ -134,9 +137,8 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		pairer.Packet(p, emit)
 		if now.Sub(lastExpire) >= time.Second {
 			lastExpire = now
-			if _, err := g.Expire(ctx, now); err != nil && len(errs) < 10 {
-				errs = append(errs, err)
-			}
+			_, err := g.Expire(ctx, now)
+			keep(err)
 		}
 		return nil
 	}
@@ -157,7 +159,8 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	if err != nil {
 		return err
 	}
-	// Report what never got an answer.
+	// Report what never got an answer: an hour past the last packet is
+	// past any request's timeout.
 	pairer.Expire(now.Add(-offset).Add(time.Hour), emit)
 	st := pairer.Stats()
 	fmt.Fprintf(out, "watch: %d SIP messages, %d transactions paired, %d unanswered, %d unreadable, %d frames skipped; %d bans\n",
