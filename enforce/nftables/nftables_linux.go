@@ -262,30 +262,28 @@ func (e *Enforcer) apply(ctx context.Context, ops []op) error {
 // (a no-op if present), then deleted, then, for a ban, added again with its
 // timeout: always valid, whatever the set held.
 func (e *Enforcer) commit(ops []op) error {
+	err := e.transact(ops)
+	if errors.Is(err, unix.ENOENT) {
+		// Someone removed the table (nft flush ruleset): build it again.
+		if serr := e.setup(); serr != nil {
+			return fmt.Errorf("nftables: %s: %w (and rebuilding the table: %w)", describe(ops), err, serr)
+		}
+		err = e.transact(ops)
+	}
+	if err != nil {
+		return fmt.Errorf("nftables: %s: %w", describe(ops), err)
+	}
+	return nil
+}
+
+// transact queues ops and sends them as one transaction.
+func (e *Enforcer) transact(ops []op) error {
 	if err := e.queue(ops); err != nil {
-		return e.discard(fmt.Errorf("nftables: %s: %w", describe(ops), err))
+		return e.discard(err)
 	}
 	err := e.conn.Flush()
 	e.forgetPending(err != nil)
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("nftables: %s: %w", describe(ops), err)
-	}
-	// Someone removed the table (nft flush ruleset): build it again.
-	if serr := e.setup(); serr != nil {
-		return fmt.Errorf("nftables: %s: %w (and rebuilding the table: %w)", describe(ops), err, serr)
-	}
-	if err := e.queue(ops); err != nil {
-		return e.discard(fmt.Errorf("nftables: %s: %w", describe(ops), err))
-	}
-	err = e.conn.Flush()
-	e.forgetPending(err != nil)
-	if err != nil {
-		return fmt.Errorf("nftables: %s after rebuilding the table: %w", describe(ops), err)
-	}
-	return nil
+	return err
 }
 
 // forgetPending ends a transaction: sets it was to create exist now, or,
