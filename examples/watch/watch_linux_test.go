@@ -63,23 +63,33 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// capture starts cmd (tcpdump or tshark writing a file) and waits until it
-// says it listens; the returned func stops it and waits for the file.
-func capture(t *testing.T, ready string, name string, args ...string) (stop func()) {
+// capture starts cmd (tcpdump or tshark writing a file, told to stop by
+// itself after a number of packets with -c) and waits until it says it
+// listens. The returned func waits for it to exit: a tool stopped by a
+// signal may drop the packets still in its buffer, which made the counts
+// below flaky.
+func capture(t *testing.T, ready string, name string, args ...string) (wait func()) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Start(), "%s must be installed (.ci/run does)", name)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), ready) {
 		require.True(t, time.Now().Before(deadline), "%s did not start:\n%s", name, out.String())
 		time.Sleep(20 * time.Millisecond)
 	}
 	return func() {
-		time.Sleep(100 * time.Millisecond) // let the last packets in
-		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-		require.NoError(t, cmd.Wait(), "%s:\n%s", name, out.String())
+		select {
+		case err := <-done:
+			require.NoError(t, err, "%s:\n%s", name, out.String())
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			<-done
+			t.Fatalf("%s did not see all the packets it was told to wait for:\n%s", name, out.String())
+		}
 	}
 }
 
@@ -108,12 +118,15 @@ func TestCaptures(t *testing.T) {
 	server(t)
 	dir := t.TempDir()
 	pcap, pcapng := filepath.Join(dir, "sip.pcap"), filepath.Join(dir, "sip.pcapng")
-	stopDump := capture(t, "listening on lo", "tcpdump", "-i", "lo", "--immediate-mode", "-U", "-w", pcap, "udp port 5060")
-	stopShark := capture(t, "Capturing on", "tshark", "-i", "lo", "-w", pcapng, "-f", "udp port 5060")
+	// 10 registrations: challenge and answer each; 10 guesses: challenge
+	// and 403 each. Both tools stop after those 80 datagrams.
+	const packets = "80"
+	waitDump := capture(t, "listening on lo", "tcpdump", "-i", "lo", "--immediate-mode", "-U", "-c", packets, "-w", pcap, "udp port 5060")
+	waitShark := capture(t, "Capturing on", "tshark", "-i", "lo", "-c", packets, "-w", pcapng, "-f", "udp port 5060")
 	sipp(t, "register.xml", "127.0.0.20", "alice", "alice-secret", 10)
 	sipp(t, "register_wrong.xml", "127.0.0.21", "bob", "guess", 10)
-	stopDump()
-	stopShark()
+	waitDump()
+	waitShark()
 
 	for _, file := range []string{pcap, pcapng} {
 		t.Run(filepath.Ext(file), func(t *testing.T) {
@@ -122,8 +135,6 @@ func TestCaptures(t *testing.T) {
 			t.Log(out.String())
 			assert.Contains(t, out.String(), "ban 127.0.0.21 (address, bad-credentials)")
 			assert.NotContains(t, out.String(), "127.0.0.20")
-			// 10 registrations: challenge + answer each; 10 guesses:
-			// challenge + 403 each.
 			assert.Contains(t, out.String(), "watch: 80 SIP messages, 40 transactions paired, 0 unanswered")
 			bans := 0
 			for line := range strings.Lines(out.String()) {
