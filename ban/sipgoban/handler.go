@@ -15,7 +15,9 @@ import (
 
 // Wrap returns a handler that runs h and reports the transaction to g as one
 // detect.Event: the request as received and the final status h sent (0 if
-// none). h must send its final response before it returns, as sipgo expects.
+// none). The Guard judges it before the final response leaves, so a ban it
+// decides is in place by the time the client reads the answer that caused
+// it. h must send its final response before it returns, as sipgo expects.
 // Requests for an account blocked at their source are answered
 // 403 Forbidden without calling h. Requests from a known scanner's
 // User-Agent get no answer at all, so that the scan learns nothing.
@@ -31,41 +33,54 @@ func Wrap(g *ban.Guard, h sipgo.RequestHandler) sipgo.RequestHandler {
 			_ = tx.Respond(res)
 			return
 		}
-		w := &recorder{ServerTransaction: tx}
+		if req.IsAck() {
+			h(req, tx) // ACK has no response and tells nothing on its own.
+			return
+		}
+		w := &recorder{ServerTransaction: tx, g: g, ev: ev}
 		h(req, w)
-		w.mu.Lock()
-		ev.Status, ev.UnknownAccount = w.status, w.unknown
-		if w.staleNonce {
-			// A re-challenge for an expired nonce says nothing about the password.
-			ev.Credentials = false
+		if !req.IsCancel() {
+			// No final response: the request went unanswered. (The
+			// transaction layer answers CANCEL itself.)
+			w.report(0, false)
 		}
-		w.mu.Unlock()
-		if req.IsAck() || req.IsCancel() && ev.Status == 0 {
-			return // ACK has no response; CANCEL is answered by the transaction layer.
-		}
-		_ = g.Observe(context.Background(), &ev)
 	}
 }
 
-// recorder is the transaction a wrapped handler sees: it notes the final status.
+// recorder is the transaction a wrapped handler sees: it reports the
+// transaction to the Guard once, on its final response.
 type recorder struct {
 	sip.ServerTransaction
-	mu         sync.Mutex
-	status     int
-	unknown    bool
-	staleNonce bool
+	g        *ban.Guard
+	mu       sync.Mutex
+	ev       detect.Event
+	unknown  bool
+	reported bool
 }
 
 func (r *recorder) Respond(res *sip.Response) error {
 	if res.StatusCode >= 200 {
-		r.mu.Lock()
-		if r.status == 0 {
-			r.status = res.StatusCode
-			r.staleNonce = staleChallenge(res)
-		}
-		r.mu.Unlock()
+		r.report(res.StatusCode, staleChallenge(res))
 	}
 	return r.ServerTransaction.Respond(res)
+}
+
+// report gives the transaction to the Guard, the first time only.
+func (r *recorder) report(status int, staleNonce bool) {
+	r.mu.Lock()
+	if r.reported {
+		r.mu.Unlock()
+		return
+	}
+	r.reported = true
+	ev := r.ev
+	ev.Status, ev.UnknownAccount = status, r.unknown
+	if staleNonce {
+		// A re-challenge for an expired nonce says nothing about the password.
+		ev.Credentials = false
+	}
+	r.mu.Unlock()
+	_ = r.g.Observe(context.Background(), &ev)
 }
 
 // staleChallenge reports whether res re-challenges because the nonce expired.
@@ -86,7 +101,8 @@ func staleChallenge(res *sip.Response) bool {
 // MarkUnknownAccount tells the Guard that the request handled on tx was for an
 // account that does not exist. Servers that answer such requests 404 need not
 // call it; those that answer 403 (so as not to reveal which accounts exist)
-// should. It does nothing on a transaction Wrap did not provide.
+// should, before they respond. It does nothing on a transaction Wrap did not
+// provide.
 func MarkUnknownAccount(tx sip.ServerTransaction) {
 	if r, ok := tx.(*recorder); ok {
 		r.mu.Lock()

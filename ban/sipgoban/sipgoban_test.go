@@ -193,3 +193,37 @@ func BenchmarkReadFilter(b *testing.B) {
 		})
 	}
 }
+
+// answerTx is a server transaction that notes, as each final response
+// leaves, whether its source was already banned.
+type answerTx struct {
+	sip.ServerTransaction
+	g            *ban.Guard
+	source       netip.Addr
+	bannedAtSend []bool
+}
+
+func (a *answerTx) Respond(*sip.Response) error {
+	a.bannedAtSend = append(a.bannedAtSend, a.g.Banned(a.source))
+	return nil
+}
+
+// TestJudgedBeforeAnswer: the Guard has judged a transaction, and banned
+// if it must, before the final response is sent; the client cannot read the
+// fifth 403 and try again ahead of the ban.
+func TestJudgedBeforeAnswer(t *testing.T) {
+	g := newGuard(t)
+	h := Wrap(g, func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+	})
+	tx := &answerTx{g: g, source: netip.MustParseAddr("192.0.2.10")}
+	for range 5 {
+		msg, err := sip.ParseMessage([]byte(register))
+		require.NoError(t, err)
+		req := msg.(*sip.Request)
+		req.SetSource("192.0.2.10:5062")
+		req.SetTransport("UDP")
+		h(req, tx)
+	}
+	assert.Equal(t, []bool{false, false, false, false, true}, tx.bannedAtSend)
+}

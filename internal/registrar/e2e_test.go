@@ -195,6 +195,20 @@ func TestPasswordGuessingBanned(t *testing.T) {
 	assert.Equal(t, 200, st)
 }
 
+// TestNoAnswerAfterTheBan: a guesser that sends its next attempt the moment
+// it reads an answer gets five answers, never a sixth, because the Guard
+// judges each transaction before its final response leaves.
+func TestNoAnswerAfterTheBan(t *testing.T) {
+	t.Parallel()
+	tb := start(t)
+	c := tb.client(t, "127.0.0.12:0")
+	res, err := bantest.GuessPasswords(ctx, c, "alice", 7)
+	require.NoError(t, err)
+	assert.Equal(t, map[int]int{403: 5}, res.Statuses, "%v", res)
+	assert.Equal(t, 2, res.Unanswered, "%v", res)
+	assert.True(t, tb.g.Banned(c.LocalAddr().Addr()))
+}
+
 func TestHealthyPhoneNeverBanned(t *testing.T) {
 	t.Parallel()
 	tb := start(t)
