@@ -17,7 +17,11 @@
 // own timeouts, so bans can outlive the process. Call Guard.Reconcile at
 // start-up: it adopts what they hold (cause "unknown", remaining time) so
 // that those bans can be seen and lifted, lifts allow-listed ones, and
-// installs the Guard's own bans in every enforcer. Options.OnBan hears of
+// installs the Guard's own bans in every enforcer. While the Guard runs,
+// Resync (every Options.ResyncEvery, from Run) puts back what the kernel
+// lost: a table flushed by a firewall reload, a rule deleted by hand, a ban
+// refused while the enforcer was failing, a ban longer than the kernel's
+// timeout cap. Options.OnBan hears of
 // each new ban, for a notification or a log of one's own.
 //
 // Package sipgoban wires a Guard into a sipgo server; package bantest sends

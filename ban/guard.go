@@ -40,6 +40,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ResyncEvery is how often Run calls Resync, which puts back bans that
+	// kernel enforcers lost; 0 means once a minute, a negative value never.
+	ResyncEvery time.Duration
 	// OnBan, if set, is called with a copy of each new ban's record once the
 	// enforcers have applied it, from the goroutine whose Observe made it.
 	// It must not call back into the Guard's Observe.
@@ -59,6 +62,11 @@ type Guard struct {
 	log       *slog.Logger
 	now       func() time.Time
 	onBan     func(Record)
+	resync    time.Duration // <= 0: Run does not resync
+
+	// enf serializes changes to the enforcers, so that a ban installed
+	// again (by decide or Resync) never lands after its own lift.
+	enf sync.Mutex
 
 	nsoft atomic.Int64 // active account blocks; lets AccountBlocked skip the lock
 
@@ -91,6 +99,7 @@ func New(opts Options) (*Guard, error) {
 		log:     opts.Logger,
 		now:     opts.Now,
 		onBan:   opts.OnBan,
+		resync:  opts.ResyncEvery,
 		records: make(map[detect.Subject]*entry),
 		history: make(map[detect.Subject]offence),
 	}
@@ -99,6 +108,9 @@ func New(opts Options) (*Guard, error) {
 	}
 	if g.now == nil {
 		g.now = time.Now
+	}
+	if g.resync == 0 {
+		g.resync = time.Minute
 	}
 	if !opts.NoStandard {
 		std, err := detect.NewStandard(opts.Policy.Limits)
@@ -266,9 +278,16 @@ func (g *Guard) decide(ctx context.Context, f *detect.Finding) error {
 	}
 	var err error
 	if !soft {
-		err = g.enforce(ctx, func(ctx context.Context, en enforce.Enforcer) error {
-			return en.Ban(ctx, sub.Prefix, rec.Until)
-		})
+		g.enf.Lock()
+		g.mu.RLock()
+		lifted := g.records[sub] != e
+		g.mu.RUnlock()
+		if !lifted {
+			err = g.enforce(ctx, func(ctx context.Context, en enforce.Enforcer) error {
+				return en.Ban(ctx, sub.Prefix, rec.Until)
+			})
+		}
+		g.enf.Unlock()
 		if err != nil {
 			g.mu.Lock()
 			e.rec.EnforceError = err.Error()
@@ -393,6 +412,8 @@ func (g *Guard) unenforce(ctx context.Context, es []*entry) error {
 	if len(lift) == 0 {
 		return nil
 	}
+	g.enf.Lock()
+	defer g.enf.Unlock()
 	// Many bans can end at once (an attack's worth, an hour later): one
 	// batch per enforcer that takes them, not a kernel round trip each.
 	return g.enforce(ctx, func(ctx context.Context, en enforce.Enforcer) error {
@@ -420,10 +441,17 @@ func (g *Guard) Expire(ctx context.Context, now time.Time) (int, error) {
 	return len(due), nil
 }
 
-// Run lifts expired bans once a second until ctx is done, then returns ctx.Err().
+// Run lifts expired bans once a second, and calls Resync every
+// Options.ResyncEvery, until ctx is done; then it returns ctx.Err().
 func (g *Guard) Run(ctx context.Context) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var resync <-chan time.Time
+	if g.resync > 0 {
+		rt := time.NewTicker(g.resync)
+		defer rt.Stop()
+		resync = rt.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -431,6 +459,10 @@ func (g *Guard) Run(ctx context.Context) error {
 		case <-t.C:
 			if _, err := g.Expire(ctx, g.now()); err != nil {
 				g.log.Error("sipban: expiry", "error", err)
+			}
+		case <-resync:
+			if _, err := g.Resync(ctx); err != nil {
+				g.log.Error("sipban: resync", "error", err)
 			}
 		}
 	}

@@ -43,6 +43,15 @@ type Lister interface {
 	List(ctx context.Context) ([]Ban, error)
 }
 
+// Repairer is implemented by enforcers whose setup can be undone from
+// outside the process: a table flushed by a firewall reload, a rule
+// deleted by hand. Repair puts back what is missing apart from the bans
+// themselves, which ban.Guard.Resync restores through Lister. It changes
+// nothing when all is in place.
+type Repairer interface {
+	Repair(ctx context.Context) error
+}
+
 // Batcher is implemented by enforcers for which many changes at once are
 // much cheaper than one at a time (a netlink round trip each). BanAll and
 // UnbanAll mean the same as calling Ban or Unban for each element, and have

@@ -41,7 +41,8 @@
 // rebuilt to Options.MaxElem (a new set gets a copy and is swapped in).
 // Without Keep, Close deletes the rules and destroys the sets. If a set is
 // removed from outside (its rule first: the kernel does not let a set in use
-// go), the next ban builds both again.
+// go), the next ban builds both again; Repair, which ban.Guard.Resync calls,
+// also puts back a rule deleted alone.
 //
 // New and every method need CAP_NET_ADMIN in the network namespace, and New
 // runs the iptables and ip6tables commands (nf_tables or legacy; legacy also

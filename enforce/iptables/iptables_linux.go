@@ -29,6 +29,7 @@ type Enforcer struct {
 var (
 	_ enforce.Enforcer = (*Enforcer)(nil)
 	_ enforce.Lister   = (*Enforcer)(nil)
+	_ enforce.Repairer = (*Enforcer)(nil)
 	_ enforce.Batcher  = (*Enforcer)(nil)
 	_ enforce.Closer   = (*Enforcer)(nil)
 )
@@ -399,6 +400,27 @@ func (e *Enforcer) List(ctx context.Context) ([]enforce.Ban, error) {
 		}
 	}
 	return out, nil
+}
+
+// Repair creates a set and inserts a rule again where something outside
+// removed them (iptables -t raw -F, ipset destroy); it changes nothing when
+// they are in place. Bans lost with a set are put back by
+// ban.Guard.Resync.
+func (e *Enforcer) Repair(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	for _, f := range e.fams {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := e.setup(f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close releases the netlink socket and, unless Options.Keep, deletes the

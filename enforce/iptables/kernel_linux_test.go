@@ -402,3 +402,36 @@ func TestGuardReportsFull(t *testing.T) {
 	assert.True(t, g.Banned(addr("127.0.0.3")), "held in memory")
 	assert.True(t, p.Delivered(t, addr("127.0.0.3")), "not in the kernel")
 }
+
+// TestGuardResync: the rule is flushed from raw PREROUTING, later the rule
+// and the set both go; each time a Resync puts them and the ban back.
+func TestGuardResync(t *testing.T) {
+	netnstest.Require(t)
+	p := netnstest.NewProber(t)
+	ctx := context.Background()
+	e := open(t, iptables.Options{Name: "rsy"})
+	defer e.Close()
+	g, err := ban.New(ban.Options{Enforcers: []enforce.Enforcer{e}, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	for range 5 {
+		ev := detect.Event{Source: netip.MustParseAddrPort("127.0.0.2:5060"), Transport: "udp", Method: "REGISTER",
+			Account: "100", Credentials: true, Status: 403}
+		require.NoError(t, g.Observe(ctx, &ev))
+	}
+	require.False(t, p.Delivered(t, addr("127.0.0.2")))
+
+	sh(t, "iptables", "-t", "raw", "-F", "PREROUTING")
+	require.True(t, p.Delivered(t, addr("127.0.0.2")), "the set holds the ban, no rule uses it")
+	n, err := g.Resync(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n, "the set still held the ban")
+	assert.False(t, p.Delivered(t, addr("127.0.0.2")), "dropped again")
+	assert.Len(t, rules(t), 2, "one rule per family, not two")
+
+	sh(t, "iptables", "-t", "raw", "-F", "PREROUTING")
+	sh(t, "ipset", "destroy", "rsy4")
+	n, err = g.Resync(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.False(t, p.Delivered(t, addr("127.0.0.2")), "dropped again")
+}

@@ -43,8 +43,8 @@ const (
 	DefaultMaxElem = 1 << 20
 	// MaxTimeout is the longest timeout ipset keeps (2,147,483 s, about 24
 	// days 20 hours); longer bans are installed for MaxTimeout. The
-	// in-memory ban still holds, and a later Ban or a reconcile at
-	// start-up installs it again.
+	// in-memory ban still holds, and ban.Guard.Resync installs it again
+	// before the kernel drops it.
 	MaxTimeout = 2147483 * time.Second
 	// RuleComment is the comment on the rules the Enforcer inserts
 	// (iptables -m comment), so that iptables -S tells who put them there.

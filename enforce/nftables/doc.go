@@ -19,7 +19,7 @@
 // transaction. With Options.Keep the table outlives the Enforcer and the next
 // New adopts it; List reads the bans back for ban.Guard.Reconcile. If the
 // table is removed from outside (nft flush ruleset), the next change builds
-// it again.
+// it again, and so does Repair, which ban.Guard.Resync calls.
 //
 // New and every method need CAP_NET_ADMIN in the network namespace. On other
 // systems New returns enforce.ErrUnsupported.

@@ -216,3 +216,43 @@ func TestGuardRestart(t *testing.T) {
 	require.NoError(t, g.Lift(ctx, detect.SubjectOf(src)))
 	assert.True(t, p.Delivered(t, src), "lifted in the kernel")
 }
+
+// TestGuardResync: a firewall reload flushes the whole ruleset, then
+// someone empties the chain alone; each time a Resync puts the table, rules
+// and bans back and the guesser is dropped again.
+func TestGuardResync(t *testing.T) {
+	netnstest.Require(t)
+	p := netnstest.NewProber(t)
+	ctx := context.Background()
+	src := netip.MustParseAddr("127.0.0.2")
+	e := open(t, nftables.Options{Table: "resync"})
+	defer e.Close()
+	g, err := ban.New(ban.Options{Enforcers: []enforce.Enforcer{e}, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	for range 5 {
+		ev := detect.Event{Source: netip.AddrPortFrom(src, 5060), Transport: "udp", Method: "REGISTER",
+			Status: 403, Account: "alice", Credentials: true}
+		require.NoError(t, g.Observe(ctx, &ev))
+	}
+	require.False(t, p.Delivered(t, src))
+	before := nft(t, "-a", "list", "chain", "inet", "resync", "prerouting")
+	n, err := g.Resync(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing lost")
+	assert.Equal(t, before, nft(t, "-a", "list", "chain", "inet", "resync", "prerouting"), "nothing rewritten: same rule handles, same counters")
+
+	nft(t, "flush", "ruleset")
+	require.True(t, p.Delivered(t, src), "the flush took the ban")
+	n, err = g.Resync(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.False(t, p.Delivered(t, src), "dropped again")
+
+	nft(t, "flush", "chain", "inet", "resync", "prerouting")
+	require.True(t, p.Delivered(t, src), "the rule is gone, the set is not")
+	n, err = g.Resync(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n, "the set still held the ban")
+	assert.False(t, p.Delivered(t, src), "dropped again")
+	assert.Equal(t, 1, strings.Count(nft(t, "list", "chain", "inet", "resync", "prerouting"), "drop"), "one rule, not two")
+}

@@ -35,6 +35,7 @@ type Enforcer struct {
 var (
 	_ enforce.Enforcer = (*Enforcer)(nil)
 	_ enforce.Lister   = (*Enforcer)(nil)
+	_ enforce.Repairer = (*Enforcer)(nil)
 	_ enforce.Batcher  = (*Enforcer)(nil)
 	_ enforce.Closer   = (*Enforcer)(nil)
 )
@@ -399,6 +400,26 @@ func (e *Enforcer) List(ctx context.Context) ([]enforce.Ban, error) {
 		}
 	}
 	return out, nil
+}
+
+// Repair builds the table, chain and rules again if something outside
+// removed or changed them (nft flush ruleset, a firewall reload); it sends
+// nothing when they are as this Enforcer left them. Bans such a flush took
+// with it are put back by ban.Guard.Resync.
+func (e *Enforcer) Repair(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rules, err := e.conn.GetRules(e.table, e.chain)
+	if err == nil && len(rules) == len(e.sets) {
+		return nil
+	}
+	return e.setup()
 }
 
 // Close releases the netlink connection and, unless Options.Keep, removes

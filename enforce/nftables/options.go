@@ -30,8 +30,8 @@ const (
 	// TestBatchLimit).
 	MaxBatchSize = 1638
 	// MaxTimeout is the longest timeout given to the kernel; longer bans
-	// are installed for MaxTimeout. The in-memory ban still holds, and a
-	// later Ban or a reconcile at start-up installs it again.
+	// are installed for MaxTimeout. The in-memory ban still holds, and
+	// ban.Guard.Resync installs it again before the kernel drops it.
 	MaxTimeout = 20 * 24 * time.Hour
 )
 

@@ -117,7 +117,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 			return err
 		}
 	}
-	var lastExpire time.Time
+	var lastExpire, lastResync time.Time
 	var errs []error
 	// The first ten errors are enough to say what went wrong.
 	keep := func(err error) {
@@ -138,6 +138,13 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		if now.Sub(lastExpire) >= time.Second {
 			lastExpire = now
 			_, err := g.Expire(ctx, now)
+			keep(err)
+		}
+		// Watching live, the Guard's clock is the capture's, so this
+		// loop, not Run, puts back what the kernel lost.
+		if cfg.iface != "" && len(enforcers) > 0 && now.Sub(lastResync) >= time.Minute {
+			lastResync = now
+			_, err := g.Resync(ctx)
 			keep(err)
 		}
 		return nil
