@@ -38,7 +38,8 @@ const tickShift = 26
 type rec struct {
 	first, last uint32 // ticks
 	okAt        uint32 // last accepted credentials
-	// Bit sets of account-name hashes: a cheap distinct count.
+	// Bit sets of account-name hashes: a cheap distinct count (okMask: a
+	// membership test, three bits per name).
 	okMask, failMask, unkMask, probeMask, optMask uint32
 	// Two accounts failing most recently, and their failures.
 	acct                  [2]uint32
@@ -170,6 +171,12 @@ func (s *Standard) keyOf(addr netip.Addr) (key, netip.Prefix) {
 
 func bit(h uint32) uint32 { return 1 << (h & 31) }
 
+// bits3 sets three bits of h, as a Bloom filter does: okMask asks "has an
+// account other than this one logged in here?", and with one bit per account
+// a site with two devices got "no" for 1 pair of names in 32, and its
+// working phone banned with the broken one.
+func bits3(h uint32) uint32 { return bit(h) | bit(h>>5) | bit(h>>10) }
+
 // linear[n] estimates how many distinct names set n of 32 bits (linear counting).
 var linear = func() (t [33]uint16) {
 	for n := range 32 {
@@ -238,7 +245,7 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 	if !recentOK {
 		r.okMask = 0
 	}
-	othersOK := recentOK && r.okMask&^bit(acct) != 0
+	othersOK := recentOK && r.okMask&^bits3(acct) != 0
 
 	switch {
 	case ev.Malformed != "":
@@ -328,7 +335,7 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 	case ev.Authenticated():
 		r.flags |= flagCreds
 		r.okAt = now
-		r.okMask |= bit(acct)
+		r.okMask |= bits3(acct)
 		for i := range r.acct {
 			if r.acct[i] == acct {
 				r.acctN[i] = 0
