@@ -77,9 +77,10 @@ type Guard struct {
 }
 
 type entry struct {
-	rec  Record
-	hits atomic.Int64
-	pos  int // index in the expiry heap
+	rec    Record
+	hits   atomic.Int64
+	pos    int       // index in the expiry heap
+	pushed time.Time // when the enforcers last got the ban
 }
 
 // offence remembers a subject's last ban for escalation.
@@ -264,7 +265,7 @@ func (g *Guard) decide(ctx context.Context, f *detect.Finding) error {
 		Evidence: f.Evidence,
 	}
 	rec.Diagnosis = diagnose(&rec, f)
-	e := &entry{rec: rec}
+	e := &entry{rec: rec, pushed: now}
 	g.records[sub] = e
 	heap.Push(&g.expiry, e)
 	g.remember(sub, offence{level: level, end: rec.Until})

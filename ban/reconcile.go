@@ -53,80 +53,16 @@ func (g *Guard) Reconcile(ctx context.Context) (adopted int, err error) {
 			}
 		}
 	}
-	want := g.addressBans(now)
+	want, es := g.addressBans(now)
+	failed := false
 	for _, en := range g.enforcers {
 		if berr := banAll(ctx, en, want); berr != nil {
+			failed = true
 			errs = append(errs, fmt.Errorf("ban: reconcile: %T: %w", en, berr))
 		}
 	}
+	g.installed(es, now, failed)
 	return adopted, errors.Join(errs...)
-}
-
-// Resync puts back what kernel enforcers lost while the Guard runs. An
-// enforce.Repairer first rebuilds its table or rule if something outside
-// removed it (a firewall reload that flushes the ruleset). Then each
-// enforce.Lister gets the Guard's address-wide bans it lacks, and those it
-// would end too soon: a kernel that caps timeouts (nftables at 20 days)
-// drops a longer ban early, so it is installed again once less than two
-// Options.ResyncEvery remain of the kernel's time. Resync lifts nothing:
-// a ban the Guard does not know may belong to another program sharing the
-// table. Run calls it; it returns how many bans it put back, and the
-// enforcers' errors joined.
-func (g *Guard) Resync(ctx context.Context) (restored int, err error) {
-	margin := 2 * time.Minute
-	if g.resync > 0 {
-		margin = 2 * g.resync
-	}
-	var errs []error
-	for _, en := range g.enforcers[1:] {
-		if r, ok := en.(enforce.Repairer); ok {
-			if rerr := r.Repair(ctx); rerr != nil {
-				errs = append(errs, fmt.Errorf("ban: resync: repair %T: %w", en, rerr))
-			}
-		}
-		l, ok := en.(enforce.Lister)
-		if !ok {
-			continue
-		}
-		held, lerr := l.List(ctx)
-		if lerr != nil {
-			errs = append(errs, fmt.Errorf("ban: resync: list %T: %w", en, lerr))
-			continue
-		}
-		n, perr := g.restore(ctx, en, held, margin)
-		restored += n
-		if perr != nil {
-			errs = append(errs, fmt.Errorf("ban: resync: %T: %w", en, perr))
-		}
-	}
-	return restored, errors.Join(errs...)
-}
-
-// restore installs in en the address-wide bans it does not hold, or holds
-// for less than the Guard and for under margin more.
-func (g *Guard) restore(ctx context.Context, en enforce.Enforcer, held []enforce.Ban, margin time.Duration) (int, error) {
-	until := make(map[netip.Prefix]time.Time, len(held))
-	for _, b := range held {
-		until[b.Prefix] = b.Until
-	}
-	// Under enf, the records read are the latest: a ban lifted from here
-	// on is lifted after it is put back, not before.
-	g.enf.Lock()
-	defer g.enf.Unlock()
-	now := g.now()
-	var missing []enforce.Ban
-	for _, b := range g.addressBans(now) {
-		u, ok := until[b.Prefix]
-		// A second's slack: kernels keep whole seconds or milliseconds.
-		if !ok || b.Until.Sub(u) > time.Second && u.Sub(now) < margin {
-			missing = append(missing, b)
-		}
-	}
-	if len(missing) == 0 {
-		return 0, nil
-	}
-	g.log.Warn("sipban: bans put back", "enforcer", fmt.Sprintf("%T", en), "count", len(missing))
-	return len(missing), banAll(ctx, en, missing)
 }
 
 // adopt records a ban found in an enforcer, unless the Guard has one on the
@@ -156,7 +92,7 @@ func (g *Guard) adopt(b enforce.Ban, from string, now time.Time) bool {
 			},
 		},
 	}
-	e := &entry{rec: rec}
+	e := &entry{rec: rec, pushed: now}
 	g.records[sub] = e
 	heap.Push(&g.expiry, e)
 	g.remember(sub, offence{end: rec.Until})
@@ -164,17 +100,32 @@ func (g *Guard) adopt(b enforce.Ban, from string, now time.Time) bool {
 	return true
 }
 
-// addressBans returns the active address-wide bans.
-func (g *Guard) addressBans(now time.Time) []enforce.Ban {
+// addressBans returns the active address-wide bans and their entries.
+func (g *Guard) addressBans(now time.Time) ([]enforce.Ban, []*entry) {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	out := make([]enforce.Ban, 0, len(g.records))
+	bans := make([]enforce.Ban, 0, len(g.records))
+	es := make([]*entry, 0, len(g.records))
 	for sub, e := range g.records {
 		if sub.Account == "" && now.Before(e.rec.Until) {
-			out = append(out, enforce.Ban{Prefix: sub.Prefix, Until: e.rec.Until})
+			bans = append(bans, enforce.Ban{Prefix: sub.Prefix, Until: e.rec.Until})
+			es = append(es, e)
 		}
 	}
-	return out
+	return bans, es
+}
+
+// installed notes that es were installed in every enforcer at now, and
+// unless one failed, that no enforcer lacks them any more.
+func (g *Guard) installed(es []*entry, now time.Time, failed bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, e := range es {
+		e.pushed = now
+		if !failed {
+			e.rec.EnforceError = ""
+		}
+	}
 }
 
 // banAll installs bans in en, in one call if it batches.

@@ -15,13 +15,15 @@ import (
 	"github.com/sipban/sipban/enforce"
 )
 
-// kernelSet stands in for a kernel enforcer: a Memory that lists its bans,
-// caps their time as nftables does, can be down, and counts repairs.
+// kernelSet stands in for a kernel enforcer: a Memory that caps bans as
+// nftables does, can be down, and can be flushed from outside, which its
+// next Repair reports.
 type kernelSet struct {
 	*enforce.Memory
 	now     func() time.Time
 	cap     time.Duration // 0: none
 	down    bool
+	lost    bool
 	repairs int
 	onBan   func() // called once, as the next Ban begins
 }
@@ -40,19 +42,27 @@ func (k *kernelSet) Ban(ctx context.Context, p netip.Prefix, until time.Time) er
 	return k.Memory.Ban(ctx, p, until)
 }
 
-func (k *kernelSet) Repair(context.Context) error {
+func (k *kernelSet) Repair(context.Context) (bool, error) {
 	k.repairs++
 	if k.down {
-		return errors.New("netlink: connection refused")
+		return false, errors.New("netlink: connection refused")
 	}
-	return nil
+	lost := k.lost
+	k.lost = false
+	return lost, nil
 }
 
-func (k *kernelSet) List(ctx context.Context) ([]enforce.Ban, error) {
-	if k.down {
-		return nil, errors.New("netlink: connection refused")
+func (k *kernelSet) MaxTimeout() time.Duration { return k.cap }
+
+// flush empties the set as a firewall reload would.
+func (k *kernelSet) flush(t *testing.T) {
+	t.Helper()
+	held, err := k.List(context.Background())
+	require.NoError(t, err)
+	for _, b := range held {
+		require.NoError(t, k.Unban(context.Background(), b.Prefix))
 	}
-	return k.Memory.List(ctx)
+	k.lost = true
 }
 
 func newKernelSet(c *clock) *kernelSet {
@@ -77,42 +87,53 @@ func guesserBanned(t *testing.T, capAt time.Duration) (*clock, *kernelSet, *ban.
 }
 
 // TestResync: bans a kernel set lost (flushed from outside, or refused
-// while it was down) are put back; what it holds is left alone, and so is a
-// ban the Guard does not know.
+// while it was down) are installed again; a ban the Guard does not know is
+// left alone.
 func TestResync(t *testing.T) {
 	ctx := context.Background()
 	c, k, g, guesser := guesserBanned(t, 0)
-	other := netip.MustParsePrefix("198.51.100.0/24")
-	require.NoError(t, k.Memory.Ban(ctx, other, c.Now().Add(time.Hour)), "another program's ban")
-
 	n, err := g.Resync(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, n, "nothing lost")
 	assert.Equal(t, 1, k.repairs)
 
-	require.NoError(t, k.Unban(ctx, netip.PrefixFrom(guesser, 32)), "as if the set had been flushed")
+	k.flush(t)
+	require.False(t, k.Blocked(guesser))
 	n, err = g.Resync(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	assert.True(t, k.Blocked(guesser), "put back")
-	assert.True(t, k.Blocked(netip.MustParseAddr("198.51.100.1")), "a ban the Guard did not make is not lifted")
+	assert.True(t, k.Blocked(guesser), "installed again")
 	rec, ok := g.Record(detect.SubjectOf(guesser))
 	require.True(t, ok)
 	held, err := k.List(ctx)
 	require.NoError(t, err)
-	assert.Contains(t, held, enforce.Ban{Prefix: netip.PrefixFrom(guesser, 32), Until: rec.Until}, "with the Guard's end time")
+	assert.Equal(t, []enforce.Ban{{Prefix: netip.PrefixFrom(guesser, 32), Until: rec.Until}}, held, "with the Guard's end time")
+
+	other := netip.MustParsePrefix("198.51.100.0/24")
+	require.NoError(t, k.Memory.Ban(ctx, other, c.Now().Add(time.Hour)), "another program's ban")
+	n, err = g.Resync(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.True(t, k.Blocked(netip.MustParseAddr("198.51.100.1")), "not lifted")
 
 	// Down when a ban is made: the ban fails there and holds in memory;
-	// once the set is back, a Resync installs it.
+	// once the set is back, a Resync installs it and clears the error.
 	k.down = true
 	assert.Error(t, send(t, g, c, guess("192.0.2.10:5060")...))
 	_, err = g.Resync(ctx)
 	assert.ErrorContains(t, err, "connection refused")
+	second := detect.SubjectOf(netip.MustParseAddr("192.0.2.10"))
+	rec, ok = g.Record(second)
+	require.True(t, ok)
+	assert.Contains(t, rec.EnforceError, "connection refused", "still failing")
 	k.down = false
 	n, err = g.Resync(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	assert.True(t, k.Blocked(netip.MustParseAddr("192.0.2.10")))
+	assert.True(t, k.Blocked(second.Prefix.Addr()))
+	rec, ok = g.Record(second)
+	require.True(t, ok)
+	assert.Empty(t, rec.EnforceError, "in force everywhere now")
 }
 
 // TestResyncCappedTimeout: a kernel that keeps a ban for at most 10 minutes
@@ -135,25 +156,23 @@ func TestResyncCappedTimeout(t *testing.T) {
 		require.NoError(t, err)
 		c.Advance(time.Minute)
 	}
-	assert.Equal(t, 6, restored, "put back at 9, 18, 27, 36, 45 and 54 minutes")
+	assert.Equal(t, 6, restored, "installed again at 9, 18, 27, 36, 45 and 54 minutes")
 	_, err := g.Expire(ctx, c.Now())
 	require.NoError(t, err)
 	assert.False(t, k.Blocked(guesser), "ended with the Guard's ban")
 }
 
-// TestResyncNeverUndoesALift: a ban lifted while Resync puts it back ends
-// lifted, not back in the set.
+// TestResyncNeverUndoesALift: a ban lifted while Resync installs it again
+// ends lifted, not back in the set.
 func TestResyncNeverUndoesALift(t *testing.T) {
 	ctx := context.Background()
 	_, k, g, guesser := guesserBanned(t, 0)
-	sub := detect.SubjectOf(guesser)
-	require.NoError(t, k.Unban(ctx, sub.Prefix), "lost, so that Resync puts it back")
-
+	k.flush(t)
 	// The lift starts just as Resync installs the ban again, and is
 	// given the time to finish first if nothing holds it back.
 	lifted := make(chan error, 1)
 	k.onBan = func() {
-		go func() { lifted <- g.Lift(ctx, sub) }()
+		go func() { lifted <- g.Lift(ctx, detect.SubjectOf(guesser)) }()
 		time.Sleep(20 * time.Millisecond)
 	}
 	n, err := g.Resync(ctx)
@@ -171,8 +190,8 @@ func TestRunResyncs(t *testing.T) {
 	g := newGuard(t, c, ban.Options{Enforcers: []enforce.Enforcer{k}, ResyncEvery: 10 * time.Millisecond})
 	guesser := netip.MustParseAddr("192.0.2.9")
 	require.NoError(t, send(t, g, c, guess(guesser.String()+":5060")...))
+	k.flush(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	require.NoError(t, k.Unban(ctx, netip.PrefixFrom(guesser, 32)))
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
 	deadline := time.Now().Add(10 * time.Second)
@@ -181,5 +200,5 @@ func TestRunResyncs(t *testing.T) {
 	}
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
-	assert.True(t, k.Blocked(guesser), "put back by Run")
+	assert.True(t, k.Blocked(guesser), "installed again by Run")
 }

@@ -45,11 +45,19 @@ type Lister interface {
 
 // Repairer is implemented by enforcers whose setup can be undone from
 // outside the process: a table flushed by a firewall reload, a rule
-// deleted by hand. Repair puts back what is missing apart from the bans
-// themselves, which ban.Guard.Resync restores through Lister. It changes
-// nothing when all is in place.
+// deleted by hand. Repair puts back what is missing and changes nothing
+// when all is in place; lost reports that bans went with what it rebuilt
+// (a set or table was removed), so that the caller installs them again,
+// as ban.Guard.Resync does.
 type Repairer interface {
-	Repair(ctx context.Context) error
+	Repair(ctx context.Context) (lost bool, err error)
+}
+
+// Capper is implemented by enforcers that keep a ban for at most
+// MaxTimeout (a kernel's limit on timeouts) and silently shorten longer
+// ones; ban.Guard.Resync installs such bans again before that time is up.
+type Capper interface {
+	MaxTimeout() time.Duration
 }
 
 // Batcher is implemented by enforcers for which many changes at once are

@@ -24,12 +24,16 @@ type Enforcer struct {
 	mu     sync.Mutex
 	conn   *ipsetConn
 	closed bool
+	// lost notes a set created again after it was removed from outside,
+	// with its bans, until Repair reports it.
+	lost bool
 }
 
 var (
 	_ enforce.Enforcer = (*Enforcer)(nil)
 	_ enforce.Lister   = (*Enforcer)(nil)
 	_ enforce.Repairer = (*Enforcer)(nil)
+	_ enforce.Capper   = (*Enforcer)(nil)
 	_ enforce.Batcher  = (*Enforcer)(nil)
 	_ enforce.Closer   = (*Enforcer)(nil)
 )
@@ -118,6 +122,9 @@ func (e *Enforcer) ensureSet(f *family) error {
 	want := uint32(e.opts.MaxElem)
 	err := e.conn.create(f.set, f.v6, want)
 	if err == nil {
+		if f.maxElem != 0 {
+			e.lost = true // it existed before: removed from outside
+		}
 		f.maxElem = want
 		return nil
 	}
@@ -404,24 +411,29 @@ func (e *Enforcer) List(ctx context.Context) ([]enforce.Ban, error) {
 
 // Repair creates a set and inserts a rule again where something outside
 // removed them (iptables -t raw -F, ipset destroy); it changes nothing when
-// they are in place. Bans lost with a set are put back by
-// ban.Guard.Resync.
-func (e *Enforcer) Repair(ctx context.Context) error {
+// they are in place. lost reports that a set was created again since the
+// last Repair, here or in a ban that had to: its bans are gone, and
+// ban.Guard.Resync installs them again.
+func (e *Enforcer) Repair(ctx context.Context) (lost bool, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return ErrClosed
+		return false, ErrClosed
 	}
 	for _, f := range e.fams {
 		if err := ctx.Err(); err != nil {
-			return err
+			return false, err
 		}
 		if err := e.setup(f); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	lost, e.lost = e.lost, false
+	return lost, nil
 }
+
+// MaxTimeout returns MaxTimeout, the longest ipset keeps a ban.
+func (e *Enforcer) MaxTimeout() time.Duration { return MaxTimeout }
 
 // Close releases the netlink socket and, unless Options.Keep, deletes the
 // rules and destroys the sets with their bans. It is safe to call twice.

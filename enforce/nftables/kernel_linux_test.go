@@ -256,3 +256,23 @@ func TestGuardResync(t *testing.T) {
 	assert.False(t, p.Delivered(t, src), "dropped again")
 	assert.Equal(t, 1, strings.Count(nft(t, "list", "chain", "inet", "resync", "prerouting"), "drop"), "one rule, not two")
 }
+
+// TestListWhileGrowing: List right after 100,000 bans, while the kernel
+// grows the sets' hash tables, returns each ban once. (A single dump then
+// repeats about 5% of the elements in place of others.)
+func TestListWhileGrowing(t *testing.T) {
+	netnstest.Require(t)
+	ctx := context.Background()
+	e := open(t, nftables.Options{Table: "grow"})
+	defer e.Close()
+	bans := addrs(100_000)
+	require.NoError(t, e.BanAll(ctx, bans))
+	held, err := e.List(ctx)
+	require.NoError(t, err)
+	got := make(map[netip.Prefix]bool, len(held))
+	for _, b := range held {
+		got[b.Prefix] = true
+	}
+	assert.Equal(t, len(bans), len(held))
+	assert.Equal(t, len(bans), len(got), "each ban once")
+}

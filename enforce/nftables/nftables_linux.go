@@ -30,12 +30,16 @@ type Enforcer struct {
 	// pending are sets queued for creation in the open transaction.
 	pending []class
 	closed  bool
+	// lost notes a rebuild that found sets, and so bans, gone, until
+	// Repair reports it.
+	lost bool
 }
 
 var (
 	_ enforce.Enforcer = (*Enforcer)(nil)
 	_ enforce.Lister   = (*Enforcer)(nil)
 	_ enforce.Repairer = (*Enforcer)(nil)
+	_ enforce.Capper   = (*Enforcer)(nil)
 	_ enforce.Batcher  = (*Enforcer)(nil)
 	_ enforce.Closer   = (*Enforcer)(nil)
 )
@@ -266,7 +270,7 @@ func (e *Enforcer) commit(ops []op) error {
 	err := e.transact(ops)
 	if errors.Is(err, unix.ENOENT) {
 		// Someone removed the table (nft flush ruleset): build it again.
-		if serr := e.setup(); serr != nil {
+		if serr := e.rebuild(); serr != nil {
 			return fmt.Errorf("nftables: %s: %w (and rebuilding the table: %w)", describe(ops), err, serr)
 		}
 		err = e.transact(ops)
@@ -374,53 +378,99 @@ func (e *Enforcer) queue(ops []op) error {
 	return nil
 }
 
-// List returns the bans in the kernel's sets that have not expired.
+// List returns the bans in the kernel's sets that have not expired. The
+// kernel dumps a set in several messages and walks it from the start for
+// each; while it grows its hash table (after many bans at once) the walk
+// order changes, and a dump repeats some elements in place of others. So a
+// set whose dump repeats an element is read again, up to listAttempts
+// times. It costs about 20 µs per ban, and holds the Enforcer meanwhile.
 func (e *Enforcer) List(ctx context.Context) ([]enforce.Ban, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return nil, ErrClosed
 	}
-	now := time.Now()
 	var out []enforce.Ban
 	for c, s := range e.sets {
+		bans, err := e.listSet(ctx, c, s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bans...)
+	}
+	return out, nil
+}
+
+// listAttempts bounds the dumps of one set in List.
+const listAttempts = 10
+
+func (e *Enforcer) listSet(ctx context.Context, c class, s *nftables.Set) ([]enforce.Ban, error) {
+	for range listAttempts {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		now := time.Now()
 		els, err := e.conn.GetSetElements(s)
 		if err != nil {
 			return nil, fmt.Errorf("nftables: list %s: %w", s.Name, err)
 		}
+		out := make([]enforce.Ban, 0, len(els))
+		seen := make(map[netip.Addr]struct{}, len(els))
 		for _, el := range els {
 			a, ok := netip.AddrFromSlice(el.Key)
 			if !ok || el.Expires <= 0 {
 				continue
 			}
+			seen[a] = struct{}{}
 			out = append(out, enforce.Ban{Prefix: netip.PrefixFrom(a, int(c.bits)), Until: now.Add(el.Expires)})
 		}
+		if len(seen) == len(out) {
+			return out, nil
+		}
 	}
-	return out, nil
+	return nil, fmt.Errorf("nftables: list %s: %d dumps in a row repeated elements (the set kept changing)", s.Name, listAttempts)
 }
 
 // Repair builds the table, chain and rules again if something outside
 // removed or changed them (nft flush ruleset, a firewall reload); it sends
-// nothing when they are as this Enforcer left them. Bans such a flush took
-// with it are put back by ban.Guard.Resync.
-func (e *Enforcer) Repair(ctx context.Context) error {
+// nothing but one query when they are as this Enforcer left them. lost
+// reports that sets went with the table since the last Repair, here or in
+// a change that had to rebuild it: their bans are gone, and
+// ban.Guard.Resync installs them again.
+func (e *Enforcer) Repair(ctx context.Context) (lost bool, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return ErrClosed
+		return false, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return false, err
 	}
 	rules, err := e.conn.GetRules(e.table, e.chain)
-	if err == nil && len(rules) == len(e.sets) {
-		return nil
+	if err != nil || len(rules) != len(e.sets) {
+		if err := e.rebuild(); err != nil {
+			return false, err
+		}
 	}
-	return e.setup()
+	lost, e.lost = e.lost, false
+	return lost, nil
 }
+
+// rebuild sets the table up again after a change from outside, noting
+// whether sets it had are gone.
+func (e *Enforcer) rebuild() error {
+	had := len(e.sets)
+	if err := e.setup(); err != nil {
+		return err
+	}
+	if len(e.sets) < had {
+		e.lost = true
+	}
+	return nil
+}
+
+// MaxTimeout returns MaxTimeout, the longest the kernel keeps a ban.
+func (e *Enforcer) MaxTimeout() time.Duration { return MaxTimeout }
 
 // Close releases the netlink connection and, unless Options.Keep, removes
 // the table with its rules and bans. It is safe to call twice.
