@@ -30,6 +30,12 @@ type Event struct {
 	// Credentials reports whether the request carried Authorization or
 	// Proxy-Authorization.
 	Credentials bool
+	// Proven reports that the sender showed it receives the server's
+	// answers at Source: its credentials were computed over a fresh nonce
+	// issued to that very address (see package sipauth), or it came over a
+	// connection (TCP, TLS, WebSocket). A UDP source can be forged; evidence
+	// without proof never bans an address with a recent proven login.
+	Proven bool
 	// UnknownAccount reports that the server rejected the request because the
 	// account does not exist. A REGISTER answered 404 implies it.
 	UnknownAccount bool

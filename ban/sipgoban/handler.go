@@ -55,6 +55,7 @@ type recorder struct {
 	mu       sync.Mutex
 	ev       detect.Event
 	unknown  bool
+	proven   bool
 	reported bool
 }
 
@@ -75,6 +76,7 @@ func (r *recorder) report(status int, staleNonce bool) {
 	r.reported = true
 	ev := r.ev
 	ev.Status, ev.UnknownAccount = status, r.unknown
+	ev.Proven = ev.Proven || r.proven
 	if staleNonce {
 		// A re-challenge for an expired nonce says nothing about the password.
 		ev.Credentials = false
@@ -111,6 +113,20 @@ func MarkUnknownAccount(tx sip.ServerTransaction) {
 	}
 }
 
+// MarkProven tells the Guard that the credentials of the request handled on
+// tx were computed over a fresh nonce the server issued to the request's
+// source address (sipauth.Authenticator says so), whatever the password
+// verdict: the sender receives the server's answers, so its address is not
+// forged. Call it before responding. It does nothing on a transaction Wrap
+// did not provide.
+func MarkProven(tx sip.ServerTransaction) {
+	if r, ok := tx.(*recorder); ok {
+		r.mu.Lock()
+		r.proven = true
+		r.mu.Unlock()
+	}
+}
+
 // Event builds the detect.Event for req answered with status. The source is
 // the transport's remote address; the account is the Authorization username,
 // else the To user for REGISTER and the From user otherwise.
@@ -120,6 +136,8 @@ func Event(req *sip.Request, status int) detect.Event {
 		Status:    status,
 		Transport: strings.ToLower(req.Transport()),
 	}
+	// A connection's handshake proves its source address; a datagram does not.
+	ev.Proven = ev.Transport != "udp" && ev.Transport != ""
 	if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
 		ev.Source = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
