@@ -39,6 +39,10 @@ type Event struct {
 	// UnknownAccount reports that the server rejected the request because the
 	// account does not exist. A REGISTER answered 404 implies it.
 	UnknownAccount bool
+	// Guarded reports that a guard refused the request (answered 403)
+	// without checking its credentials: its source is not a known device of
+	// a guarded address or account. It counts as a guess, twice.
+	Guarded bool
 	// Target is the Request-URI user part (the number called, the user probed).
 	Target    string
 	UserAgent string
@@ -59,11 +63,11 @@ func (ev *Event) Validate() error {
 	return nil
 }
 
-// Rejected reports whether ev presented credentials that the server refused.
-// The ordinary digest challenge (no credentials, answered 401 or 407) is not
-// a rejection.
+// Rejected reports whether ev presented credentials that the server refused,
+// or was refused by a guard. The ordinary digest challenge (no credentials,
+// answered 401 or 407) is not a rejection.
 func (ev *Event) Rejected() bool {
-	return ev.Credentials && (ev.Status == 401 || ev.Status == 403 || ev.Status == 407)
+	return ev.Guarded || ev.Credentials && (ev.Status == 401 || ev.Status == 403 || ev.Status == 407)
 }
 
 // Unknown reports whether ev asked for an account that does not exist.
@@ -152,10 +156,12 @@ func (c *Cause) UnmarshalText(b []byte) error {
 	return fmt.Errorf("detect: unknown cause %q", s)
 }
 
-// Subject is what a ban applies to: an address or prefix, and optionally one
-// account at it. The zero Subject is invalid.
+// Subject is what a ban or guard applies to: an address or prefix, one
+// account at it, or one account from anywhere (Prefix invalid, written
+// "alice@*"). The zero Subject is invalid.
 type Subject struct {
-	// Prefix is a single address (/32, /128) or a prefix (such as an IPv6 /64).
+	// Prefix is a single address (/32, /128) or a prefix (such as an IPv6
+	// /64); the zero Prefix, with Account set, means every address.
 	Prefix netip.Prefix
 	// Account, when set, narrows the subject to requests for this account from Prefix.
 	Account string
@@ -167,11 +173,18 @@ func SubjectOf(addr netip.Addr) Subject {
 	return Subject{Prefix: netip.PrefixFrom(addr, addr.BitLen())}
 }
 
-// IsValid reports whether s names a valid prefix.
-func (s Subject) IsValid() bool { return s.Prefix.IsValid() }
+// IsValid reports whether s names a valid prefix, or an account anywhere.
+func (s Subject) IsValid() bool { return s.Prefix.IsValid() || s.Account != "" }
 
-// String formats s as "203.0.113.7", "2001:db8::/64" or "alice@203.0.113.7".
+// Anywhere reports whether s is one account from every address.
+func (s Subject) Anywhere() bool { return !s.Prefix.IsValid() && s.Account != "" }
+
+// String formats s as "203.0.113.7", "2001:db8::/64", "alice@203.0.113.7"
+// or "alice@*".
 func (s Subject) String() string {
+	if s.Anywhere() {
+		return s.Account + "@*"
+	}
 	if !s.Prefix.IsValid() {
 		return "invalid"
 	}
@@ -192,6 +205,9 @@ func ParseSubject(s string) (Subject, error) {
 		sub.Account, s = s[:i], s[i+1:]
 		if sub.Account == "" {
 			return Subject{}, fmt.Errorf("detect: subject %q: empty account", s)
+		}
+		if s == "*" {
+			return sub, nil
 		}
 	}
 	if strings.IndexByte(s, '/') >= 0 {
@@ -243,6 +259,11 @@ type Finding struct {
 	// OthersOK reports that other accounts authenticated from the same
 	// address recently: it carries working devices that a full ban would cut off.
 	OthersOK bool
+	// Guard asks for a guard rather than a ban: the subject's known devices
+	// keep being served, everything else from it is refused unchecked.
+	Guard bool
+	// Proven reports that the deciding event was proven (Event.Proven).
+	Proven   bool
 	Evidence Evidence
 }
 
@@ -256,9 +277,12 @@ type Evidence struct {
 	// Accounts holds a sample of the account names involved.
 	Accounts []string `json:"accounts,omitempty"`
 	// DistinctAccounts estimates how many different accounts were involved.
-	DistinctAccounts int      `json:"distinct_accounts,omitempty"`
-	UserAgents       []string `json:"user_agents,omitempty"`
-	Ports            []uint16 `json:"ports,omitempty"`
+	DistinctAccounts int `json:"distinct_accounts,omitempty"`
+	// Addresses holds a sample of the sources involved, for a finding on
+	// one account from anywhere.
+	Addresses  []netip.Addr `json:"addresses,omitempty"`
+	UserAgents []string     `json:"user_agents,omitempty"`
+	Ports      []uint16     `json:"ports,omitempty"`
 	// Statuses holds the status codes the server answered.
 	Statuses []int `json:"statuses,omitempty"`
 	// Interval is the typical gap between attempts, for a device that retries.
@@ -267,6 +291,14 @@ type Evidence struct {
 	Unanswered float64 `json:"unanswered,omitempty"`
 	// Detail is one sentence on what was seen.
 	Detail string `json:"detail"`
+}
+
+// Forgetter is implemented by detectors that count toward findings. A Guard
+// calls Forget when it bans, blocks or guards a subject, so that counting
+// starts afresh when that ends, and with lifted set when a person lifts it,
+// which also clears what is kept across bans (the long windows).
+type Forgetter interface {
+	Forget(sub Subject, lifted bool)
 }
 
 // Detector turns events into findings.

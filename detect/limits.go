@@ -24,6 +24,17 @@ type Limits struct {
 	// AccountFailures: rejected credentials or unknown-account answers for one
 	// account from one address. Default 5 within 10 minutes.
 	AccountFailures Limit `json:"account_failures"`
+	// SlowCredentials: rejected credentials from one address over a long
+	// window, for the patient guesser who stays under BadCredentials. It is
+	// not cleared when a ban ends. Default 10 within 24 hours.
+	SlowCredentials Limit `json:"slow_credentials"`
+	// AccountCredentials: rejected credentials for one account from two
+	// addresses or more (guessing spread over a botnet). Default 5 within 10
+	// minutes.
+	AccountCredentials Limit `json:"account_credentials"`
+	// AccountSlow: rejected credentials for one account from anywhere over a
+	// long window. Default 10 within 24 hours.
+	AccountSlow Limit `json:"account_slow"`
 	// StaleAccount: requests for one missing account from one address.
 	// Default 5 within 1 hour.
 	StaleAccount Limit `json:"stale_account"`
@@ -54,22 +65,36 @@ type Limits struct {
 	// MaxSources bounds the sources tracked; the least recently seen is
 	// forgotten to make room. Default 1,000,000 (about 128 MB).
 	MaxSources int `json:"max_sources"`
+	// MaxAccounts bounds the accounts whose failures are counted across
+	// addresses; the least recently failing of a few sampled makes room.
+	// Only accounts that exist (rejected, not unknown) are counted. Default
+	// 262,144 (about 16 MB).
+	MaxAccounts int `json:"max_accounts"`
+	// TrustUnproven counts every event as proven (Event.Proven). Set it only
+	// for inputs that cannot tell, such as a capture of a server whose nonces
+	// are not bound to addresses: a forged UDP source then weighs as much as
+	// a real one.
+	TrustUnproven bool `json:"trust_unproven"`
 }
 
 // DefaultLimits returns the limits a zero Limits stands for.
 func DefaultLimits() Limits {
 	return Limits{
-		BadCredentials:  Limit{5, 10 * time.Minute},
-		AccountFailures: Limit{5, 10 * time.Minute},
-		StaleAccount:    Limit{5, time.Hour},
-		Enumeration:     Limit{10, 10 * time.Minute},
-		CallRate:        Limit{30, time.Minute},
-		Signalling:      Limit{10, 10 * time.Minute},
-		OptionsSweep:    10,
-		DeviceAccounts:  2,
-		TrustWindow:     time.Hour,
-		V6Prefix:        64,
-		MaxSources:      1_000_000,
+		BadCredentials:     Limit{5, 10 * time.Minute},
+		AccountFailures:    Limit{5, 10 * time.Minute},
+		SlowCredentials:    Limit{10, 24 * time.Hour},
+		AccountCredentials: Limit{5, 10 * time.Minute},
+		AccountSlow:        Limit{10, 24 * time.Hour},
+		StaleAccount:       Limit{5, time.Hour},
+		Enumeration:        Limit{10, 10 * time.Minute},
+		CallRate:           Limit{30, time.Minute},
+		Signalling:         Limit{10, 10 * time.Minute},
+		OptionsSweep:       10,
+		DeviceAccounts:     2,
+		TrustWindow:        time.Hour,
+		V6Prefix:           64,
+		MaxSources:         1_000_000,
+		MaxAccounts:        1 << 18,
 	}
 }
 
@@ -86,6 +111,9 @@ func (l Limits) withDefaults() (Limits, error) {
 	}{
 		{"BadCredentials", &l.BadCredentials, d.BadCredentials},
 		{"AccountFailures", &l.AccountFailures, d.AccountFailures},
+		{"SlowCredentials", &l.SlowCredentials, d.SlowCredentials},
+		{"AccountCredentials", &l.AccountCredentials, d.AccountCredentials},
+		{"AccountSlow", &l.AccountSlow, d.AccountSlow},
 		{"StaleAccount", &l.StaleAccount, d.StaleAccount},
 		{"Enumeration", &l.Enumeration, d.Enumeration},
 		{"CallRate", &l.CallRate, d.CallRate},
@@ -135,6 +163,12 @@ func (l Limits) withDefaults() (Limits, error) {
 	}
 	if l.MaxSources < 0 || l.MaxSources > 1<<30 {
 		return l, fmt.Errorf("detect: MaxSources %d outside 1..2^30", l.MaxSources)
+	}
+	if l.MaxAccounts == 0 {
+		l.MaxAccounts = d.MaxAccounts
+	}
+	if l.MaxAccounts < 0 || l.MaxAccounts > 1<<30 {
+		return l, fmt.Errorf("detect: MaxAccounts %d outside 1..2^30", l.MaxAccounts)
 	}
 	return l, nil
 }

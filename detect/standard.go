@@ -21,15 +21,20 @@ import (
 type Standard struct {
 	lim   Limits
 	t     *table
+	accts *accounts
 	base  atomic.Int64 // Unix nanoseconds of tick 0
 	clock func() time.Time
 
 	// Limits in ticks and bucket widths.
-	failW, unkW, probeW, sigW  uint32
-	trust, callW, callT, scanT uint32
+	failW, unkW, probeW, sigW, slowW uint32
+	acctW, acctSlowW                 uint32
+	trust, callW, callT, scanT       uint32
 }
 
-var _ Detector = (*Standard)(nil)
+var (
+	_ Detector  = (*Standard)(nil)
+	_ Forgetter = (*Standard)(nil)
+)
 
 // tickShift makes a tick 2^26 ns (about 67 ms); a uint32 of ticks spans 9 years.
 const tickShift = 26
@@ -45,6 +50,7 @@ type rec struct {
 	acct                  [2]uint32
 	acctN                 [2]uint16
 	fail, unk, probe, sig window
+	slow                  window // long window of rejected credentials; survives Forget
 	tat                   uint32 // call rate: theoretical arrival time
 	calls, unans          uint16 // decaying counts of calls and unanswered ones
 	unkPrev               uint32 // last unknown-account attempt
@@ -59,37 +65,39 @@ const (
 	flagCreds uint8 = 1 << iota // credentials presented since the last Forget
 )
 
-// window counts events in four buckets; the newest is head.
+// window counts events in four buckets; the newest is head, a bucket
+// number modulo 2^16: six bytes instead of eight keep a record within its
+// budget. A record left untouched for exactly a multiple of 2^16 buckets
+// (152 days for a 10-minute window) could see old counts again; the table
+// evicts such records long before.
 type window struct {
-	head uint32
+	head uint16
 	b    [4]uint8
 }
 
 // advance moves the window to bucket bn, emptying buckets that fell out.
 func (w *window) advance(bn uint32) {
-	d := bn - w.head
+	d := uint16(bn) - w.head
 	if d == 0 {
 		return
 	}
-	if d >= 4 || bn < w.head {
+	if d >= 4 {
 		w.b = [4]uint8{}
 	} else {
 		copy(w.b[d:], w.b[:4-d])
-		for i := uint32(0); i < d; i++ {
+		for i := uint16(0); i < d; i++ {
 			w.b[i] = 0
 		}
 	}
-	w.head = bn
+	w.head = uint16(bn)
 }
 
 func (w *window) sum() int { return int(w.b[0]) + int(w.b[1]) + int(w.b[2]) + int(w.b[3]) }
 
-// add counts one event at tick now; width is a bucket's span in ticks.
-func (w *window) add(now, width uint32) int {
+// add counts n events at tick now; width is a bucket's span in ticks.
+func (w *window) add(now, width uint32, n uint8) int {
 	w.advance(now / width)
-	if w.b[0] < math.MaxUint8 {
-		w.b[0]++
-	}
+	w.b[0] = uint8(min(int(w.b[0])+int(n), math.MaxUint8))
 	return w.sum()
 }
 
@@ -105,12 +113,15 @@ func NewStandard(l Limits) (*Standard, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Standard{lim: l, t: newTable(l.MaxSources), clock: time.Now}
+	s := &Standard{lim: l, t: newTable(l.MaxSources), accts: newAccounts(l.MaxAccounts), clock: time.Now}
 	width := func(d time.Duration) uint32 { return max(ticks(d)/3+1, 1) }
 	s.failW = width(l.BadCredentials.Window)
 	s.unkW = width(l.StaleAccount.Window)
 	s.probeW = width(l.Enumeration.Window)
 	s.sigW = width(l.Signalling.Window)
+	s.slowW = width(l.SlowCredentials.Window)
+	s.acctW = width(l.AccountCredentials.Window)
+	s.acctSlowW = width(l.AccountSlow.Window)
 	s.trust = ticks(l.TrustWindow)
 	s.callW = ticks(l.CallRate.Window)
 	if l.CallRate.Threshold > 0 {
@@ -203,6 +214,11 @@ func signallingStatus(st int) bool {
 }
 
 // Observe implements Detector.
+//
+// Evidence without proof (Event.Proven: a nonce issued to the source, or a
+// connection) never counts against an address with a recent proven login:
+// a forged UDP source can cost such an address nothing. Such an address is
+// guarded rather than banned when failures from it spread over accounts.
 func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 	if ev.Validate() != nil {
 		return dst
@@ -213,6 +229,19 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 	}
 	now := s.tick(t)
 	k, sub := s.keyOf(ev.Source.Addr())
+	dst, acctFail := s.observe(ev, k, sub, now, dst)
+	if acctFail {
+		dst = s.account(ev, k, now, dst)
+	}
+	return dst
+}
+
+// proven reports whether ev's source is known not to be forged.
+func (s *Standard) proven(ev *Event) bool { return ev.Proven || s.lim.TrustUnproven }
+
+// observe judges ev against its source's record; acctFail reports a proven
+// rejection of an existing account, for the per-account count.
+func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst []Finding) (_ []Finding, acctFail bool) {
 	h := hashKey(&k)
 	sh := s.t.shard(h)
 	sh.mu.Lock()
@@ -230,58 +259,81 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 		acct = hashString(ev.Account)
 		sh.remember(ev.Account, acct)
 	}
+	proven := s.proven(ev)
+	recentOK := r.okAt != 0 && now-r.okAt <= s.trust
+	if !recentOK {
+		r.okMask = 0
+	}
 	if ev.UserAgent != "" {
 		if ua := hashString(ev.UserAgent); ua != r.ua {
 			r.ua = ua
 			sh.remember(ev.UserAgent, ua)
-			if name, ok := ScannerAgent(ev.UserAgent); ok {
+			// One datagram can carry any source: a scanner's name at an
+			// address with a proven login is dropped, not banned.
+			if name, ok := ScannerAgent(ev.UserAgent); ok && !recentOK {
 				f := s.finding(sh, r, ev, Scanner, Subject{Prefix: sub}, 1)
 				f.Evidence.Detail = fmt.Sprintf("User-Agent %q is the scanner %s", ev.UserAgent, name)
-				return append(dst, f)
+				return append(dst, f), false
 			}
 		}
 	}
-	recentOK := r.okAt != 0 && now-r.okAt <= s.trust
-	if !recentOK {
-		r.okMask = 0
+	if recentOK && !proven {
+		return dst, false
 	}
 	othersOK := recentOK && r.okMask&^bits3(acct) != 0
 
 	switch {
 	case ev.Malformed != "":
-		return s.signalling(sh, r, ev, sub, now, recentOK, othersOK, dst)
+		return s.signalling(sh, r, ev, sub, now, recentOK, othersOK, dst), false
 	case ev.Rejected():
 		r.flags |= flagCreds
-		n := r.fail.add(now, s.failW)
+		w := uint8(1)
+		if ev.Guarded {
+			w = 2 // a guess at a guarded subject: banned sooner
+		}
+		n := r.fail.add(now, s.failW, w)
+		slow := r.slow.add(now, s.slowW, w)
 		r.failMask |= bit(acct)
 		an := r.countAccount(acct, r.fail.sum()+r.unk.count(now, s.unkW))
 		device := atLeast(r.failMask) <= s.lim.DeviceAccounts
-		if device && othersOK {
-			if s.lim.AccountFailures.Threshold > 0 && an >= s.lim.AccountFailures.Threshold {
+		acctFail = proven && !ev.Guarded && !ev.Unknown() && ev.Account != ""
+		if othersOK {
+			// Working devices here: block a failing device's account, and
+			// guard the address when failures spread over accounts or pile
+			// up; account blocks do not reset the address's count.
+			if device && s.lim.AccountFailures.Threshold > 0 && an >= s.lim.AccountFailures.Threshold {
 				f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub, Account: strings.Clone(ev.Account)}, an)
 				f.Device, f.OthersOK = true, true
 				f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for account %q; other accounts work from this address", an, ev.Account)
-				return append(dst, f)
+				dst = append(dst, f)
 			}
-			return dst
+			if !device && s.lim.BadCredentials.Threshold > 0 && n >= s.lim.BadCredentials.Threshold ||
+				s.lim.SlowCredentials.Threshold > 0 && slow >= s.lim.SlowCredentials.Threshold {
+				f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub}, max(n, slow))
+				f.OthersOK, f.Guard = true, true
+				f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for about %d account(s) from an address where other accounts work", max(n, slow), distinct(r.failMask))
+				dst = append(dst, f)
+			}
+			return dst, acctFail
 		}
-		if s.lim.BadCredentials.Threshold > 0 && n >= s.lim.BadCredentials.Threshold {
-			f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub}, n)
+		if s.lim.BadCredentials.Threshold > 0 && n >= s.lim.BadCredentials.Threshold ||
+			s.lim.SlowCredentials.Threshold > 0 && slow >= s.lim.SlowCredentials.Threshold {
+			f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub}, max(n, slow))
 			if device {
 				f.Subject.Account = strings.Clone(ev.Account)
 			}
 			f.Device = device && recentOK
-			f.OthersOK = othersOK
-			f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for about %d account(s)", n, distinct(r.failMask))
-			return append(dst, f)
+			f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for about %d account(s)", max(n, slow), distinct(r.failMask))
+			return append(dst, f), acctFail
 		}
+		return dst, acctFail
 	case ev.Unknown():
 		r.flags |= flagCreds
-		r.unk.add(now, s.unkW)
+		r.unk.add(now, s.unkW, 1)
 		if r.probe.count(now, s.probeW) == 0 {
 			r.probeMask, r.optMask = 0, 0
 		}
-		r.probe.add(now, s.probeW)
+		r.probe.add(now, s.probeW, 1)
 		r.unkMask |= bit(acct)
 		r.probeMask |= bit(acct)
 		an := r.countAccount(acct, r.fail.count(now, s.failW)+r.unk.sum())
@@ -299,7 +351,7 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 			f := s.finding(sh, r, ev, Enumeration, Subject{Prefix: sub}, r.probe.sum())
 			f.Evidence.DistinctAccounts = pd
 			f.Evidence.Detail = fmt.Sprintf("about %d distinct missing accounts asked for", pd)
-			return append(dst, f)
+			return append(dst, f), false
 		}
 		if s.lim.StaleAccount.Threshold > 0 && an >= s.lim.StaleAccount.Threshold {
 			d := atLeast(r.unkMask)
@@ -313,7 +365,7 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 			if r.gapMax > 0 && r.gapMax <= 2*r.gapMin {
 				f.Evidence.Detail += fmt.Sprintf(", regularly every %d to %d s", r.gapMin, r.gapMax)
 			}
-			return append(dst, f)
+			return append(dst, f), false
 		}
 	case ev.Challenged():
 		if recentOK || r.flags&flagCreds != 0 {
@@ -322,7 +374,7 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 		if r.probe.count(now, s.probeW) == 0 {
 			r.probeMask, r.optMask = 0, 0
 		}
-		n := r.probe.add(now, s.probeW)
+		n := r.probe.add(now, s.probeW, 1)
 		r.probeMask |= bit(acct)
 		// Phones booting together are all challenged before any answers; a
 		// scanner never answers. Judge only after a pause.
@@ -330,10 +382,13 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 			f := s.finding(sh, r, ev, Enumeration, Subject{Prefix: sub}, n)
 			f.Evidence.DistinctAccounts = pd
 			f.Evidence.Detail = fmt.Sprintf("about %d distinct accounts challenged and never answered with credentials", pd)
-			return append(dst, f)
+			return append(dst, f), false
 		}
 	case ev.Authenticated():
 		r.flags |= flagCreds
+		if !proven {
+			break // trust is earned only by a sender that reads our answers
+		}
 		r.okAt = now
 		r.okMask |= bits3(acct)
 		for i := range r.acct {
@@ -351,31 +406,31 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 		// A challenged INVITE is half of a normal call attempt, unless the
 		// source never answers challenges: then it is the whole attempt.
 		if ev.Challenged() && (recentOK || r.flags&flagCreds != 0) || ev.Rejected() || ev.Unknown() {
-			return dst
+			return dst, false
 		}
 		if dst = s.callRate(sh, r, ev, sub, now, recentOK, othersOK, dst); len(dst) > 0 {
-			return dst
+			return dst, false
 		}
 		if signallingStatus(ev.Status) {
-			return s.signalling(sh, r, ev, sub, now, recentOK, othersOK, dst)
+			return s.signalling(sh, r, ev, sub, now, recentOK, othersOK, dst), false
 		}
 	case "OPTIONS":
 		if recentOK || s.lim.OptionsSweep < 0 || ev.Challenged() {
-			return dst
+			return dst, false
 		}
 		if r.probe.count(now, s.probeW) == 0 {
 			r.probeMask, r.optMask = 0, 0
 		}
-		n := r.probe.add(now, s.probeW)
+		n := r.probe.add(now, s.probeW, 1)
 		r.optMask |= bit(hashString(ev.Target))
 		if od := atLeast(r.optMask); od >= s.lim.OptionsSweep {
 			f := s.finding(sh, r, ev, Scanner, Subject{Prefix: sub}, n)
 			f.Evidence.DistinctAccounts = od
 			f.Evidence.Detail = fmt.Sprintf("OPTIONS sweep over about %d distinct users", od)
-			return append(dst, f)
+			return append(dst, f), false
 		}
 	}
-	return dst
+	return dst, false
 }
 
 // countAccount adds a failure for account hash a and returns its count. A
@@ -433,7 +488,7 @@ func (s *Standard) callRate(sh *shard, r *rec, ev *Event, sub netip.Prefix, now 
 }
 
 func (s *Standard) signalling(sh *shard, r *rec, ev *Event, sub netip.Prefix, now uint32, recentOK, othersOK bool, dst []Finding) []Finding {
-	n := r.sig.add(now, s.sigW)
+	n := r.sig.add(now, s.sigW, 1)
 	r.sigStatus = uint16(ev.Status)
 	if s.lim.Signalling.Threshold <= 0 || n < s.lim.Signalling.Threshold {
 		return dst
@@ -485,14 +540,21 @@ func (s *Standard) finding(sh *shard, r *rec, ev *Event, c Cause, sub Subject, c
 	if r.calls > 0 {
 		e.Unanswered = float64(r.unans) / float64(r.calls)
 	}
-	return Finding{Cause: c, Subject: sub, Evidence: e}
+	return Finding{Cause: c, Subject: sub, Proven: s.proven(ev), Evidence: e}
 }
 
-// Forget clears what counts toward findings for the source of sub, keeping
-// its history of successful logins. A Guard calls it when it bans sub, so
-// that counting starts afresh when the ban ends.
-func (s *Standard) Forget(sub Subject) {
+// Forget implements Forgetter. For an address or prefix it clears what
+// counts toward findings there, keeping the history of successful logins
+// and, unless lifted, the long window that catches the patient guesser. For
+// an account at an address it clears that account's count only, so that
+// blocking one account does not reset the address's count. For an account
+// anywhere it clears that account's count across addresses.
+func (s *Standard) Forget(sub Subject, lifted bool) {
 	if !sub.IsValid() {
+		return
+	}
+	if sub.Anywhere() {
+		s.accts.forget(accountHash(sub.Account), lifted)
 		return
 	}
 	k, p := s.keyOf(sub.Prefix.Addr())
@@ -507,8 +569,48 @@ func (s *Standard) Forget(sub Subject) {
 	if r == nil {
 		return
 	}
-	*r = rec{
+	if sub.Account != "" && !lifted {
+		a := hashString(sub.Account)
+		for i := range r.acct {
+			if r.acct[i] == a {
+				r.acctN[i] = 0
+			}
+		}
+		return
+	}
+	keep := rec{
 		first: r.first, last: r.last, okAt: r.okAt, okMask: r.okMask,
 		port0: r.port0, port1: r.port1,
 	}
+	if !lifted {
+		keep.slow = r.slow
+	}
+	*r = keep
+}
+
+// account counts a proven rejection of ev's account across all addresses,
+// and asks for a guard on the account when guessing spreads over addresses
+// or piles up over the long window.
+func (s *Standard) account(ev *Event, k key, now uint32, dst []Finding) []Finding {
+	r := s.accts.fail(accountHash(ev.Account), k, now, s.acctW, s.acctSlowW, 1)
+	short, long := r.short.sum(), r.long.sum()
+	spread := s.lim.AccountCredentials.Threshold > 0 && short >= s.lim.AccountCredentials.Threshold && r.distinctSources() >= 2
+	if !spread && (s.lim.AccountSlow.Threshold <= 0 || long < s.lim.AccountSlow.Threshold) {
+		return dst
+	}
+	n := short
+	if !spread {
+		n = long
+	}
+	f := Finding{Cause: BadCredentials, Subject: Subject{Account: strings.Clone(ev.Account)}, Guard: true, Proven: true}
+	f.Evidence = Evidence{
+		Count: n, First: s.time(r.first), Last: ev.Time,
+		Accounts: []string{f.Subject.Account}, DistinctAccounts: 1,
+		Addresses: r.sources(),
+	}
+	if ev.Status != 0 {
+		f.Evidence.Statuses = []int{ev.Status}
+	}
+	f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for account %q from at least %d address(es)", n, ev.Account, max(r.distinctSources(), 1))
+	return append(dst, f)
 }

@@ -26,12 +26,12 @@ func src(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
 func register(at time.Duration, from, account string, creds bool, status int) Event {
 	return Event{Time: t0.Add(at), Source: src(from), Transport: "udp", Method: "REGISTER",
-		Account: account, Credentials: creds, Status: status, UserAgent: "Yealink SIP-T46S 66.86.0.15"}
+		Account: account, Credentials: creds, Status: status, UserAgent: "Yealink SIP-T46S 66.86.0.15", Proven: creds}
 }
 
 func invite(at time.Duration, from, account string, status int) Event {
 	return Event{Time: t0.Add(at), Source: src(from), Transport: "udp", Method: "INVITE",
-		Account: account, Credentials: true, Status: status, Target: "4930123456", UserAgent: "Asterisk PBX 20.1"}
+		Account: account, Credentials: true, Status: status, Target: "4930123456", UserAgent: "Asterisk PBX 20.1", Proven: true}
 }
 
 func newStd(t *testing.T, l Limits) *Standard {
@@ -123,7 +123,7 @@ func TestTypoBehindSharedAddress(t *testing.T) {
 	assert.Equal(t, []uint16{5070}, f.Evidence.Ports, "only the failing device's port")
 
 	// Guessing many accounts from the same office is an attack all the same.
-	s.Forget(f.Subject)
+	s.Forget(f.Subject, false)
 	var found []Finding
 	for i := range 5 {
 		found = feed(t, s, register(3*time.Minute+time.Duration(i)*time.Second, office+":6000", fmt.Sprintf("user%d", i), true, 403))
@@ -294,11 +294,11 @@ func TestScanner(t *testing.T) {
 }
 
 func TestForget(t *testing.T) {
-	s := newStd(t, Limits{})
+	s := newStd(t, Limits{AccountSlow: Limit{Threshold: -1}})
 	evs := every(5, time.Second, func(_ int, at time.Duration) Event { return register(at, "192.0.2.5:5060", "alice", true, 403) })
 	fs := feed(t, s, evs...)
 	require.Len(t, fs, 1)
-	s.Forget(fs[0].Subject)
+	s.Forget(Subject{Prefix: fs[0].Subject.Prefix}, false) // as a Guard does when it bans the address
 	for i := range 4 {
 		require.Empty(t, feed(t, s, register(time.Minute+time.Duration(i)*time.Second, "192.0.2.5:5060", "alice", true, 403)))
 	}
@@ -316,10 +316,20 @@ func TestBounded(t *testing.T) {
 	// The newest sources are still tracked and counted.
 	var fs []Finding
 	for i := range 5 {
-		ev := register(time.Hour+time.Duration(i)*time.Millisecond, "192.0.2.33:5060", "x", true, 403)
+		ev := register(time.Hour+time.Duration(i)*time.Millisecond, "192.0.2.33:5060", "y", true, 403)
 		fs = s.Observe(&ev, fs)
 	}
 	assert.Len(t, fs, 1)
+}
+
+func TestAccountsBounded(t *testing.T) {
+	s := newStd(t, Limits{MaxAccounts: 6400})
+	for i := range 50_000 {
+		ev := register(time.Duration(i)*time.Millisecond, "192.0.2.40:5060", fmt.Sprint("user", i), true, 403)
+		s.Observe(&ev, nil)
+	}
+	assert.LessOrEqual(t, s.accts.len(), 6400)
+	assert.GreaterOrEqual(t, s.accts.len(), 6000)
 }
 
 func TestOddEvents(t *testing.T) {
@@ -369,10 +379,10 @@ func FuzzStandard(f *testing.F) {
 			ev := Event{Time: time.Unix(0, at).Add(time.Duration(i) * time.Second), Source: netip.AddrPortFrom(addr, port),
 				Method: method, Status: status, Account: account, Credentials: creds, UserAgent: ua, Target: account}
 			for _, fd := range s.Observe(&ev, nil) {
-				if !fd.Subject.IsValid() || !fd.Subject.Prefix.Contains(addr.Unmap().WithZone("")) {
+				if !fd.Subject.IsValid() || !fd.Subject.Anywhere() && !fd.Subject.Prefix.Contains(addr.Unmap().WithZone("")) {
 					t.Fatalf("finding %v for source %v", fd.Subject, addr)
 				}
-				s.Forget(fd.Subject)
+				s.Forget(fd.Subject, false)
 			}
 		}
 	})
