@@ -24,7 +24,7 @@ func BenchmarkGuardObserve(b *testing.B) {
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	never := detect.Limit{Threshold: 1000}
 	g, err := ban.New(ban.Options{Logger: quiet, Policy: ban.Policy{Limits: detect.Limits{
-		MaxSources: n + n/8, BadCredentials: never, AccountFailures: never}}})
+		MaxSources: n + n/8, BadCredentials: never, AccountFailures: never, SlowCredentials: never}}})
 	if err != nil {
 		b.Fatal(err)
 	}

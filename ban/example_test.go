@@ -13,6 +13,8 @@ import (
 
 // A phone with a mistyped password sits in an office whose other phones
 // work: only its account is blocked at that address, and the record says why.
+// The server proves each sender receives its answers (a nonce issued to
+// its address, package sipauth): only proven logins earn the office trust.
 func ExampleGuard() {
 	now := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 	g, _ := ban.New(ban.Options{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
@@ -20,7 +22,7 @@ func ExampleGuard() {
 	observe := func(port uint16, account string, status int) {
 		now = now.Add(10 * time.Second)
 		ev := detect.Event{Source: netip.AddrPortFrom(netip.MustParseAddr("198.51.100.7"), port),
-			Method: "REGISTER", Account: account, Credentials: true, Status: status, UserAgent: "Yealink SIP-T46S"}
+			Method: "REGISTER", Account: account, Credentials: true, Proven: true, Status: status, UserAgent: "Yealink SIP-T46S"}
 		_ = g.Observe(ctx, &ev)
 	}
 	observe(5060, "alice", 200)
@@ -30,8 +32,8 @@ func ExampleGuard() {
 	}
 	office := netip.MustParseAddr("198.51.100.7")
 	fmt.Println("office banned:", g.Banned(office))
-	fmt.Println("carol blocked:", g.AccountBlocked(office, "carol"))
-	fmt.Println("alice blocked:", g.AccountBlocked(office, "alice"))
+	fmt.Println("carol blocked:", g.Admit(office, "carol", "") == ban.Blocked)
+	fmt.Println("alice blocked:", g.Admit(office, "alice", "") == ban.Blocked)
 	r := g.Bans()[0]
 	fmt.Println(r.Subject, r.Scope, r.Cause, r.Until.Sub(r.Since))
 	fmt.Println(r.Diagnosis.Summary)

@@ -17,10 +17,23 @@ import (
 
 // Errors a caller may branch on.
 var (
-	// ErrNotFound: no active ban has that subject.
+	// ErrNotFound: no active record has that subject.
 	ErrNotFound = errors.New("ban: no such ban")
-	// ErrTooManyBans: Policy.MaxBans active bans exist already.
+	// ErrTooManyBans: Policy.MaxBans active records exist already and the
+	// finding had no proof to evict one with.
 	ErrTooManyBans = errors.New("ban: too many active bans")
+)
+
+// The scopes of a Record.
+const (
+	// ScopeAddress: every packet from the address or prefix is dropped.
+	ScopeAddress = "address"
+	// ScopeAccount: requests for one account from one address are refused
+	// (a misconfigured device).
+	ScopeAccount = "account"
+	// ScopeGuard: the address or the account keeps serving its known
+	// devices; everything else is refused without a credential check.
+	ScopeGuard = "guard"
 )
 
 // Options configure a Guard. The zero Options is a working configuration: the
@@ -35,17 +48,25 @@ type Options struct {
 	// Enforcers apply address-wide bans besides the Guard's own in-memory
 	// enforcer, which is always present.
 	Enforcers []enforce.Enforcer
-	// Logger receives one line per ban, lift and enforcement error; nil means
+	// Logger receives one line per ban, lift and guard; refusals and
+	// enforcement errors at most once per LogEvery, with a count. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// LogEvery bounds the lines repeated failures write; zero means a minute.
+	LogEvery time.Duration
+	// EnforceTimeout bounds each call to an enforcer made while judging an
+	// event, so that a slow kernel cannot stall SIP handling for long; the
+	// in-memory ban holds at once and Resync retries what timed out. Zero
+	// means 250 ms.
+	EnforceTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// ResyncEvery is how often Run calls Resync, which puts back bans that
 	// kernel enforcers lost; 0 means once a minute, a negative value never.
 	ResyncEvery time.Duration
-	// OnBan, if set, is called with a copy of each new ban's record once the
-	// enforcers have applied it, from the goroutine whose Observe made it.
-	// It must not call back into the Guard's Observe.
+	// OnBan, if set, is called with a copy of each new record (ban, block
+	// or guard) once the enforcers have applied it, from the goroutine whose
+	// Observe made it. It must not call back into the Guard's Observe.
 	OnBan func(Record)
 }
 
@@ -57,29 +78,38 @@ type Guard struct {
 	pol       *policy
 	standard  *detect.Standard
 	detectors []detect.Detector
+	forget    []detect.Forgetter
 	mem       *enforce.Memory
 	enforcers []enforce.Enforcer // mem first
 	log       *slog.Logger
 	now       func() time.Time
 	onBan     func(Record)
 	resync    time.Duration // <= 0: Run does not resync
+	timeout   time.Duration
+	v6bits    int
+	known     *known
+
+	refused, failed limiter
 
 	// enf serializes changes to the enforcers, so that a ban installed
 	// again (by decide or Resync) never lands after its own lift.
 	enf sync.Mutex
 
-	nsoft atomic.Int64 // active account blocks; lets AccountBlocked skip the lock
+	// Active account blocks and guards; let Admit skip the lock.
+	nsoft, nguard atomic.Int64
 
-	mu      sync.RWMutex
-	records map[detect.Subject]*entry
-	expiry  expiryHeap
-	history map[detect.Subject]offence
+	mu       sync.RWMutex
+	records  map[detect.Subject]*entry
+	expiry   expiryHeap // every record, by Until
+	unproven expiryHeap // records made without proof, by Until: evicted first
+	history  map[detect.Subject]offence
+	within   map[netip.Prefix]int // address bans per aggregate prefix
 }
 
 type entry struct {
 	rec    Record
 	hits   atomic.Int64
-	pos    int       // index in the expiry heap
+	pos    [2]int    // indexes in the expiry and unproven heaps; -1 if absent
 	pushed time.Time // when the enforcers last got the ban
 }
 
@@ -96,13 +126,17 @@ func New(opts Options) (*Guard, error) {
 		return nil, err
 	}
 	g := &Guard{
-		pol:     pol,
-		log:     opts.Logger,
-		now:     opts.Now,
-		onBan:   opts.OnBan,
-		resync:  opts.ResyncEvery,
-		records: make(map[detect.Subject]*entry),
-		history: make(map[detect.Subject]offence),
+		pol:      pol,
+		log:      opts.Logger,
+		now:      opts.Now,
+		onBan:    opts.OnBan,
+		resync:   opts.ResyncEvery,
+		timeout:  opts.EnforceTimeout,
+		known:    newKnown(pol.MaxKnown),
+		records:  make(map[detect.Subject]*entry),
+		history:  make(map[detect.Subject]offence),
+		within:   make(map[netip.Prefix]int),
+		unproven: expiryHeap{slot: 1},
 	}
 	if g.log == nil {
 		g.log = slog.Default()
@@ -113,6 +147,15 @@ func New(opts Options) (*Guard, error) {
 	if g.resync == 0 {
 		g.resync = time.Minute
 	}
+	if g.timeout == 0 {
+		g.timeout = 250 * time.Millisecond
+	}
+	every := opts.LogEvery
+	if every == 0 {
+		every = time.Minute
+	}
+	g.refused = limiter{every: every}
+	g.failed = limiter{every: every}
 	if !opts.NoStandard {
 		std, err := detect.NewStandard(opts.Policy.Limits)
 		if err != nil {
@@ -127,6 +170,15 @@ func New(opts Options) (*Guard, error) {
 		}
 	}
 	g.detectors = append(g.detectors, opts.Detectors...)
+	for _, d := range g.detectors {
+		if f, ok := d.(detect.Forgetter); ok {
+			g.forget = append(g.forget, f)
+		}
+	}
+	g.v6bits = g.v6Prefix()
+	if pol.Aggregate6 > 0 && pol.Aggregate6Bits >= g.v6bits {
+		return nil, fmt.Errorf("ban: Aggregate6Bits /%d is not shorter than the /%d IPv6 sources are counted by", pol.Aggregate6Bits, g.v6bits)
+	}
 	g.mem = enforce.NewMemory(g.now)
 	g.enforcers = append([]enforce.Enforcer{g.mem}, opts.Enforcers...)
 	for i, e := range opts.Enforcers {
@@ -140,7 +192,9 @@ func New(opts Options) (*Guard, error) {
 // Observe runs the detectors on ev and bans what the policy says. It returns
 // an error for an event that cannot be judged (wrapping detect.ErrInvalidEvent)
 // and for a ban that could not be fully applied; such a ban still holds in
-// memory. Observe does not allocate for an event that makes no finding.
+// memory. The Guard logs those errors itself (at most once per
+// Options.LogEvery), so a caller that cannot act on them may drop them.
+// Observe does not allocate for an event that makes no finding.
 func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
 	if err := ev.Validate(); err != nil {
 		return err
@@ -148,8 +202,12 @@ func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = g.now()
 	}
-	if g.pol.allowed(ev.Source.Addr().Unmap()) {
+	addr := ev.Source.Addr().Unmap()
+	if g.pol.allowed(addr) {
 		return nil
+	}
+	if ev.Account != "" && ev.Authenticated() && (ev.Proven || g.pol.Limits.TrustUnproven) {
+		g.known.learn(g.known.device(g.where(addr), ev.Account, ev.UserAgent), ev.Time.Unix())
 	}
 	var findings []detect.Finding
 	for _, d := range g.detectors {
@@ -167,16 +225,32 @@ func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
 // Banned reports whether addr is inside an address-wide ban. It is the read
 // filter's hot path: one map lookup per prefix length in use, no allocation,
 // no clock. A ban holds until Expire lifts it: Run does so within a second of
-// its end.
+// its end. An allow-listed address is never banned, even inside a wider ban.
 func (g *Guard) Banned(addr netip.Addr) bool {
-	return g.mem.Contains(addr)
+	return g.mem.Contains(addr) && !g.pol.allowed(addr.Unmap())
 }
 
-// AccountBlocked reports whether requests for account from addr are blocked
-// (the graduated response to one misconfigured device), and counts the hit.
-func (g *Guard) AccountBlocked(addr netip.Addr, account string) bool {
-	if g.nsoft.Load() == 0 || account == "" {
-		return false
+// Admission is the Guard's answer to a request before it is handled.
+type Admission uint8
+
+const (
+	// Admitted: handle the request.
+	Admitted Admission = iota
+	// Blocked: the account is blocked at this source (a misconfigured
+	// device): answer 403 without checking credentials.
+	Blocked
+	// Guarded: a guard covers the source or the account, and the request
+	// is not from one of its known devices: answer 403 without checking
+	// credentials, and report the transaction with detect.Event.Guarded.
+	Guarded
+)
+
+// Admit tells whether a request for account from addr, sent by userAgent,
+// may be handled, and counts the refusals on the records that caused them.
+// Requests without an account are admitted: they have no password to try.
+func (g *Guard) Admit(addr netip.Addr, account, userAgent string) Admission {
+	if account == "" || g.nsoft.Load() == 0 && g.nguard.Load() == 0 {
+		return Admitted
 	}
 	addr = addr.Unmap().WithZone("")
 	now := g.now()
@@ -186,10 +260,37 @@ func (g *Guard) AccountBlocked(addr netip.Addr, account string) bool {
 		p, _ := addr.Prefix(bits)
 		if e, ok := g.records[detect.Subject{Prefix: p, Account: account}]; ok && now.Before(e.rec.Until) {
 			e.hits.Add(1)
-			return true
+			return Blocked
 		}
 	}
-	return false
+	if g.nguard.Load() == 0 {
+		return Admitted
+	}
+	where := g.where(addr)
+	var guard *entry
+	if e, ok := g.records[detect.Subject{Prefix: netip.PrefixFrom(where, g.bitsOf(where))}]; ok && e.rec.Scope == ScopeGuard && now.Before(e.rec.Until) {
+		guard = e
+	} else if e, ok := g.records[detect.Subject{Account: account}]; ok && now.Before(e.rec.Until) {
+		guard = e
+	}
+	if guard == nil || g.known.has(g.known.device(where, account, userAgent), now.Add(-g.pol.KnownFor).Unix()) {
+		return Admitted
+	}
+	guard.hits.Add(1)
+	return Guarded
+}
+
+// where is what sources are counted by: the address, or its IPv6 prefix.
+func (g *Guard) where(addr netip.Addr) netip.Addr {
+	p, _ := addr.Prefix(g.bitsOf(addr))
+	return p.Addr()
+}
+
+func (g *Guard) bitsOf(addr netip.Addr) int {
+	if addr.Is4() {
+		return 32
+	}
+	return g.v6bits
 }
 
 // softBits lists the prefix lengths account blocks for addr may be keyed by.
@@ -197,8 +298,8 @@ func (g *Guard) softBits(addr netip.Addr) []int {
 	if addr.Is4() {
 		return []int{32}
 	}
-	if v6 := g.v6Prefix(); v6 != 128 {
-		return []int{128, v6}
+	if g.v6bits != 128 {
+		return []int{128, g.v6bits}
 	}
 	return []int{128}
 }
@@ -213,47 +314,94 @@ func (g *Guard) v6Prefix() int {
 	return detect.DefaultLimits().V6Prefix
 }
 
-// decide turns one finding into a ban, or nothing.
+// decide turns one finding into a record, or nothing: admit records it,
+// apply makes an address ban real in the enforcers, notify tells people.
 func (g *Guard) decide(ctx context.Context, f *detect.Finding) error {
+	e, evicted, err := g.admit(f)
+	if e == nil {
+		return err
+	}
+	g.forgetAll(e.rec.Subject, false)
+	aerr := g.apply(ctx, e, evicted)
+	g.notify(e, f)
+	if agg := g.aggregate(e); agg != nil {
+		aerr = errors.Join(aerr, g.decide(ctx, agg))
+	}
+	if aerr != nil {
+		return fmt.Errorf("ban %v: %w", e.rec.Subject, aerr)
+	}
+	return nil
+}
+
+// scopeOf chooses the response to f and the subject it applies to.
+func scopeOf(f *detect.Finding) (detect.Subject, string) {
 	sub := f.Subject
-	if !sub.IsValid() {
-		return fmt.Errorf("ban: finding for %v: %w: invalid subject", f.Cause, detect.ErrInvalidEvent)
-	}
 	sub.Prefix = sub.Prefix.Masked()
-	if g.pol.allowedPrefix(sub.Prefix) {
-		g.log.Info("sipban: allow-listed subject not banned", "subject", sub, "cause", f.Cause)
-		return nil
+	switch {
+	case f.Guard:
+		return sub, ScopeGuard
+	case sub.Account != "" && sub.Prefix.IsValid() && f.Device && (f.OthersOK || f.Cause == detect.StaleAccount):
+		return sub, ScopeAccount
 	}
-	soft := sub.Account != "" && f.Device && (f.OthersOK || f.Cause == detect.StaleAccount)
-	if !soft {
-		sub.Account = ""
+	sub.Account = ""
+	return sub, ScopeAddress
+}
+
+// admit records f unless its subject is allow-listed or already covered,
+// and returns the new entry and the address bans evicted to make room.
+func (g *Guard) admit(f *detect.Finding) (*entry, []*entry, error) {
+	if !f.Subject.IsValid() {
+		return nil, nil, fmt.Errorf("ban: finding for %v: %w: invalid subject", f.Cause, detect.ErrInvalidEvent)
+	}
+	sub, scope := scopeOf(f)
+	if scope == ScopeAddress && !sub.Prefix.IsValid() {
+		return nil, nil, fmt.Errorf("ban: finding for %v on %v: %w: an address ban needs an address", f.Cause, sub, detect.ErrInvalidEvent)
+	}
+	if sub.Prefix.IsValid() && g.pol.allowedPrefix(sub.Prefix) {
+		g.log.Info("sipban: allow-listed subject not banned", "subject", sub, "cause", f.Cause)
+		return nil, nil, nil
 	}
 	now := g.now()
 
 	g.mu.Lock()
-	if e, ok := g.records[sub]; ok && now.Before(e.rec.Until) {
-		g.mu.Unlock()
-		return nil
-	}
-	if !soft {
-		// An address-wide ban makes the account blocks inside it moot.
-		if e, ok := g.records[detect.Subject{Prefix: sub.Prefix}]; ok && now.Before(e.rec.Until) {
-			g.mu.Unlock()
-			return nil
+	defer g.mu.Unlock()
+	if sub.Prefix.IsValid() {
+		// An address ban makes the blocks and guards inside it moot.
+		if e := g.records[detect.Subject{Prefix: sub.Prefix}]; e != nil && e.rec.Scope == ScopeAddress && now.Before(e.rec.Until) {
+			return nil, nil, nil
 		}
 	}
+	old := g.records[sub]
+	if old != nil && now.Before(old.rec.Until) && (old.rec.Scope == scope || scope == ScopeGuard) {
+		return nil, nil, nil
+	}
+	if old != nil {
+		// Ended but not yet expired, or a guard a ban now replaces: drop
+		// it here, so that its heap entry cannot later delete the new one.
+		g.drop(old)
+	}
+	var evicted []*entry
 	if len(g.records) >= g.pol.MaxBans {
-		g.mu.Unlock()
-		g.log.Error("sipban: ban refused", "subject", sub, "cause", f.Cause, "error", ErrTooManyBans)
-		return fmt.Errorf("ban %v: %w", sub, ErrTooManyBans)
+		if !f.Proven || len(g.expiry.es) == 0 {
+			n := g.refused.note(now)
+			if n > 0 {
+				g.log.Error("sipban: bans refused, the table is full", "refused", n, "max", g.pol.MaxBans, "last", sub, "cause", f.Cause)
+			}
+			return nil, nil, fmt.Errorf("ban %v: %w", sub, ErrTooManyBans)
+		}
+		h := &g.unproven
+		if len(h.es) == 0 {
+			h = &g.expiry
+		}
+		v := h.es[0]
+		g.drop(v)
+		if v.rec.Scope == ScopeAddress {
+			evicted = append(evicted, v)
+		}
 	}
 	level := 0
 	if o, ok := g.history[sub]; ok && now.Sub(o.end) < g.pol.ForgetAfter {
 		level = o.level + 1
-	}
-	scope := "address"
-	if soft {
-		scope = "account"
 	}
 	rec := Record{
 		Subject:  sub,
@@ -262,51 +410,99 @@ func (g *Guard) decide(ctx context.Context, f *detect.Finding) error {
 		Level:    level,
 		Since:    now,
 		Until:    now.Add(g.pol.duration(f.Cause, level)),
+		Proven:   f.Proven,
 		Evidence: f.Evidence,
 	}
 	rec.Diagnosis = diagnose(&rec, f)
-	e := &entry{rec: rec, pushed: now}
+	e := &entry{rec: rec, pushed: now, pos: [2]int{-1, -1}}
 	g.records[sub] = e
 	heap.Push(&g.expiry, e)
+	if !f.Proven {
+		heap.Push(&g.unproven, e)
+	}
 	g.remember(sub, offence{level: level, end: rec.Until})
-	if soft {
-		g.nsoft.Add(1)
-	}
-	g.mu.Unlock()
+	g.count(e, 1)
+	return e, evicted, nil
+}
 
-	if g.standard != nil {
-		g.standard.Forget(sub)
-	}
-	var err error
-	if !soft {
-		g.enf.Lock()
-		g.mu.RLock()
-		lifted := g.records[sub] != e
-		g.mu.RUnlock()
-		if !lifted {
-			err = g.enforce(ctx, func(ctx context.Context, en enforce.Enforcer) error {
-				return en.Ban(ctx, sub.Prefix, rec.Until)
-			})
-		}
-		g.enf.Unlock()
-		if err != nil {
-			g.mu.Lock()
-			e.rec.EnforceError = err.Error()
-			g.mu.Unlock()
+// count adds d to the tallies e's scope keeps.
+func (g *Guard) count(e *entry, d int) {
+	switch e.rec.Scope {
+	case ScopeAccount:
+		g.nsoft.Add(int64(d))
+	case ScopeGuard:
+		g.nguard.Add(int64(d))
+	case ScopeAddress:
+		if p, ok := g.aggregateOf(e.rec.Subject.Prefix); ok {
+			if g.within[p] += d; g.within[p] <= 0 {
+				delete(g.within, p)
+			}
 		}
 	}
-	g.log.Warn("sipban: banned", "subject", sub, "cause", f.Cause, "level", level,
-		"until", rec.Until.Format(time.RFC3339), "detail", f.Evidence.Detail)
+}
+
+// apply installs an address ban in every enforcer and lifts the bans
+// evicted for it, each call bounded by Options.EnforceTimeout.
+func (g *Guard) apply(ctx context.Context, e *entry, evicted []*entry) error {
+	if e.rec.Scope != ScopeAddress && len(evicted) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	g.enf.Lock()
+	defer g.enf.Unlock()
+	var errs []error
+	if len(evicted) > 0 {
+		errs = append(errs, g.unenforceLocked(ctx, evicted))
+	}
+	if e.rec.Scope != ScopeAddress {
+		return errors.Join(errs...)
+	}
+	g.mu.RLock()
+	lifted := g.records[e.rec.Subject] != e
+	g.mu.RUnlock()
+	if lifted {
+		return errors.Join(errs...)
+	}
+	err := g.enforce(ctx, func(ctx context.Context, en enforce.Enforcer) error {
+		return en.Ban(ctx, e.rec.Subject.Prefix, e.rec.Until)
+	})
+	if err != nil {
+		g.mu.Lock()
+		e.rec.EnforceError = err.Error()
+		g.mu.Unlock()
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// notify logs a new record and hands it to Options.OnBan.
+func (g *Guard) notify(e *entry, f *detect.Finding) {
+	g.log.Warn("sipban: "+verb(e.rec.Scope), "subject", e.rec.Subject, "cause", f.Cause, "level", e.rec.Level,
+		"until", e.rec.Until.Format(time.RFC3339), "proven", f.Proven, "detail", f.Evidence.Detail)
 	if g.onBan != nil {
 		g.mu.RLock()
 		r := e.snapshot()
 		g.mu.RUnlock()
 		g.onBan(r)
 	}
-	if err != nil {
-		return fmt.Errorf("ban %v: %w", sub, err)
+}
+
+func verb(scope string) string {
+	switch scope {
+	case ScopeAccount:
+		return "blocked"
+	case ScopeGuard:
+		return "guarded"
 	}
-	return nil
+	return "banned"
+}
+
+// forgetAll tells every detector that keeps counts to forget sub.
+func (g *Guard) forgetAll(sub detect.Subject, lifted bool) {
+	for _, f := range g.forget {
+		f.Forget(sub, lifted)
+	}
 }
 
 // remember records an offence, forgetting an arbitrary old one when full.
@@ -327,21 +523,24 @@ func (g *Guard) enforce(ctx context.Context, fn func(context.Context, enforce.En
 	var errs []error
 	for _, en := range g.enforcers {
 		if err := fn(ctx, en); err != nil {
-			g.log.Error("sipban: enforcer failed", "enforcer", fmt.Sprintf("%T", en), "error", err)
+			if n := g.failed.note(g.now()); n > 0 {
+				g.log.Error("sipban: enforcer failed", "enforcer", fmt.Sprintf("%T", en), "failures", n, "error", err)
+			}
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Bans returns a copy of every active record, address-wide bans and account
-// blocks alike, soonest to expire first.
+// Bans returns a copy of every active record, address-wide bans, account
+// blocks and guards alike, soonest to expire first. It copies them all: at
+// many bans, use Page.
 func (g *Guard) Bans() []Record {
 	now := g.now()
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	out := make([]Record, 0, len(g.records))
-	for _, e := range g.expiry {
+	for _, e := range g.expiry.es {
 		if now.Before(e.rec.Until) {
 			out = append(out, e.snapshot())
 		}
@@ -368,10 +567,11 @@ func (e *entry) snapshot() Record {
 	return r
 }
 
-// Lift ends the ban on exactly sub, as a person would. The subject keeps its
-// level, so a repeat offence is still banned longer. It returns ErrNotFound if
-// no active ban has that subject, and the enforcers' errors, if any, after
-// lifting the ban in memory.
+// Lift ends the record on exactly sub (a ban, block or guard), as a person
+// would. The subject keeps its level, so a repeat offence is still banned
+// longer, but the detectors forget all they counted against it, so that a
+// new device may enrol. It returns ErrNotFound if no active record has that
+// subject, and the enforcers' errors, if any, after lifting it in memory.
 func (g *Guard) Lift(ctx context.Context, sub detect.Subject) error {
 	g.mu.Lock()
 	e, ok := g.records[sub]
@@ -383,38 +583,48 @@ func (g *Guard) Lift(ctx context.Context, sub detect.Subject) error {
 		return fmt.Errorf("lift %v: %w", sub, ErrNotFound)
 	}
 	g.log.Info("sipban: lifted", "subject", sub, "cause", e.rec.Cause)
-	if err := g.unenforce(ctx, []*entry{e}); err != nil {
+	if err := g.unenforce(ctx, []*entry{e}, true); err != nil {
 		return fmt.Errorf("lift %v: %w", sub, err)
 	}
 	return nil
 }
 
-// drop removes e from the records; g.mu must be held.
+// drop removes e from the records, by identity; g.mu must be held.
 func (g *Guard) drop(e *entry) {
-	delete(g.records, e.rec.Subject)
-	heap.Remove(&g.expiry, e.pos)
-	if e.rec.Subject.Account != "" {
-		g.nsoft.Add(-1)
+	if g.records[e.rec.Subject] == e {
+		delete(g.records, e.rec.Subject)
 	}
+	if e.pos[0] >= 0 {
+		heap.Remove(&g.expiry, e.pos[0])
+	}
+	if e.pos[1] >= 0 {
+		heap.Remove(&g.unproven, e.pos[1])
+	}
+	g.count(e, -1)
 }
 
 // unenforce ends what the dropped entries still hold: their counts in the
-// standard detector and their address-wide bans in every enforcer.
-func (g *Guard) unenforce(ctx context.Context, es []*entry) error {
+// detectors and their address-wide bans in every enforcer.
+func (g *Guard) unenforce(ctx context.Context, es []*entry, lifted bool) error {
+	for _, e := range es {
+		g.forgetAll(e.rec.Subject, lifted)
+	}
+	g.enf.Lock()
+	defer g.enf.Unlock()
+	return g.unenforceLocked(ctx, es)
+}
+
+// unenforceLocked lifts the address bans among es; g.enf must be held.
+func (g *Guard) unenforceLocked(ctx context.Context, es []*entry) error {
 	var lift []netip.Prefix
 	for _, e := range es {
-		if g.standard != nil {
-			g.standard.Forget(e.rec.Subject)
-		}
-		if e.rec.Subject.Account == "" {
+		if e.rec.Scope == ScopeAddress {
 			lift = append(lift, e.rec.Subject.Prefix)
 		}
 	}
 	if len(lift) == 0 {
 		return nil
 	}
-	g.enf.Lock()
-	defer g.enf.Unlock()
 	// Many bans can end at once (an attack's worth, an hour later): one
 	// batch per enforcer that takes them, not a kernel round trip each.
 	return g.enforce(ctx, func(ctx context.Context, en enforce.Enforcer) error {
@@ -422,13 +632,13 @@ func (g *Guard) unenforce(ctx context.Context, es []*entry) error {
 	})
 }
 
-// Expire lifts the bans whose time is up at now and returns how many it lifted.
-// Run calls it; tests call it with a fake clock.
+// Expire lifts the records whose time is up at now and returns how many it
+// lifted. Run calls it; tests call it with a fake clock.
 func (g *Guard) Expire(ctx context.Context, now time.Time) (int, error) {
 	var due []*entry
 	g.mu.Lock()
-	for len(g.expiry) > 0 && !now.Before(g.expiry[0].rec.Until) {
-		e := g.expiry[0]
+	for len(g.expiry.es) > 0 && !now.Before(g.expiry.es[0].rec.Until) {
+		e := g.expiry.es[0]
 		g.drop(e)
 		due = append(due, e)
 	}
@@ -436,7 +646,7 @@ func (g *Guard) Expire(ctx context.Context, now time.Time) (int, error) {
 	for _, e := range due {
 		g.log.Info("sipban: expired", "subject", e.rec.Subject, "cause", e.rec.Cause)
 	}
-	if err := g.unenforce(ctx, due); err != nil {
+	if err := g.unenforce(ctx, due, false); err != nil {
 		return len(due), fmt.Errorf("expire %d bans: %w", len(due), err)
 	}
 	return len(due), nil
@@ -472,25 +682,53 @@ func (g *Guard) Run(ctx context.Context) error {
 // Standard returns the Guard's standard detector, or nil if Options.NoStandard.
 func (g *Guard) Standard() *detect.Standard { return g.standard }
 
-// expiryHeap orders entries by Until.
-type expiryHeap []*entry
+// expiryHeap orders entries by Until; slot says which of an entry's
+// positions it keeps up to date.
+type expiryHeap struct {
+	es   []*entry
+	slot int
+}
 
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].rec.Until.Before(h[j].rec.Until) }
-func (h expiryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].pos = i
-	h[j].pos = j
+func (h *expiryHeap) Len() int           { return len(h.es) }
+func (h *expiryHeap) Less(i, j int) bool { return h.es[i].rec.Until.Before(h.es[j].rec.Until) }
+func (h *expiryHeap) Swap(i, j int) {
+	h.es[i], h.es[j] = h.es[j], h.es[i]
+	h.es[i].pos[h.slot] = i
+	h.es[j].pos[h.slot] = j
 }
 func (h *expiryHeap) Push(x any) {
 	e := x.(*entry)
-	e.pos = len(*h)
-	*h = append(*h, e)
+	e.pos[h.slot] = len(h.es)
+	h.es = append(h.es, e)
 }
 func (h *expiryHeap) Pop() any {
-	old := *h
+	old := h.es
 	e := old[len(old)-1]
 	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
+	h.es = old[:len(old)-1]
+	e.pos[h.slot] = -1
 	return e
+}
+
+// limiter lets a repeated failure be logged once per interval, with the
+// count of those not logged: never silent, never a line per event.
+type limiter struct {
+	every time.Duration
+	mu    sync.Mutex
+	next  time.Time
+	n     int
+}
+
+// note counts one failure at now and returns how many to report now, or 0
+// to stay quiet.
+func (l *limiter) note(now time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n++
+	if now.Before(l.next) {
+		return 0
+	}
+	n := l.n
+	l.n, l.next = 0, now.Add(l.every)
+	return n
 }

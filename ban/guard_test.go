@@ -50,7 +50,7 @@ func send(t *testing.T, g *ban.Guard, c *clock, rs ...req) error {
 	for _, r := range rs {
 		c.Advance(time.Second)
 		ev := detect.Event{Source: netip.MustParseAddrPort(r.from), Transport: "udp", Method: r.method,
-			Account: r.account, Credentials: r.creds, Status: r.status, UserAgent: "Grandstream GXP2170 1.0.11.23"}
+			Account: r.account, Credentials: r.creds, Status: r.status, UserAgent: "Grandstream GXP2170 1.0.11.23", Proven: r.creds}
 		if ev.Method == "" {
 			ev.Method = "REGISTER"
 		}
@@ -151,9 +151,9 @@ func TestGuardBlocksOnlyTheMisconfiguredDevice(t *testing.T) {
 
 	office := addr("198.51.100.7")
 	assert.False(t, g.Banned(office), "working devices keep working")
-	assert.True(t, g.AccountBlocked(office, "carol"))
-	assert.False(t, g.AccountBlocked(office, "alice"))
-	assert.False(t, g.AccountBlocked(addr("198.51.100.8"), "carol"))
+	assert.True(t, g.Admit(office, "carol", "") == ban.Blocked)
+	assert.False(t, g.Admit(office, "alice", "") == ban.Blocked)
+	assert.False(t, g.Admit(addr("198.51.100.8"), "carol", "") == ban.Blocked)
 
 	r, found := g.Record(detect.Subject{Prefix: netip.MustParsePrefix("198.51.100.7/32"), Account: "carol"})
 	require.True(t, found)
@@ -163,10 +163,10 @@ func TestGuardBlocksOnlyTheMisconfiguredDevice(t *testing.T) {
 	assert.Contains(t, r.Diagnosis.Summary, "carol")
 	assert.Contains(t, r.Diagnosis.Advice[0], "Re-enter the password")
 	assert.Contains(t, r.Diagnosis.Device, "5062")
-	assert.EqualValues(t, 1, r.Blocked, "the AccountBlocked hit above is counted")
+	assert.EqualValues(t, 1, r.Blocked, "the Admit refusal above is counted")
 
 	require.NoError(t, g.Lift(context.Background(), r.Subject))
-	assert.False(t, g.AccountBlocked(office, "carol"))
+	assert.False(t, g.Admit(office, "carol", "") == ban.Blocked)
 	assert.ErrorIs(t, g.Lift(context.Background(), r.Subject), ban.ErrNotFound)
 }
 
@@ -180,7 +180,7 @@ func TestGuardStaleDevice(t *testing.T) {
 	}
 	home := addr("203.0.113.20")
 	assert.False(t, g.Banned(home))
-	assert.True(t, g.AccountBlocked(home, "test"))
+	assert.True(t, g.Admit(home, "test", "") == ban.Blocked)
 	r, ok := g.Record(detect.Subject{Prefix: netip.MustParsePrefix("203.0.113.20/32"), Account: "test"})
 	require.True(t, ok)
 	assert.Equal(t, detect.StaleAccount, r.Cause)
@@ -255,7 +255,7 @@ func TestGuardBadInput(t *testing.T) {
 	g := newGuard(t, c, ban.Options{})
 	assert.ErrorIs(t, g.Observe(context.Background(), &detect.Event{}), detect.ErrInvalidEvent)
 	assert.False(t, g.Banned(netip.Addr{}))
-	assert.False(t, g.AccountBlocked(netip.Addr{}, ""))
+	assert.Equal(t, ban.Admitted, g.Admit(netip.Addr{}, "", ""))
 	_, ok := g.Record(detect.Subject{})
 	assert.False(t, ok)
 	for _, p := range []ban.Policy{
@@ -300,7 +300,7 @@ func TestGuardConcurrent(t *testing.T) {
 					Method: "REGISTER", Account: "a", Credentials: true, Status: 403}
 				_ = g.Observe(context.Background(), &ev)
 				g.Banned(ev.Source.Addr())
-				g.AccountBlocked(ev.Source.Addr(), "a")
+				g.Admit(ev.Source.Addr(), "a", "")
 				if i%100 == 0 {
 					g.Bans()
 					_, _ = g.Expire(context.Background(), c.Now())

@@ -29,9 +29,28 @@ type Policy struct {
 	ForgetAfter time.Duration `json:"forget_after"`
 	// Allow lists prefixes that are never banned nor tracked.
 	Allow []netip.Prefix `json:"allow,omitempty"`
-	// MaxBans bounds the active bans and the remembered offenders. Zero means
-	// 1,000,000. A ban beyond it fails with ErrTooManyBans.
+	// MaxBans bounds the active records (bans, account blocks, guards) and
+	// the remembered offenders. Zero means 1,000,000. At the bound a finding
+	// with proof (detect.Finding.Proven) evicts the record that ends
+	// soonest, one without proof first; a finding without proof is refused
+	// with ErrTooManyBans: it may come from forged sources filling the
+	// table, and its sender cannot have a password checked anyway.
 	MaxBans int `json:"max_bans"`
+	// KnownFor is how long a proven login keeps a device (address, account,
+	// User-Agent) known, so that guards keep serving it. Zero means 30 days.
+	KnownFor time.Duration `json:"known_for"`
+	// MaxKnown bounds the known devices remembered. Zero means 1,000,000.
+	MaxKnown int `json:"max_known"`
+	// Aggregate6 bans a whole IPv6 prefix of Aggregate6Bits (zero means 48)
+	// once this many address bans lie inside it. Zero means 4; negative
+	// turns it off.
+	Aggregate6     int `json:"aggregate6"`
+	Aggregate6Bits int `json:"aggregate6_bits"`
+	// Aggregate4 does the same for IPv4 prefixes of Aggregate4Bits (zero
+	// means 24). Zero turns it off, the default: one IPv4 /24 often holds
+	// many unrelated customers.
+	Aggregate4     int `json:"aggregate4"`
+	Aggregate4Bits int `json:"aggregate4_bits"`
 }
 
 // DefaultBanTime returns the length of a first ban for c when Policy.BanTime
@@ -84,6 +103,27 @@ func (p Policy) compile() (*policy, error) {
 	}
 	if c.MaxBans < 0 {
 		return nil, fmt.Errorf("ban: MaxBans %d is negative", c.MaxBans)
+	}
+	if c.KnownFor == 0 {
+		c.KnownFor = 30 * 24 * time.Hour
+	}
+	if c.MaxKnown == 0 {
+		c.MaxKnown = 1_000_000
+	}
+	if c.KnownFor < 0 || c.MaxKnown < 0 {
+		return nil, fmt.Errorf("ban: negative KnownFor or MaxKnown")
+	}
+	if c.Aggregate6 == 0 {
+		c.Aggregate6 = 4
+	}
+	if c.Aggregate6Bits == 0 {
+		c.Aggregate6Bits = 48
+	}
+	if c.Aggregate4Bits == 0 {
+		c.Aggregate4Bits = 24
+	}
+	if c.Aggregate6Bits < 16 || c.Aggregate6Bits > 127 || c.Aggregate4Bits < 8 || c.Aggregate4Bits > 31 {
+		return nil, fmt.Errorf("ban: aggregate prefix lengths /%d (IPv6) and /%d (IPv4) out of range", c.Aggregate6Bits, c.Aggregate4Bits)
 	}
 	c.Allow = make([]netip.Prefix, len(p.Allow))
 	for i, a := range p.Allow {

@@ -77,9 +77,12 @@ func (g *Guard) adopt(b enforce.Ban, from string, now time.Time) bool {
 	if len(g.records) >= g.pol.MaxBans {
 		return false
 	}
+	if old := g.records[sub]; old != nil {
+		g.drop(old)
+	}
 	rec := Record{
 		Subject: sub,
-		Scope:   "address",
+		Scope:   ScopeAddress,
 		Cause:   detect.CauseUnknown,
 		Since:   now,
 		Until:   b.Until,
@@ -92,9 +95,11 @@ func (g *Guard) adopt(b enforce.Ban, from string, now time.Time) bool {
 			},
 		},
 	}
-	e := &entry{rec: rec, pushed: now}
+	e := &entry{rec: rec, pushed: now, pos: [2]int{-1, -1}}
 	g.records[sub] = e
 	heap.Push(&g.expiry, e)
+	heap.Push(&g.unproven, e) // why it was made is lost: the first to make room
+	g.count(e, 1)
 	g.remember(sub, offence{end: rec.Until})
 	g.log.Info("sipban: adopted ban", "subject", sub, "enforcer", from, "until", rec.Until.Format(time.RFC3339))
 	return true
@@ -107,7 +112,7 @@ func (g *Guard) addressBans(now time.Time) ([]enforce.Ban, []*entry) {
 	bans := make([]enforce.Ban, 0, len(g.records))
 	es := make([]*entry, 0, len(g.records))
 	for sub, e := range g.records {
-		if sub.Account == "" && now.Before(e.rec.Until) {
+		if e.rec.Scope == ScopeAddress && now.Before(e.rec.Until) {
 			bans = append(bans, enforce.Ban{Prefix: sub.Prefix, Until: e.rec.Until})
 			es = append(es, e)
 		}

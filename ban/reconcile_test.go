@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -150,8 +151,8 @@ func TestExpireBatches(t *testing.T) {
 	c := newClock()
 	k := &batching{Memory: enforce.NewMemory(c.Now)}
 	g := newGuard(t, c, ban.Options{Enforcers: []enforce.Enforcer{k}})
-	for _, from := range []string{"192.0.2.1:5060", "192.0.2.2:5060", "192.0.2.3:5060"} {
-		require.NoError(t, send(t, g, c, times(5, req{from: from, account: "1", creds: true, status: 403})...))
+	for i, from := range []string{"192.0.2.1:5060", "192.0.2.2:5060", "192.0.2.3:5060"} {
+		require.NoError(t, send(t, g, c, times(5, req{from: from, account: fmt.Sprint(i), creds: true, status: 403})...))
 	}
 	require.Len(t, g.Bans(), 3)
 	c.Advance(2 * time.Hour)

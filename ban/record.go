@@ -11,17 +11,21 @@ import (
 type Record struct {
 	// Subject is an address or prefix, or an account at one (an account block).
 	Subject detect.Subject `json:"subject"`
-	// Scope is "address" for an address-wide ban, "account" for an account block.
+	// Scope is ScopeAddress, ScopeAccount or ScopeGuard.
 	Scope string       `json:"scope"`
 	Cause detect.Cause `json:"cause"`
 	// Level counts earlier bans of the same subject; each lasts longer.
 	Level int       `json:"level"`
 	Since time.Time `json:"since"`
 	Until time.Time `json:"until"`
+	// Proven reports that the deciding evidence was proven: its sender
+	// receives our answers (detect.Event.Proven).
+	Proven bool `json:"proven"`
 	// Evidence is what the detector saw up to the ban.
 	Evidence  detect.Evidence `json:"evidence"`
 	Diagnosis Diagnosis       `json:"diagnosis"`
-	// Blocked counts requests refused by an account block since it began.
+	// Blocked counts requests refused by an account block or guard since it
+	// began.
 	Blocked int64 `json:"blocked_requests"`
 	// EnforceError is set when an enforcer failed to apply the ban; the ban
 	// still holds in memory.

@@ -18,8 +18,10 @@ import (
 // none). The Guard judges it before the final response leaves, so a ban it
 // decides is in place by the time the client reads the answer that caused
 // it. h must send its final response before it returns, as sipgo expects.
-// Requests for an account blocked at their source are answered
-// 403 Forbidden without calling h. Requests from a known scanner's
+// Requests for an account blocked at their source, and requests a guard
+// refuses (not from a known device of a guarded address or account), are
+// answered 403 Forbidden without calling h; the Guard counts the latter as
+// guesses. Requests from a known scanner's
 // User-Agent get no answer at all, so that the scan learns nothing.
 func Wrap(g *ban.Guard, h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
@@ -28,9 +30,15 @@ func Wrap(g *ban.Guard, h sipgo.RequestHandler) sipgo.RequestHandler {
 			_ = g.Observe(context.Background(), &ev)
 			return
 		}
-		if g.AccountBlocked(ev.Source.Addr(), ev.Account) {
-			res := sip.NewResponseFromRequest(req, 403, "Forbidden", nil)
-			_ = tx.Respond(res)
+		switch g.Admit(ev.Source.Addr(), ev.Account, ev.UserAgent) {
+		case ban.Blocked:
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+			return
+		case ban.Guarded:
+			// A guess at a guarded subject: refused unchecked, and counted.
+			ev.Status, ev.Guarded = 403, true
+			_ = g.Observe(context.Background(), &ev)
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 			return
 		}
 		if req.IsAck() {

@@ -1,0 +1,57 @@
+package ban
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/sipban/sipban/detect"
+)
+
+// aggregateOf returns the wider prefix that address bans on p count toward,
+// if the policy aggregates p's family.
+func (g *Guard) aggregateOf(p netip.Prefix) (netip.Prefix, bool) {
+	thr, bits := g.pol.Aggregate6, g.pol.Aggregate6Bits
+	if p.Addr().Is4() {
+		thr, bits = g.pol.Aggregate4, g.pol.Aggregate4Bits
+	}
+	if thr <= 0 || p.Bits() <= bits {
+		return netip.Prefix{}, false
+	}
+	q, _ := p.Addr().Prefix(bits)
+	return q, true
+}
+
+// aggregate returns the finding that bans the wider prefix e's ban lies in,
+// once Policy.Aggregate6 (or Aggregate4) address bans lie there: an IPv6
+// attacker rotating through its /48 holds 65,536 /64s. Allow-listed
+// prefixes are never inside one: admit refuses a subject that overlaps them.
+func (g *Guard) aggregate(e *entry) *detect.Finding {
+	if e.rec.Scope != ScopeAddress {
+		return nil
+	}
+	q, ok := g.aggregateOf(e.rec.Subject.Prefix)
+	if !ok {
+		return nil
+	}
+	thr := g.pol.Aggregate6
+	if q.Addr().Is4() {
+		thr = g.pol.Aggregate4
+	}
+	g.mu.RLock()
+	n := g.within[q]
+	g.mu.RUnlock()
+	if n < thr {
+		return nil
+	}
+	ev := e.rec.Evidence
+	return &detect.Finding{
+		Cause:   e.rec.Cause,
+		Subject: detect.Subject{Prefix: q},
+		Proven:  e.rec.Proven,
+		Evidence: detect.Evidence{
+			Count: n, First: ev.First, Last: ev.Last,
+			Accounts: ev.Accounts, UserAgents: ev.UserAgents, Statuses: ev.Statuses,
+			Detail: fmt.Sprintf("%d banned prefixes inside %v, the last for %v", n, q, e.rec.Cause),
+		},
+	}
+}

@@ -1,0 +1,231 @@
+package ban_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/detect"
+)
+
+const phoneUA = "Grandstream GXP2170 1.0.11.23" // what send's events carry
+
+// A ban made again after the old one ran out, but before Expire cleared it,
+// must survive that Expire: the stale heap entry once deleted the new record
+// and lifted the address.
+func TestBanAgainBeforeExpiry(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	guess := req{from: "203.0.113.40:5060", account: "1", creds: true, status: 403}
+	require.NoError(t, send(t, g, c, times(5, guess)...))
+	require.True(t, g.Banned(addr("203.0.113.40")))
+	c.Advance(61 * time.Minute) // the first ban (1 h) has ended; Run has not looked yet
+	require.NoError(t, send(t, g, c, times(5, guess)...))
+	n, err := g.Expire(context.Background(), c.Now())
+	require.NoError(t, err)
+	assert.Equal(t, 0, n, "the ended ban was replaced, not left to expire")
+	assert.True(t, g.Banned(addr("203.0.113.40")), "the new ban holds")
+	r, ok := g.Record(detect.SubjectOf(addr("203.0.113.40")))
+	require.True(t, ok)
+	assert.Equal(t, 1, r.Level)
+}
+
+func TestAddressGuard(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	const office = "192.0.2.80"
+	require.NoError(t, send(t, g, c, req{from: office + ":5062", account: "alice", creds: true, status: 200}))
+	var guesses []req
+	for a := range 20 {
+		guesses = append(guesses, times(5, req{from: office + ":6000", account: fmt.Sprint("user", a), creds: true, status: 403})...)
+	}
+	evaluated := 0
+	for _, r := range guesses {
+		if g.Admit(addr(office), r.account, phoneUA) != ban.Admitted {
+			continue
+		}
+		evaluated++
+		require.NoError(t, send(t, g, c, r))
+	}
+	assert.LessOrEqual(t, evaluated, 10)
+	assert.False(t, g.Banned(addr(office)), "the office is guarded, not banned")
+	assert.Equal(t, ban.Admitted, g.Admit(addr(office), "alice", phoneUA), "its known phone keeps working")
+	assert.Equal(t, ban.Guarded, g.Admit(addr(office), "bob", "Yealink SIP-T46S"), "a stranger is refused")
+	r, ok := g.Record(detect.SubjectOf(addr(office)))
+	require.True(t, ok)
+	assert.Equal(t, ban.ScopeGuard, r.Scope)
+	assert.Positive(t, r.Blocked)
+	assert.True(t, r.Diagnosis.Attack)
+
+	// Lifted, a new device of the customer's enrols at its first login.
+	require.NoError(t, g.Lift(context.Background(), r.Subject))
+	require.NoError(t, send(t, g, c, req{from: office + ":5064", account: "bob", creds: true, status: 200}))
+	require.NoError(t, send(t, g, c, times(3, req{from: office + ":6000", account: "user30", creds: true, status: 403})...))
+	assert.Equal(t, ban.Admitted, g.Admit(addr(office), "bob", phoneUA))
+}
+
+func TestAccountGuard(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	require.NoError(t, send(t, g, c, req{from: "192.0.2.90:5062", account: "alice", creds: true, status: 200}))
+	evaluated, refused := 0, 0
+	for a := range 20 {
+		from := fmt.Sprintf("198.51.100.%d", a+1)
+		for range 3 {
+			ev := detect.Event{Source: netip.MustParseAddrPort(from + ":5060"), Transport: "udp", Method: "REGISTER",
+				Account: "alice", Credentials: true, Proven: true, UserAgent: "sipcracker"}
+			c.Advance(time.Second)
+			if g.Banned(ev.Source.Addr()) {
+				continue
+			}
+			switch g.Admit(ev.Source.Addr(), ev.Account, ev.UserAgent) {
+			case ban.Admitted:
+				evaluated++
+				ev.Status = 403
+			case ban.Guarded:
+				refused++
+				ev.Status, ev.Guarded, ev.Proven = 403, true, false
+			}
+			require.NoError(t, g.Observe(context.Background(), &ev))
+		}
+	}
+	assert.Equal(t, 5, evaluated, "guarded once two addresses failed five times")
+	assert.Equal(t, ban.Admitted, g.Admit(addr("192.0.2.90"), "alice", phoneUA), "alice's own phone still logs in")
+	r, ok := g.Record(detect.Subject{Account: "alice"})
+	require.True(t, ok)
+	assert.Equal(t, ban.ScopeGuard, r.Scope)
+	assert.Equal(t, "alice@*", r.Subject.String())
+	assert.NotEmpty(t, r.Evidence.Addresses)
+	// A source that keeps trying a guarded account is banned after 3 refusals.
+	for _, b := range g.Bans() {
+		if b.Scope == ban.ScopeAddress {
+			assert.Equal(t, detect.BadCredentials, b.Cause)
+		}
+	}
+	assert.True(t, g.Banned(addr("198.51.100.20")))
+}
+
+// One forged datagram with a scanner's name, or any number of failures over
+// nonces never issued, from a customer's address stop none of its devices.
+func TestSpoofedEvidenceNeverCutsACustomer(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	const home = "192.0.2.95"
+	require.NoError(t, send(t, g, c, req{from: home + ":5062", account: "alice", creds: true, status: 200}))
+	for i := range 500 {
+		c.Advance(time.Second)
+		evs := []detect.Event{
+			{Source: netip.MustParseAddrPort(home + ":5070"), Method: "OPTIONS", UserAgent: "friendly-scanner"},
+			{Source: netip.MustParseAddrPort(home + ":5071"), Method: "REGISTER", Account: fmt.Sprint("u", i%7), Credentials: true, Status: 403},
+			{Source: netip.MustParseAddrPort(home + ":5072"), Malformed: "no Via"},
+		}
+		for i := range evs {
+			require.NoError(t, g.Observe(context.Background(), &evs[i]))
+		}
+	}
+	assert.False(t, g.Banned(addr(home)))
+	assert.Equal(t, ban.Admitted, g.Admit(addr(home), "alice", phoneUA))
+	assert.Empty(t, g.Bans())
+}
+
+func TestFullTable(t *testing.T) {
+	c := newClock()
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	g, err := ban.New(ban.Options{Now: c.Now, Policy: ban.Policy{MaxBans: 100},
+		Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelError}))})
+	require.NoError(t, err)
+	scan := func(i int) error {
+		ev := detect.Event{Source: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 5060),
+			Method: "OPTIONS", UserAgent: "friendly-scanner"}
+		return g.Observe(context.Background(), &ev)
+	}
+	// Forged scanner datagrams fill the table, then keep coming.
+	for i := range 100 {
+		require.NoError(t, scan(i))
+	}
+	refused := 0
+	for i := 100; i < 1100; i++ {
+		c.Advance(time.Millisecond)
+		if err := scan(i); err != nil {
+			require.ErrorIs(t, err, ban.ErrTooManyBans)
+			refused++
+		}
+	}
+	assert.Equal(t, 1000, refused, "unproven newcomers are refused at the bound")
+	mu.Lock()
+	lines := strings.Count(logs.String(), "table is full")
+	mu.Unlock()
+	assert.Equal(t, 1, lines, "one line for the interval, with a count")
+
+	// A fresh attacker who reads our answers is still banned at the threshold.
+	guess := req{from: "203.0.113.60:5060", account: "1", creds: true, status: 403}
+	require.NoError(t, send(t, g, c, times(4, guess)...))
+	assert.False(t, g.Banned(addr("203.0.113.60")))
+	require.NoError(t, send(t, g, c, guess))
+	assert.True(t, g.Banned(addr("203.0.113.60")))
+	assert.Len(t, g.Bans(), 100)
+
+	c.Advance(2 * time.Minute)
+	require.Error(t, scan(5000))
+	mu.Lock()
+	assert.Contains(t, logs.String(), "refused=1 ", "the next interval's line counts its refusals")
+	mu.Unlock()
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func TestAggregate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		pol    ban.Policy
+		froms  []string
+		banned string // the aggregate, or "" for none
+	}{
+		{"v6 /48", ban.Policy{}, []string{"2001:db8:7:1::9", "2001:db8:7:2::9", "2001:db8:7:3::9", "2001:db8:7:4::9"}, "2001:db8:7::/48"},
+		{"v6 allow-listed inside", ban.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("2001:db8:7:ff::1/128")}},
+			[]string{"2001:db8:7:1::9", "2001:db8:7:2::9", "2001:db8:7:3::9", "2001:db8:7:4::9"}, ""},
+		{"v4 off by default", ban.Policy{}, []string{"198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"}, ""},
+		{"v4 /24 when asked", ban.Policy{Aggregate4: 3}, []string{"198.51.100.1", "198.51.100.2", "198.51.100.3"}, "198.51.100.0/24"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClock()
+			g := newGuard(t, c, ban.Options{Policy: tc.pol})
+			for i, from := range tc.froms {
+				ap := netip.AddrPortFrom(netip.MustParseAddr(from), 5060).String()
+				require.NoError(t, send(t, g, c, times(5, req{from: ap, account: fmt.Sprint(i), creds: true, status: 403})...))
+			}
+			if tc.banned == "" {
+				assert.Len(t, g.Bans(), len(tc.froms), "the address bans alone")
+				return
+			}
+			sub, err := detect.ParseSubject(tc.banned)
+			require.NoError(t, err)
+			r, ok := g.Record(sub)
+			require.True(t, ok, "aggregate %s banned", tc.banned)
+			assert.Equal(t, ban.ScopeAddress, r.Scope)
+			assert.Equal(t, len(tc.froms), r.Evidence.Count)
+			other := sub.Prefix.Addr().Next().Next()
+			assert.True(t, g.Banned(other), "%v inside the aggregate", other)
+		})
+	}
+}
