@@ -117,3 +117,46 @@ func BenchmarkGuardBanned(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkBans reports, with 1,000,000 active bans, the heap each ban holds
+// and what listing them costs: all at once (Bans) or a page of 1,000 (Page).
+func BenchmarkBans(b *testing.B) {
+	const n = 1_000_000
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	g, err := ban.New(ban.Options{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		ev := detect.Event{Source: benchSource(i), Method: "OPTIONS", UserAgent: "friendly-scanner"}
+		if err := g.Observe(context.Background(), &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perBan := float64(after.HeapAlloc-before.HeapAlloc) / n
+	listing := func(b *testing.B, list func() int) {
+		for b.Loop() {
+			b.StopTimer()
+			runtime.GC()
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			b.StartTimer()
+			if got := list(); got == 0 {
+				b.Fatal("nothing listed")
+			}
+			b.StopTimer()
+			runtime.ReadMemStats(&m1)
+			b.StartTimer()
+			b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/(1<<20), "MB-allocated")
+			b.ReportMetric(perBan, "bytes/ban")
+		}
+	}
+	b.Run("all", func(b *testing.B) { listing(b, func() int { return len(g.Bans()) }) })
+	b.Run("page-1000", func(b *testing.B) {
+		listing(b, func() int { recs, _ := g.Page(detect.Subject{}, 1000); return len(recs) })
+	})
+}

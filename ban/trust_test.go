@@ -229,3 +229,38 @@ func TestAggregate(t *testing.T) {
 		})
 	}
 }
+
+func TestPage(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	for i := range 25 {
+		ev := detect.Event{Source: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 2, 0, byte(i)}), 5060), Method: "OPTIONS", UserAgent: "sipvicious"}
+		require.NoError(t, g.Observe(context.Background(), &ev))
+	}
+	var all []string
+	var after detect.Subject
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 10)
+		recs, more := g.Page(after, 10)
+		for _, r := range recs {
+			all = append(all, r.Subject.String())
+		}
+		if !more {
+			break
+		}
+		after = recs[len(recs)-1].Subject
+	}
+	require.Len(t, all, 25)
+	assert.Equal(t, "10.2.0.0", all[0])
+	assert.Equal(t, "10.2.0.24", all[24])
+	assert.IsIncreasing(t, func() []int {
+		out := make([]int, len(all))
+		for i, s := range all {
+			out[i] = int(netip.MustParseAddr(s).As4()[3])
+		}
+		return out
+	}())
+	recs, more := g.Page(detect.Subject{}, 0)
+	assert.Empty(t, recs)
+	assert.False(t, more)
+}

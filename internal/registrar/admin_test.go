@@ -63,6 +63,11 @@ func TestAdminHandler(t *testing.T) {
 		{"lift absent", "DELETE", "/bans/198.51.100.1", 404, `"error"`},
 		{"lift unreadable", "DELETE", "/bans/x", 400, `"error"`},
 		{"method not allowed", "POST", "/bans", 405, ""},
+		{"page", "GET", "/bans?limit=1", 200, `"subject": "192.0.2.1"`},
+		{"page after", "GET", "/bans?limit=1&after=192.0.2.1", 200, `"subject": "olduser@192.0.2.9"`},
+		{"bad limit", "GET", "/bans?limit=0", 400, `"error": "limit`},
+		{"bad cursor", "GET", "/bans?after=x", 400, `"error": "after`},
+		{"account guard subject", "GET", "/bans/alice@*", 404, `"error": "no active ban on alice@*"`},
 		{"unknown path", "GET", "/other", 404, ""},
 	}
 	for _, tt := range tests {
@@ -77,6 +82,28 @@ func TestAdminHandler(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAdminPages(t *testing.T) {
+	h := registrar.AdminHandler(bannedGuard(t))
+	var got []string
+	next := "/bans?limit=2"
+	for pages := 0; next != ""; pages++ {
+		require.Less(t, pages, 5)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", next, nil))
+		require.Equal(t, 200, rec.Code)
+		var recs []ban.Record
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &recs))
+		for _, r := range recs {
+			got = append(got, r.Subject.String())
+		}
+		next = ""
+		if l := rec.Header().Get("Link"); l != "" {
+			next = strings.TrimSuffix(strings.TrimPrefix(l, "<"), `>; rel="next"`)
+		}
+	}
+	assert.Equal(t, []string{"192.0.2.1", "olduser@192.0.2.9", "2001:db8::/64"}, got)
 }
 
 func TestAdminLift(t *testing.T) {

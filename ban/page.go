@@ -1,0 +1,89 @@
+package ban
+
+import (
+	"cmp"
+	"container/heap"
+	"slices"
+
+	"github.com/sipban/sipban/detect"
+)
+
+// Page returns up to limit active records whose subjects sort after the
+// subject after (the zero Subject: from the start), in subject order, and
+// whether more follow. Whatever the number of records, it holds only limit
+// of them: pass the last subject returned to read the next page. Subjects
+// sort by address, then prefix length, then account; accounts anywhere
+// ("alice@*") come last.
+func (g *Guard) Page(after detect.Subject, limit int) (recs []Record, more bool) {
+	if limit <= 0 {
+		return nil, false
+	}
+	now := g.now()
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	// The limit smallest subjects after the cursor, largest on top. Keys
+	// are compared before an entry is read: at a million records, reading
+	// each one (a cache miss) cost most of the time.
+	h := &pageHeap{}
+	for sub, e := range g.records {
+		if after.IsValid() && compareSubjects(sub, after) <= 0 {
+			continue
+		}
+		full := h.Len() == limit
+		if full && compareSubjects(sub, h.es[0].rec.Subject) >= 0 {
+			more = true
+			continue
+		}
+		if !now.Before(e.rec.Until) {
+			continue
+		}
+		if !full {
+			heap.Push(h, e)
+			continue
+		}
+		more = true
+		h.es[0] = e
+		heap.Fix(h, 0)
+	}
+	recs = make([]Record, len(h.es))
+	for i, e := range h.es {
+		recs[i] = e.snapshot()
+	}
+	slices.SortFunc(recs, func(a, b Record) int { return compareSubjects(a.Subject, b.Subject) })
+	return recs, more
+}
+
+func compareSubjects(a, b detect.Subject) int {
+	if c := cmp.Compare(boolInt(a.Anywhere()), boolInt(b.Anywhere())); c != 0 {
+		return c
+	}
+	if c := a.Prefix.Addr().Compare(b.Prefix.Addr()); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Account, b.Account)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// pageHeap keeps the largest subject on top.
+type pageHeap struct{ es []*entry }
+
+func (h *pageHeap) Len() int { return len(h.es) }
+func (h *pageHeap) Less(i, j int) bool {
+	return compareSubjects(h.es[i].rec.Subject, h.es[j].rec.Subject) > 0
+}
+func (h *pageHeap) Swap(i, j int) { h.es[i], h.es[j] = h.es[j], h.es[i] }
+func (h *pageHeap) Push(x any)    { h.es = append(h.es, x.(*entry)) }
+func (h *pageHeap) Pop() any {
+	e := h.es[len(h.es)-1]
+	h.es = h.es[:len(h.es)-1]
+	return e
+}
