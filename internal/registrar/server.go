@@ -10,14 +10,13 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
 
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/ban/sipgoban"
+	"github.com/sipban/sipban/sipauth"
 )
 
 // DefaultRealm is the digest realm of a Config with none.
@@ -60,7 +59,7 @@ type Server struct {
 	listen   string
 	guard    *ban.Guard
 	log      *slog.Logger
-	nonces   *nonces
+	auth     *sipauth.Authenticator
 	ua       *sipgo.UserAgent
 	sip      *sipgo.Server
 	started  atomic.Bool
@@ -80,12 +79,16 @@ func New(cfg Config) (*Server, error) {
 		listen:   cfg.Listen,
 		guard:    cfg.Guard,
 		log:      cfg.Logger,
-		nonces:   newNonces(),
 		handled:  make(map[netip.Addr]int),
 	}
 	if s.realm == "" {
 		s.realm = DefaultRealm
 	}
+	auth, err := sipauth.New(sipauth.Options{Realm: s.realm})
+	if err != nil {
+		return nil, fmt.Errorf("registrar: %w", err)
+	}
+	s.auth = auth
 	if s.listen == "" {
 		s.listen = DefaultListen
 	}
@@ -185,14 +188,14 @@ func (s *Server) handle(h sipgo.RequestHandler) sipgo.RequestHandler {
 }
 
 // register answers REGISTER: 404 for an account that does not exist, 401
-// to ask for credentials, 403 for wrong ones, 200 for good ones.
+// to ask for credentials (stale=true when they are unproven), 403 for wrong
+// ones, 200 for good ones.
 func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
 	var name string
 	if to := req.To(); to != nil {
 		name = to.Address.User
 	}
-	h := req.GetHeader("Authorization")
-	if h != nil {
+	if h := req.GetHeader("Authorization"); h != nil {
 		if u := sipgoban.Username(h.Value()); u != name {
 			s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "credentials for another account")
 			return
@@ -203,16 +206,21 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 404, "Not Found", "account", name, "deleted", s.accounts.Deleted[name])
 		return
 	}
-	if h == nil {
-		s.challenge(req, tx, 401, "WWW-Authenticate", false)
-		return
-	}
-	switch s.verify(req, h, password) {
-	case staleNonce:
-		s.challenge(req, tx, 401, "WWW-Authenticate", true)
-	case badCredentials:
+	r, err := s.auth.Authenticate(req, tx, func(user string) (string, bool) {
+		// Username read the name above; this is the digest parser's reading.
+		return password, user == name
+	})
+	switch {
+	case r.Verdict == sipauth.Unproven:
+		s.challenged(req, r, err)
+	case r.Unknown:
+		sipgoban.MarkProven(tx)
+		s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "credentials for another account")
+	case r.Verdict == sipauth.Rejected:
+		sipgoban.MarkProven(tx)
 		s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "wrong password")
-	case goodCredentials:
+	case r.Verdict == sipauth.Accepted:
+		sipgoban.MarkProven(tx)
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 		for _, c := range req.GetHeaders("Contact") {
 			res.AppendHeader(sip.HeaderClone(c))
@@ -228,28 +236,24 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// invite answers INVITE: 407 to ask for credentials, 403 for wrong ones or
-// an unknown caller, 404 for an unknown callee, else 480: the registrar
-// keeps no locations to route to.
+// invite answers INVITE: 407 to ask for credentials (stale=true when they
+// are unproven), 403 for wrong ones or an unknown caller, 404 for an unknown
+// callee, else 480: the registrar keeps no locations to route to.
 func (s *Server) invite(req *sip.Request, tx sip.ServerTransaction) {
-	h := req.GetHeader("Proxy-Authorization")
-	if h == nil {
-		s.challenge(req, tx, 407, "Proxy-Authenticate", false)
+	r, err := s.auth.Authenticate(req, tx, s.accounts.Password)
+	if r.Verdict == sipauth.Unproven {
+		s.challenged(req, r, err)
 		return
 	}
-	name := sipgoban.Username(h.Value())
-	password, ok := s.accounts.Password(name)
-	if !ok {
+	sipgoban.MarkProven(tx)
+	name := r.User
+	switch {
+	case r.Unknown:
 		// 403 rather than 404: a 404 to an INVITE speaks of the callee.
 		sipgoban.MarkUnknownAccount(tx)
 		s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "no such account")
 		return
-	}
-	switch s.verify(req, h, password) {
-	case staleNonce:
-		s.challenge(req, tx, 407, "Proxy-Authenticate", true)
-		return
-	case badCredentials:
+	case r.Verdict == sipauth.Rejected:
 		s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "wrong password")
 		return
 	}
@@ -278,23 +282,27 @@ func notAllowed(req *sip.Request, tx sip.ServerTransaction) {
 	_ = tx.Respond(res)
 }
 
-// verify checks the digest credentials in h for req.
-func (s *Server) verify(req *sip.Request, h sip.Header, password string) verdict {
-	cred, err := digest.ParseCredentials(h.Value())
+// challenged logs the challenge Authenticate sent for req.
+func (s *Server) challenged(req *sip.Request, r sipauth.Result, err error) {
+	status := 407
+	if req.Method == sip.REGISTER {
+		status = 401
+	}
 	if err != nil {
-		return badCredentials
+		s.log.Warn("registrar: respond", "status", status, "error", err)
+		return
 	}
-	return s.nonces.check(cred, s.realm, string(req.Method), password, time.Now())
-}
-
-func (s *Server) challenge(req *sip.Request, tx sip.ServerTransaction, status int, header string, stale bool) {
-	reason := "Unauthorized"
-	if status == 407 {
-		reason = "Proxy Authentication Required"
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return // a flood of challenges builds no log attributes
 	}
-	res := sip.NewResponseFromRequest(req, status, reason, nil)
-	res.AppendHeader(sip.NewHeader(header, s.nonces.challenge(s.realm, time.Now(), stale)))
-	s.send(tx, res, "stale", stale)
+	attrs := []any{"stale", r.Stale}
+	if r.User != "" {
+		attrs = append(attrs, "account", r.User)
+	}
+	if r.Invalid != nil {
+		attrs = append(attrs, "reason", r.Invalid.Error())
+	}
+	s.answered(status, string(req.Method), req.Source(), attrs...)
 }
 
 func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, status int, reason string, attrs ...any) {
@@ -307,8 +315,13 @@ func (s *Server) send(tx sip.ServerTransaction, res *sip.Response, attrs ...any)
 		s.log.Warn("registrar: respond", "status", res.StatusCode, "error", err)
 		return
 	}
+	s.answered(res.StatusCode, string(res.CSeq().MethodName), res.Destination(), attrs...)
+}
+
+// answered logs an answer at debug level with attrs.
+func (s *Server) answered(status int, method, to string, attrs ...any) {
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.log.Debug("registrar: answered", append([]any{"status", res.StatusCode,
-			"method", res.CSeq().MethodName, "to", res.Destination()}, attrs...)...)
+		s.log.Debug("registrar: answered", append([]any{"status", status,
+			"method", method, "to", to}, attrs...)...)
 	}
 }

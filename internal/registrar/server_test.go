@@ -1,15 +1,17 @@
 package registrar_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
-	"strings"
+	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -91,29 +93,146 @@ func raw(t *testing.T, target, method string) (int, error) {
 		return 0, err
 	}
 	defer conn.Close()
-	local := conn.LocalAddr().String()
-	req := fmt.Sprintf("%[1]s sip:alice@%[2]s SIP/2.0\r\n"+
-		"Via: SIP/2.0/UDP %[3]s;branch=z9hG4bK%[1]s%[4]d;rport\r\n"+
-		"Max-Forwards: 70\r\n"+
-		"From: <sip:bob@%[2]s>;tag=1\r\n"+
-		"To: <sip:alice@%[2]s>;tag=2\r\n"+
-		"Call-ID: raw-%[1]s-%[4]d\r\n"+
-		"CSeq: 1 %[1]s\r\n"+
-		"Content-Length: 0\r\n\r\n", method, target, local, time.Now().UnixNano())
-	if _, err := conn.Write([]byte(req)); err != nil {
-		return 0, err
-	}
-	if err := conn.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
-		return 0, err
-	}
-	buf := make([]byte, 4096)
-	n, err := conn.Read(buf)
+	res, err := exchange(conn, method, "alice")
 	if err != nil {
 		return 0, err
 	}
-	f := strings.Fields(string(buf[:n]))
-	if len(f) < 2 {
-		return 0, fmt.Errorf("short response %q", buf[:n])
+	return res.StatusCode, nil
+}
+
+// exchange sends a minimal out-of-dialog request of method for account on
+// conn, with headers ("Name: value") added, and returns its first final
+// response.
+func exchange(conn net.Conn, method, account string, headers ...string) (*sip.Response, error) {
+	target, local := conn.RemoteAddr().String(), conn.LocalAddr().String()
+	callID := fmt.Sprintf("raw-%s-%d", method, time.Now().UnixNano())
+	req := fmt.Sprintf("%[1]s sip:%[5]s@%[2]s SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP %[3]s;branch=z9hG4bK-%[4]s;rport\r\n"+
+		"Max-Forwards: 70\r\n"+
+		"From: <sip:%[5]s@%[2]s>;tag=1\r\n"+
+		"To: <sip:%[5]s@%[2]s>\r\n"+
+		"Call-ID: %[4]s\r\n"+
+		"CSeq: 1 %[1]s\r\n", method, target, local, callID, account)
+	for _, h := range headers {
+		req += h + "\r\n"
 	}
-	return strconv.Atoi(f[1])
+	req += "Content-Length: 0\r\n\r\n"
+	if _, err := conn.Write([]byte(req)); err != nil {
+		return nil, err
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 4096)
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return nil, err
+		}
+		msg, err := sip.ParseMessage(buf[:n])
+		if err != nil {
+			return nil, err
+		}
+		// Skip retransmissions of earlier final responses, unacknowledged.
+		if res, ok := msg.(*sip.Response); ok && res.CallID() != nil && res.CallID().Value() == callID && res.StatusCode >= 200 {
+			return res, nil
+		}
+	}
+}
+
+// TestUnprovenNeverCounts: credentials over a nonce issued to another
+// address, or made up, are answered with a stale challenge, never 403, and
+// however many come, they ban nobody. The same credentials from the address
+// the nonce was issued to get their verdict.
+func TestUnprovenNeverCounts(t *testing.T) {
+	t.Parallel()
+	tb := start(t)
+	dial := func(local string) net.Conn {
+		t.Helper()
+		conn, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(local)),
+			net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tb.addr)))
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	victim, spoofer := dial("127.0.0.30:0"), dial("127.0.0.31:0")
+	sent := map[net.Conn]int{}
+
+	// credentials answers a challenge sent to the victim, as the spoofer
+	// would if it could read the victim's traffic but not receive at its
+	// address.
+	credentials := func(method, password string) string {
+		t.Helper()
+		res, err := exchange(victim, method, "alice")
+		require.NoError(t, err)
+		sent[victim]++
+		name, reply := "WWW-Authenticate", "Authorization"
+		if method == "INVITE" {
+			name, reply = "Proxy-Authenticate", "Proxy-Authorization"
+		}
+		h := res.GetHeader(name)
+		require.NotNil(t, h, "%s", res)
+		chal, err := digest.ParseChallenge(h.Value())
+		require.NoError(t, err)
+		if password == "" {
+			chal.Nonce = "made-up"
+		}
+		cred, err := digest.Digest(chal, digest.Options{Method: method,
+			URI: "sip:alice@" + tb.addr, Username: "alice", Password: cmp.Or(password, "alice-secret")})
+		require.NoError(t, err)
+		return reply + ": " + cred.String()
+	}
+	try := func(t *testing.T, conn net.Conn, method, password string) *sip.Response {
+		t.Helper()
+		res, err := exchange(conn, method, "alice", credentials(method, password))
+		require.NoError(t, err)
+		sent[conn]++
+		return res
+	}
+
+	tests := []struct {
+		name     string
+		conn     net.Conn
+		method   string
+		password string // "" for the right one over a made-up nonce
+		want     int
+	}{
+		{"register, right password, another's nonce", spoofer, "REGISTER", "alice-secret", 401},
+		{"register, wrong password, another's nonce", spoofer, "REGISTER", "guess", 401},
+		{"register, made-up nonce", spoofer, "REGISTER", "", 401},
+		{"invite, right password, another's nonce", spoofer, "INVITE", "alice-secret", 407},
+		{"invite, wrong password, another's nonce", spoofer, "INVITE", "guess", 407},
+		{"invite, made-up nonce", spoofer, "INVITE", "", 407},
+		{"register, own nonce", victim, "REGISTER", "alice-secret", 200},
+		{"register, own nonce, wrong password", victim, "REGISTER", "guess", 403},
+		{"invite, own nonce", victim, "INVITE", "alice-secret", 480},
+		{"invite, own nonce, wrong password", victim, "INVITE", "guess", 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := try(t, tt.conn, tt.method, tt.password)
+			assert.Equal(t, tt.want, res.StatusCode, "%s", res)
+			if tt.want != 401 && tt.want != 407 {
+				return
+			}
+			h := res.GetHeader("WWW-Authenticate")
+			if tt.method == "INVITE" {
+				h = res.GetHeader("Proxy-Authenticate")
+			}
+			require.NotNil(t, h, "%s", res)
+			chal, err := digest.ParseChallenge(h.Value())
+			require.NoError(t, err)
+			assert.True(t, chal.Stale, "stale: the client may retry without asking its user")
+		})
+	}
+
+	// Far more wrong passwords than detect's 5 over the victim's nonces.
+	for i := range 10 {
+		res := try(t, spoofer, []string{"REGISTER", "INVITE"}[i%2], "guess")
+		require.Contains(t, []int{401, 407}, res.StatusCode, "%s", res)
+	}
+	for conn, n := range sent {
+		tb.settle(t, netip.MustParseAddrPort(conn.LocalAddr().String()).Addr(), n)
+	}
+	assert.Empty(t, tb.g.Bans())
 }
