@@ -91,9 +91,10 @@ type Guard struct {
 
 	refused, failed limiter
 
-	// enf serializes changes to the enforcers, so that a ban installed
-	// again (by decide or Resync) never lands after its own lift.
-	enf sync.Mutex
+	// enf serializes changes to the kernel enforcers, so that a ban
+	// installed again (by decide or Resync) never lands after its own lift;
+	// judging an event waits for it only so long (Options.EnforceTimeout).
+	enf sem
 
 	// Active account blocks and guards; let Admit skip the lock.
 	nsoft, nguard atomic.Int64
@@ -137,6 +138,7 @@ func New(opts Options) (*Guard, error) {
 		history:  make(map[detect.Subject]offence),
 		within:   make(map[netip.Prefix]int),
 		unproven: expiryHeap{slot: 1},
+		enf:      make(sem, 1),
 	}
 	if g.log == nil {
 		g.log = slog.Default()
@@ -441,39 +443,78 @@ func (g *Guard) count(e *entry, d int) {
 	}
 }
 
-// apply installs an address ban in every enforcer and lifts the bans
-// evicted for it, each call bounded by Options.EnforceTimeout.
+// apply makes an address ban real: at once in memory, so that the read
+// filter drops the source before the answer that caused the ban leaves;
+// then in the kernel enforcers, and lifts there the bans evicted for it.
+// Judging an event waits for the kernel at most Options.EnforceTimeout: a
+// slow or stuck enforcer cannot stall SIP handling. What did not make it in
+// time is marked on the record and put in by the call still running, or by
+// Resync.
 func (g *Guard) apply(ctx context.Context, e *entry, evicted []*entry) error {
-	if e.rec.Scope != ScopeAddress && len(evicted) == 0 {
+	address := e.rec.Scope == ScopeAddress
+	if !address && len(evicted) == 0 {
 		return nil
+	}
+	var merr error
+	for _, v := range evicted {
+		merr = errors.Join(merr, g.mem.Unban(ctx, v.rec.Subject.Prefix))
+	}
+	if address {
+		g.mu.RLock()
+		// Checked under the lock a Lift drops it with: never banned after its lift.
+		lifted := g.records[e.rec.Subject] != e
+		if !lifted {
+			merr = errors.Join(merr, g.mem.Ban(ctx, e.rec.Subject.Prefix, e.rec.Until))
+		}
+		g.mu.RUnlock()
+		if lifted {
+			return merr
+		}
+	}
+	if merr != nil || len(g.enforcers) == 1 {
+		return g.late(e, merr)
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	g.enf.Lock()
-	defer g.enf.Unlock()
-	var errs []error
-	if len(evicted) > 0 {
-		errs = append(errs, g.unenforceLocked(ctx, evicted))
+	if err := g.enf.lock(ctx); err != nil {
+		return g.late(e, fmt.Errorf("ban: enforcers busy: %w", err))
 	}
-	if e.rec.Scope != ScopeAddress {
-		return errors.Join(errs...)
+	done := make(chan error, 1)
+	go func() {
+		defer g.enf.unlock()
+		var errs []error
+		if len(evicted) > 0 {
+			errs = append(errs, g.unenforceLocked(context.WithoutCancel(ctx), g.enforcers[1:], evicted))
+		}
+		g.mu.RLock()
+		current := address && g.records[e.rec.Subject] == e
+		g.mu.RUnlock()
+		if current {
+			errs = append(errs, g.enforce(context.WithoutCancel(ctx), g.enforcers[1:], func(ctx context.Context, en enforce.Enforcer) error {
+				return en.Ban(ctx, e.rec.Subject.Prefix, e.rec.Until)
+			}))
+		}
+		done <- errors.Join(errs...)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return g.late(e, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return g.late(e, fmt.Errorf("ban: enforcers slow: %w", ctx.Err()))
 	}
-	g.mu.RLock()
-	lifted := g.records[e.rec.Subject] != e
-	g.mu.RUnlock()
-	if lifted {
-		return errors.Join(errs...)
-	}
-	err := g.enforce(ctx, func(ctx context.Context, en enforce.Enforcer) error {
-		return en.Ban(ctx, e.rec.Subject.Prefix, e.rec.Until)
-	})
-	if err != nil {
+}
+
+// late marks e's ban as not (yet) in every enforcer, for Resync to retry.
+func (g *Guard) late(e *entry, err error) error {
+	if err != nil && e.rec.Scope == ScopeAddress {
 		g.mu.Lock()
 		e.rec.EnforceError = err.Error()
 		g.mu.Unlock()
-		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // notify logs a new record and hands it to Options.OnBan.
@@ -518,10 +559,10 @@ func (g *Guard) remember(sub detect.Subject, o offence) {
 	g.history[sub] = o
 }
 
-// enforce applies fn to every enforcer and joins their errors.
-func (g *Guard) enforce(ctx context.Context, fn func(context.Context, enforce.Enforcer) error) error {
+// enforce applies fn to the enforcers ens and joins their errors.
+func (g *Guard) enforce(ctx context.Context, ens []enforce.Enforcer, fn func(context.Context, enforce.Enforcer) error) error {
 	var errs []error
-	for _, en := range g.enforcers {
+	for _, en := range ens {
 		if err := fn(ctx, en); err != nil {
 			if n := g.failed.note(g.now()); n > 0 {
 				g.log.Error("sipban: enforcer failed", "enforcer", fmt.Sprintf("%T", en), "failures", n, "error", err)
@@ -610,12 +651,13 @@ func (g *Guard) unenforce(ctx context.Context, es []*entry, lifted bool) error {
 		g.forgetAll(e.rec.Subject, lifted)
 	}
 	g.enf.Lock()
-	defer g.enf.Unlock()
-	return g.unenforceLocked(ctx, es)
+	defer g.enf.unlock()
+	return g.unenforceLocked(ctx, g.enforcers, es)
 }
 
-// unenforceLocked lifts the address bans among es; g.enf must be held.
-func (g *Guard) unenforceLocked(ctx context.Context, es []*entry) error {
+// unenforceLocked lifts the address bans among es in the enforcers ens;
+// g.enf must be held.
+func (g *Guard) unenforceLocked(ctx context.Context, ens []enforce.Enforcer, es []*entry) error {
 	var lift []netip.Prefix
 	for _, e := range es {
 		if e.rec.Scope == ScopeAddress {
@@ -627,7 +669,7 @@ func (g *Guard) unenforceLocked(ctx context.Context, es []*entry) error {
 	}
 	// Many bans can end at once (an attack's worth, an hour later): one
 	// batch per enforcer that takes them, not a kernel round trip each.
-	return g.enforce(ctx, func(ctx context.Context, en enforce.Enforcer) error {
+	return g.enforce(ctx, ens, func(ctx context.Context, en enforce.Enforcer) error {
 		return unbanAll(ctx, en, lift)
 	})
 }
@@ -709,6 +751,24 @@ func (h *expiryHeap) Pop() any {
 	e.pos[h.slot] = -1
 	return e
 }
+
+// sem is a lock whose waiters can give up.
+type sem chan struct{}
+
+// Lock waits for the lock.
+func (s sem) Lock() { s <- struct{}{} }
+
+// lock waits for the lock until ctx is done.
+func (s sem) lock(ctx context.Context) error {
+	select {
+	case s <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s sem) unlock() { <-s }
 
 // limiter lets a repeated failure be logged once per interval, with the
 // count of those not logged: never silent, never a line per event.

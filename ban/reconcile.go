@@ -23,7 +23,7 @@ import (
 // others and returns the errors joined.
 func (g *Guard) Reconcile(ctx context.Context) (adopted int, err error) {
 	g.enf.Lock()
-	defer g.enf.Unlock()
+	defer g.enf.unlock()
 	now := g.now()
 	var errs []error
 	for _, en := range g.enforcers[1:] {

@@ -41,7 +41,7 @@ func (g *Guard) Resync(ctx context.Context) (restored int, err error) {
 	// Under enf, the records read are the latest: a ban lifted from here
 	// on is lifted after it is put back, not before.
 	g.enf.Lock()
-	defer g.enf.Unlock()
+	defer g.enf.unlock()
 	now := g.now()
 	margin := 2 * time.Minute
 	if g.resync > 0 {

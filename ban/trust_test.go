@@ -16,6 +16,7 @@ import (
 
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/enforce"
 )
 
 const phoneUA = "Grandstream GXP2170 1.0.11.23" // what send's events carry
@@ -263,4 +264,39 @@ func TestPage(t *testing.T) {
 	recs, more := g.Page(detect.Subject{}, 0)
 	assert.Empty(t, recs)
 	assert.False(t, more)
+}
+
+// stuck is a kernel enforcer whose Ban hangs until released, ignoring ctx.
+type stuck struct {
+	*enforce.Memory
+	release chan struct{}
+}
+
+func (s *stuck) Ban(ctx context.Context, p netip.Prefix, until time.Time) error {
+	<-s.release
+	return s.Memory.Ban(ctx, p, until)
+}
+
+// A stuck kernel enforcer cannot stall SIP handling: the ban holds in memory
+// at once, Observe returns, and the kernel gets the ban once it answers.
+func TestStuckEnforcer(t *testing.T) {
+	c := newClock()
+	k := &stuck{Memory: enforce.NewMemory(c.Now), release: make(chan struct{})}
+	g := newGuard(t, c, ban.Options{Enforcers: []enforce.Enforcer{k}, EnforceTimeout: 20 * time.Millisecond})
+	for _, from := range []string{"203.0.113.70:5060", "203.0.113.71:5060"} {
+		err := send(t, g, c, times(5, req{from: from, account: from, creds: true, status: 403})...)
+		require.ErrorIs(t, err, context.DeadlineExceeded, "Observe returned while the kernel hangs")
+		a := netip.MustParseAddrPort(from).Addr()
+		assert.True(t, g.Banned(a), "in memory at once")
+		r, _ := g.Record(detect.SubjectOf(a))
+		assert.NotEmpty(t, r.EnforceError)
+	}
+	close(k.release)
+	_, err := g.Resync(context.Background())
+	require.NoError(t, err)
+	for _, a := range []string{"203.0.113.70", "203.0.113.71"} {
+		assert.True(t, k.Blocked(addr(a)), "%s reached the kernel", a)
+		r, _ := g.Record(detect.SubjectOf(addr(a)))
+		assert.Empty(t, r.EnforceError)
+	}
 }
