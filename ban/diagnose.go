@@ -23,27 +23,40 @@ type Diagnosis struct {
 	Attack bool `json:"attack"`
 }
 
-func diagnose(r *Record, f *detect.Finding) Diagnosis {
+// diagnose renders r's diagnosis when it is read, not when it is made: a
+// million bans keep no prose. dev and othersOK are the finding's Device and
+// OthersOK.
+func diagnose(r *Record, dev, othersOK bool) Diagnosis {
 	ev := &r.Evidence
-	d := Diagnosis{Device: device(f.Subject, ev)}
+	if r.Cause == detect.CauseUnknown {
+		return Diagnosis{
+			Summary: fmt.Sprintf("All traffic from %v is dropped by a ban %s; why it was made was not kept.", r.Subject.Prefix, ev.Detail),
+			Device:  "unknown",
+			Advice: []string{
+				"If the address is yours, check the devices there (passwords, accounts, dial plans) before lifting the ban.",
+				"Lift it if you know it to be harmless; it ends by itself at the time shown.",
+			},
+		}
+	}
+	d := Diagnosis{Device: device(r.Subject, ev)}
 	span := roundSpan(ev.Last.Sub(ev.First))
-	acct := f.Subject.Account
-	if acct == "" && len(ev.Accounts) == 1 {
+	acct := r.Subject.Account
+	if acct == "" && len(ev.Accounts) > 0 && (dev || len(ev.Accounts) == 1) {
 		acct = ev.Accounts[0]
 	}
 	scope := "all traffic from " + r.Subject.Prefix.String() + " is dropped"
 	if r.Subject.Account != "" {
 		scope = fmt.Sprintf("only account %q from %s is refused", acct, r.Subject.Prefix.Addr())
-		if f.OthersOK {
+		if othersOK {
 			scope += "; the other devices there keep working"
 		}
 	}
 	if r.Scope == ScopeGuard {
 		return guardDiagnosis(r, d, span)
 	}
-	switch f.Cause {
+	switch r.Cause {
 	case detect.BadCredentials:
-		if f.Device {
+		if dev {
 			d.Summary = fmt.Sprintf("A device registering as %q had its password rejected %d times (address first seen %v earlier); %s.", acct, ev.Count, span, scope)
 			d.Advice = []string{
 				fmt.Sprintf("Re-enter the password of account %q on the device (%s); if the password was changed, update every device that uses it.", acct, d.Device),
@@ -85,7 +98,7 @@ func diagnose(r *Record, f *detect.Finding) Diagnosis {
 		d.Summary = fmt.Sprintf("A SIP scanner: %s; %s.", ev.Detail, scope)
 		d.Advice = []string{"Leave the ban in place: no phone or PBX identifies itself this way."}
 	default:
-		d.Summary = fmt.Sprintf("%v: %s; %s.", f.Cause, ev.Detail, scope)
+		d.Summary = fmt.Sprintf("%v: %s; %s.", r.Cause, ev.Detail, scope)
 		d.Advice = []string{"See the evidence; fix the device before lifting the ban."}
 	}
 	return d

@@ -108,10 +108,11 @@ type Guard struct {
 }
 
 type entry struct {
-	rec    Record
-	hits   atomic.Int64
-	pos    [2]int    // indexes in the expiry and unproven heaps; -1 if absent
-	pushed time.Time // when the enforcers last got the ban
+	rec              Record // Diagnosis empty: rendered by snapshot
+	device, othersOK bool   // the finding's, for the diagnosis
+	hits             atomic.Int64
+	pos              [2]int    // indexes in the expiry and unproven heaps; -1 if absent
+	pushed           time.Time // when the enforcers last got the ban
 }
 
 // offence remembers a subject's last ban for escalation.
@@ -415,8 +416,7 @@ func (g *Guard) admit(f *detect.Finding) (*entry, []*entry, error) {
 		Proven:   f.Proven,
 		Evidence: f.Evidence,
 	}
-	rec.Diagnosis = diagnose(&rec, f)
-	e := &entry{rec: rec, pushed: now, pos: [2]int{-1, -1}}
+	e := &entry{rec: rec, pushed: now, pos: [2]int{-1, -1}, device: f.Device, othersOK: f.OthersOK}
 	g.records[sub] = e
 	heap.Push(&g.expiry, e)
 	if !f.Proven {
@@ -605,6 +605,7 @@ func (g *Guard) Record(sub detect.Subject) (Record, bool) {
 func (e *entry) snapshot() Record {
 	r := e.rec
 	r.Blocked = e.hits.Load()
+	r.Diagnosis = diagnose(&r, e.device, e.othersOK)
 	return r
 }
 

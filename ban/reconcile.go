@@ -81,19 +81,12 @@ func (g *Guard) adopt(b enforce.Ban, from string, now time.Time) bool {
 		g.drop(old)
 	}
 	rec := Record{
-		Subject: sub,
-		Scope:   ScopeAddress,
-		Cause:   detect.CauseUnknown,
-		Since:   now,
-		Until:   b.Until,
-		Diagnosis: Diagnosis{
-			Summary: fmt.Sprintf("All traffic from %v is dropped by a ban found in %s at start-up; why it was made was not kept.", b.Prefix, from),
-			Device:  "unknown",
-			Advice: []string{
-				"If the address is yours, check the devices there (passwords, accounts, dial plans) before lifting the ban.",
-				"Lift it if you know it to be harmless; it ends by itself at the time shown.",
-			},
-		},
+		Subject:  sub,
+		Scope:    ScopeAddress,
+		Cause:    detect.CauseUnknown,
+		Since:    now,
+		Until:    b.Until,
+		Evidence: detect.Evidence{Detail: "found in " + from + " at start-up"},
 	}
 	e := &entry{rec: rec, pushed: now, pos: [2]int{-1, -1}}
 	g.records[sub] = e

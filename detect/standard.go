@@ -277,7 +277,9 @@ func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst [
 			}
 		}
 	}
-	if recentOK && !proven {
+	// Requests for accounts that do not exist are let through: at most they
+	// block that missing account there, which costs the customer nothing.
+	if recentOK && !proven && !ev.Unknown() {
 		return dst, false
 	}
 	othersOK := recentOK && r.okMask&^bits3(acct) != 0
