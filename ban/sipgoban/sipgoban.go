@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -34,8 +35,16 @@ func TransportOption(g *ban.Guard) sip.TransportLayerOption {
 // ReadFilter returns a transport read filter that drops every datagram or
 // stream chunk from a banned source before sipgo parses it. It never returns
 // an error (that would stop sipgo's UDP loop) and never keeps the buffer.
-// UDP datagrams that cannot be SIP are reported to g as signalling errors and
-// dropped.
+//
+// It also drops each UDP datagram that sipgo's parser would refuse, before
+// sipgo logs the whole of it: a request, or what cannot be SIP at all,
+// becomes a signalling event for g (detect.Event.Malformed says why); a
+// response is dropped uncounted, since it may be a peer's quirk in answer
+// to the server's own request, and banning a peer for it would cut off its
+// requests too. Keep-alives sipgo takes as such (up to 4 bytes of CR and
+// LF) pass; longer runs of CR, LF and NUL, which sipgo would log as
+// unparseable, are dropped uncounted. Everything sipgo accepts passes
+// unchanged, without allocating.
 func ReadFilter(g *ban.Guard) sip.TransportReadFilter {
 	return func(info sip.TransportReadProps, data []byte) ([]byte, error) {
 		ap, ok := addrPort(info.RemoteAddr)
@@ -46,9 +55,13 @@ func ReadFilter(g *ban.Guard) sip.TransportReadFilter {
 			return nil, nil
 		}
 		if info.Transport == "udp" || info.Transport == "UDP" {
-			if why := junk(data); why != "" {
-				ev := detect.Event{Source: ap, Transport: "udp", Malformed: why}
-				_ = g.Observe(context.Background(), &ev)
+			if why := refusal(data); why != "" {
+				if ev, ok := malformed(ap, data, why); ok {
+					// Observe fails only for a ban it could not fully
+					// apply: the Guard logs and counts that itself, and
+					// the ban holds in memory. Nothing is left to do here.
+					g.Observe(context.Background(), &ev)
+				}
 				return nil, nil
 			}
 		}
@@ -74,16 +87,48 @@ func addrPort(a net.Addr) (netip.AddrPort, bool) {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
 }
 
-// junk says why a datagram cannot be a SIP message, or "" if it may be one.
-// Keep-alives pass; sipgo's parser judges the rest.
-func junk(data []byte) string {
+// malformed returns the event for a datagram sipgo refuses for why, and
+// whether to count it: not for a keep-alive nor a response. The fields
+// sipparse.Parse could read name the sender.
+func malformed(src netip.AddrPort, data []byte, why string) (detect.Event, bool) {
+	ev := detect.Event{Source: src, Transport: "udp", Malformed: why}
 	switch err := sipparse.Sniff(data); {
-	case err == nil, errors.Is(err, sipparse.ErrKeepAlive):
-		return ""
-	case errors.Is(err, sipparse.ErrTruncated):
-		// A datagram is a whole message: an unfinished first line stays so.
-		return "first line cut short"
-	default:
-		return err.Error()
+	case errors.Is(err, sipparse.ErrKeepAlive):
+		return ev, false
+	case err != nil:
+		return ev, true // Not SIP at all: nothing to read.
 	}
+	var m sipparse.Message
+	_ = sipparse.Parse(data, &m) // Its error is why sipgo refuses, or beside it.
+	if !m.Request {
+		return ev, false
+	}
+	ev.Method = method(m.Method)
+	ev.Target = string(m.RequestURI.User)
+	ev.Credentials = m.Auth.Present
+	switch {
+	case m.Auth.Username != nil:
+		ev.Account = string(m.Auth.Username)
+	case ev.Method == sip.REGISTER.String():
+		ev.Account = string(m.To.URI.User)
+	default:
+		ev.Account = string(m.From.URI.User)
+	}
+	ev.UserAgent = string(m.UserAgent)
+	ev.CallID = string(m.CallID)
+	return ev, true
 }
+
+// method returns m in upper case, as sipgo gives it to Wrap; the usual
+// methods without allocating.
+func method(m []byte) string {
+	for _, k := range methods {
+		if asciiFold(m, k) {
+			return k
+		}
+	}
+	return strings.ToUpper(string(m))
+}
+
+var methods = [...]string{"REGISTER", "INVITE", "OPTIONS", "ACK", "BYE", "CANCEL",
+	"SUBSCRIBE", "NOTIFY", "MESSAGE", "INFO", "PRACK", "UPDATE", "REFER", "PUBLISH"}
