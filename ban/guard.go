@@ -422,7 +422,6 @@ func (g *Guard) admit(f *detect.Finding) (*entry, []*entry, error) {
 	if !f.Proven {
 		heap.Push(&g.unproven, e)
 	}
-	g.remember(sub, offence{level: level, end: rec.Until})
 	g.count(e, 1)
 	return e, evicted, nil
 }
@@ -550,10 +549,8 @@ func (g *Guard) forgetAll(sub detect.Subject, lifted bool) {
 func (g *Guard) remember(sub detect.Subject, o offence) {
 	if _, ok := g.history[sub]; !ok && len(g.history) >= g.pol.MaxBans {
 		for k := range g.history {
-			if _, active := g.records[k]; !active {
-				delete(g.history, k)
-				break
-			}
+			delete(g.history, k)
+			break
 		}
 	}
 	g.history[sub] = o
@@ -631,11 +628,13 @@ func (g *Guard) Lift(ctx context.Context, sub detect.Subject) error {
 	return nil
 }
 
-// drop removes e from the records, by identity; g.mu must be held.
+// drop removes e from the records, by identity, and remembers the offence
+// for escalation: an active record is its own history. g.mu must be held.
 func (g *Guard) drop(e *entry) {
 	if g.records[e.rec.Subject] == e {
 		delete(g.records, e.rec.Subject)
 	}
+	g.remember(e.rec.Subject, offence{level: e.rec.Level, end: e.rec.Until})
 	if e.pos[0] >= 0 {
 		heap.Remove(&g.expiry, e.pos[0])
 	}

@@ -93,7 +93,6 @@ func (g *Guard) adopt(b enforce.Ban, from string, now time.Time) bool {
 	heap.Push(&g.expiry, e)
 	heap.Push(&g.unproven, e) // why it was made is lost: the first to make room
 	g.count(e, 1)
-	g.remember(sub, offence{end: rec.Until})
 	g.log.Info("sipban: adopted ban", "subject", sub, "enforcer", from, "until", rec.Until.Format(time.RFC3339))
 	return true
 }
