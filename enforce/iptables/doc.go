@@ -2,15 +2,29 @@
 // iptables: bans go in ipsets, and one iptables rule per address family
 // drops what the sets hold.
 //
-// New creates two ipsets over netlink (github.com/vishvananda/netlink; no
-// ipset binary needed) and inserts two rules with github.com/coreos/go-iptables
-// (which runs iptables and ip6tables). For the default Options it does what
-// these commands would:
+// New creates four ipsets over netlink (github.com/vishvananda/netlink; no
+// ipset binary needed), the bans and the allow-list of each family, and
+// inserts two rules per family with github.com/coreos/go-iptables (which
+// runs iptables and ip6tables). For the default Options it does what these
+// commands would (and the same with ip6tables, sipban6 and sipban6a):
 //
-//	ipset create sipban4 hash:net family inet  timeout 0 maxelem 1048576
-//	ipset create sipban6 hash:net family inet6 timeout 0 maxelem 1048576
-//	iptables  -t raw -I PREROUTING 1 -m set --match-set sipban4 src -m comment --comment sipban -j DROP
-//	ip6tables -t raw -I PREROUTING 1 -m set --match-set sipban6 src -m comment --comment sipban -j DROP
+//	ipset create sipban4  hash:net family inet timeout 0 maxelem 1048576
+//	ipset create sipban4a hash:net family inet timeout 0 maxelem 1048576
+//	iptables -t raw -I PREROUTING 1 -p tcp -m multiport --dports 5060,5061 -m set --match-set sipban4 src -m set ! --match-set sipban4a src -m comment --comment sipban -j DROP
+//	iptables -t raw -I PREROUTING 1 -p udp -m multiport --dports 5060,5061 -m set --match-set sipban4 src -m set ! --match-set sipban4a src -m comment --comment sipban -j DROP
+//
+// A ban drops the source's TCP and UDP packets to Options.Ports (5060 and
+// 5061 by default, at most 15: multiport's limit) and nothing else, so that
+// a ban, perhaps of an address an attacker spoofed, never cuts ssh or an
+// admin API; Options.AllPorts makes one rule per family without -p that
+// drops everything. multiport needs -p, hence a rule per protocol; it comes
+// first because iptables-nft turns it into a native port match that ends
+// the rule before the set lookups. The allow set, Options.Allow, is
+// excluded in the rule rather than accepted ahead of it: an ACCEPT would
+// skip the operator's own raw rules after ours (a CT helper, say) for
+// allow-listed sources. An allow-listed address is spared even inside a
+// wider banned prefix. New rewrites rules and allow sets that a run with
+// other Ports, AllPorts or Allow left.
 //
 // The raw table's PREROUTING chain runs before connection tracking, so a
 // ban also cuts a UDP flow that a stateful firewall already accepts as

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 // rule per family in the raw table's PREROUTING chain. It is safe for
 // concurrent use; changes are serialised on one netlink socket.
 type Enforcer struct {
-	opts Options
+	opts settings
 	fams [2]*family // IPv4, IPv6
 
 	mu     sync.Mutex
@@ -38,10 +40,13 @@ var (
 	_ enforce.Closer   = (*Enforcer)(nil)
 )
 
-// family is one address family's set and rule.
+// family is one address family's sets and rules.
 type family struct {
 	v6      bool
 	set     string
+	allow   string  // the set of Options.Allow
+	allowed []entry // what it must hold
+	rules   [][]string
 	ipt     *goipt.IPTables
 	maxElem uint32 // the set's, as the kernel has it
 }
@@ -54,10 +59,52 @@ const (
 	lockWait = 10
 )
 
-// rule is the rule's specification, as iptables -I takes it after the
-// chain.
-func (f *family) rule() []string {
-	return []string{"-m", "set", "--match-set", f.set, "src", "-m", "comment", "--comment", RuleComment, "-j", "DROP"}
+// specs returns the family's rules, as iptables -I takes them after the
+// chain, each in the order iptables -S prints it, so that ensureRules can
+// tell them from rules of an earlier run by their text. multiport needs
+// -p ("multiport needs `-p tcp', `-p udp'..."), hence a rule for each; it
+// comes first because iptables-nft makes it a native port match that ends
+// the rule before the set matches run.
+func (f *family) specs(o settings) [][]string {
+	match := []string{"-m", "set", "--match-set", f.set, "src", "-m", "set", "!", "--match-set", f.allow, "src",
+		"-m", "comment", "--comment", RuleComment, "-j", "DROP"}
+	if o.AllPorts {
+		return [][]string{match}
+	}
+	ports := make([]string, len(o.Ports))
+	for i, p := range o.Ports {
+		ports[i] = strconv.Itoa(int(p))
+	}
+	var out [][]string
+	for _, proto := range []string{"udp", "tcp"} {
+		out = append(out, append([]string{"-p", proto, "-m", "multiport", "--dports", strings.Join(ports, ",")}, match...))
+	}
+	return out
+}
+
+// ours reports whether a line of iptables -S is a rule for f's set, from
+// this run or an earlier one.
+func (f *family) ours(line string) bool {
+	return strings.HasPrefix(line, "-A "+chain+" ") && strings.Contains(line, " --match-set "+f.set+" src ") &&
+		strings.Contains(line, " --comment "+RuleComment+" ")
+}
+
+// allowEntries returns an allow-list as set elements: hash:net cannot hold
+// a /0, so one goes in as its two halves.
+func allowEntries(ps []netip.Prefix) []entry {
+	var out []entry
+	for _, p := range ps {
+		if p.Bits() == 0 {
+			half := netip.PrefixFrom(p.Addr(), 1)
+			hi := half.Addr().AsSlice()
+			hi[0] = 0x80
+			a, _ := netip.AddrFromSlice(hi)
+			out = append(out, entry{p: half}, entry{p: netip.PrefixFrom(a, 1)})
+			continue
+		}
+		out = append(out, entry{p: p})
+	}
+	return out
 }
 
 func (f *family) cmd() string {
@@ -74,13 +121,16 @@ func (f *family) nfproto() uint8 {
 	return unix.NFPROTO_IPV4
 }
 
-// New makes sure both sets and both rules are in place: it creates a set
-// that is absent and adopts one left by an earlier run (Options.Keep) with
-// its bans, rebuilding it if its maxelem is not Options.MaxElem; it inserts
-// a rule at the head of raw PREROUTING unless the same rule is there. It
-// needs CAP_NET_ADMIN and the iptables and ip6tables commands.
-func New(ctx context.Context, opts Options) (*Enforcer, error) {
-	opts, err := opts.withDefaults()
+// New makes sure the sets and rules of both families are in place: it
+// creates a set that is absent and adopts one left by an earlier run
+// (Options.Keep) with its bans, rebuilding it if its maxelem is not
+// Options.MaxElem; it makes the allow sets hold Options.Allow; it inserts
+// the rules at the head of raw PREROUTING unless they are there, and
+// deletes rules for its sets that an earlier run with other Ports or
+// AllPorts left. It needs CAP_NET_ADMIN and the iptables and ip6tables
+// commands.
+func New(ctx context.Context, options Options) (*Enforcer, error) {
+	opts, err := options.withDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +139,9 @@ func New(ctx context.Context, opts Options) (*Enforcer, error) {
 	}
 	e := &Enforcer{opts: opts}
 	for i, proto := range []goipt.Protocol{goipt.ProtocolIPv4, goipt.ProtocolIPv6} {
-		f := &family{v6: i == 1, set: opts.Name + "46"[i:i+1]}
+		fam := opts.Name + "46"[i:i+1]
+		f := &family{v6: i == 1, set: fam, allow: fam + "a", allowed: allowEntries(opts.allow[i])}
+		f.rules = f.specs(opts)
 		if f.ipt, err = goipt.New(goipt.IPFamily(proto), goipt.Timeout(lockWait)); err != nil {
 			return nil, fmt.Errorf("iptables: %s: %w", f.cmd(), err)
 		}
@@ -115,7 +167,10 @@ func (e *Enforcer) setup(f *family) error {
 	if err := e.ensureSet(f); err != nil {
 		return err
 	}
-	return e.ensureRule(f)
+	if err := e.ensureAllow(f); err != nil {
+		return err
+	}
+	return e.ensureRules(f)
 }
 
 func (e *Enforcer) ensureSet(f *family) error {
@@ -131,19 +186,74 @@ func (e *Enforcer) ensureSet(f *family) error {
 	if !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("iptables: create ipset %s: %w", f.set, kerr(err))
 	}
-	h, _, err := e.conn.list(f.set, true)
+	h, _, err := e.adopt(f, f.set, true)
 	if err != nil {
-		return fmt.Errorf("iptables: read ipset %s: %w", f.set, kerr(err))
-	}
-	if h.typ != setType || h.family != f.nfproto() || !h.hasTimeout {
-		return fmt.Errorf("iptables: ipset %s exists as %s, want %s; remove it (ipset destroy %s) or set Options.Name",
-			f.set, describeSet(h.typ, h.family, h.hasTimeout), describeSet(setType, f.nfproto(), true), f.set)
+		return err
 	}
 	f.maxElem = h.maxElem
 	if h.maxElem == want {
 		return nil
 	}
 	return e.resize(f, want)
+}
+
+// adopt reads a set that exists, refusing one that is not a hash:net
+// with timeouts of f's family.
+func (e *Enforcer) adopt(f *family, set string, headerOnly bool) (header, []entry, error) {
+	h, es, err := e.conn.list(set, headerOnly)
+	if err != nil {
+		return h, nil, fmt.Errorf("iptables: read ipset %s: %w", set, kerr(err))
+	}
+	if h.typ != setType || h.family != f.nfproto() || !h.hasTimeout {
+		return h, nil, fmt.Errorf("iptables: ipset %s exists as %s, want %s; remove it (ipset destroy %s) or set Options.Name",
+			set, describeSet(h.typ, h.family, h.hasTimeout), describeSet(setType, f.nfproto(), true), set)
+	}
+	return h, es, nil
+}
+
+// ensureAllow creates f's allow set if absent and makes it hold exactly
+// f.allowed: what is missing is added before what is extra goes, so that
+// nothing allowed by both runs loses its exemption meanwhile.
+func (e *Enforcer) ensureAllow(f *family) error {
+	var have []entry
+	err := e.conn.create(f.allow, f.v6, uint32(e.opts.MaxElem))
+	switch {
+	case errors.Is(err, unix.EEXIST):
+		if _, have, err = e.adopt(f, f.allow, false); err != nil {
+			return err
+		}
+	case err != nil:
+		return fmt.Errorf("iptables: create ipset %s: %w", f.allow, kerr(err))
+	}
+	missing := diff(f.allowed, have)
+	extra := diff(have, f.allowed)
+	if len(missing) > 0 {
+		if err := e.conn.adt(cmdAdd, f.allow, missing); err != nil {
+			return fmt.Errorf("iptables: allow %d prefixes from %v in ipset %s: %w", len(missing), missing[0].p, f.allow, kerr(err))
+		}
+	}
+	if len(extra) > 0 {
+		if err := e.conn.adt(cmdDel, f.allow, extra); err != nil {
+			return fmt.Errorf("iptables: remove %d prefixes from %v from ipset %s: %w", len(extra), extra[0].p, f.allow, kerr(err))
+		}
+	}
+	return nil
+}
+
+// diff returns the entries of a whose prefix is not in b, timeouts aside
+// (an allow entry has none).
+func diff(a, b []entry) []entry {
+	in := make(map[netip.Prefix]bool, len(b))
+	for _, x := range b {
+		in[x.p] = true
+	}
+	var out []entry
+	for _, x := range a {
+		if !in[x.p] {
+			out = append(out, entry{p: x.p})
+		}
+	}
+	return out
 }
 
 func describeSet(typ string, fam uint8, timeout bool) string {
@@ -219,16 +329,45 @@ func (e *Enforcer) copyInto(f *family, tmp string, want uint32) error {
 	return nil
 }
 
-func (e *Enforcer) ensureRule(f *family) error {
-	ok, err := f.ipt.Exists(table, chain, f.rule()...)
+// ensureRules makes raw PREROUTING hold f's rules, once each: it inserts
+// those missing at the head and then deletes the other rules for f's set,
+// left by a run with other Ports or AllPorts, or a second copy. In place,
+// it costs one iptables -S.
+func (e *Enforcer) ensureRules(f *family) error {
+	lines, err := f.ipt.List(table, chain)
 	if err != nil {
-		return fmt.Errorf("iptables: %s -t %s -C %s: %w", f.cmd(), table, chain, err)
+		return fmt.Errorf("iptables: %s -t %s -S %s: %w", f.cmd(), table, chain, err)
 	}
-	if ok {
-		return nil
+	want := make(map[string]bool, len(f.rules))
+	for _, r := range f.rules {
+		want["-A "+chain+" "+strings.Join(r, " ")] = true
 	}
-	if err := f.ipt.Insert(table, chain, 1, f.rule()...); err != nil {
-		return fmt.Errorf("iptables: %s -t %s -I %s: %w", f.cmd(), table, chain, err)
+	have := make(map[string]bool, len(f.rules))
+	var stale [][]string
+	for _, l := range lines {
+		if !f.ours(l) {
+			continue
+		}
+		if want[l] && !have[l] {
+			have[l] = true
+			continue
+		}
+		// Ours has no quoted words: the fields are the rule.
+		stale = append(stale, strings.Fields(l)[2:])
+	}
+	// In reverse, each at the head: they end up in f.rules' order.
+	for i := len(f.rules) - 1; i >= 0; i-- {
+		if have["-A "+chain+" "+strings.Join(f.rules[i], " ")] {
+			continue
+		}
+		if err := f.ipt.Insert(table, chain, 1, f.rules[i]...); err != nil {
+			return fmt.Errorf("iptables: %s -t %s -I %s: %w", f.cmd(), table, chain, err)
+		}
+	}
+	for _, r := range stale {
+		if err := f.ipt.Delete(table, chain, r...); err != nil {
+			return fmt.Errorf("iptables: %s -t %s -D %s: %w", f.cmd(), table, chain, err)
+		}
 	}
 	return nil
 }
@@ -447,13 +586,15 @@ func (e *Enforcer) Close() error {
 	var errs []error
 	if !e.opts.Keep {
 		for _, f := range e.fams {
-			if err := deleteRule(f); err != nil {
+			if err := deleteRules(f); err != nil {
 				errs = append(errs, err)
 			}
 		}
 		for _, f := range e.fams {
-			if err := e.destroy(f.set); err != nil {
-				errs = append(errs, err)
+			for _, set := range []string{f.set, f.allow} {
+				if err := e.destroy(set); err != nil {
+					errs = append(errs, err)
+				}
 			}
 		}
 	}
@@ -461,17 +602,17 @@ func (e *Enforcer) Close() error {
 	return errors.Join(errs...)
 }
 
-// deleteRule deletes every copy of f's rule.
-func deleteRule(f *family) error {
-	for range 16 {
-		ok, err := f.ipt.Exists(table, chain, f.rule()...)
-		if err != nil {
-			return fmt.Errorf("iptables: %s -t %s -C %s: %w", f.cmd(), table, chain, err)
+// deleteRules deletes every rule for f's set.
+func deleteRules(f *family) error {
+	lines, err := f.ipt.List(table, chain)
+	if err != nil {
+		return fmt.Errorf("iptables: %s -t %s -S %s: %w", f.cmd(), table, chain, err)
+	}
+	for _, l := range lines {
+		if !f.ours(l) {
+			continue
 		}
-		if !ok {
-			return nil
-		}
-		if err := f.ipt.Delete(table, chain, f.rule()...); err != nil {
+		if err := f.ipt.Delete(table, chain, strings.Fields(l)[2:]...); err != nil {
 			return fmt.Errorf("iptables: %s -t %s -D %s: %w", f.cmd(), table, chain, err)
 		}
 	}

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"time"
+
+	"github.com/sipban/sipban/internal/scope"
 )
 
 // Options configure an Enforcer. The zero value is usable.
@@ -25,6 +28,28 @@ type Options struct {
 	// Now is the clock that turns expiry times into kernel timeouts and
 	// back. Nil means time.Now.
 	Now func() time.Time
+	// Ports are the destination ports, TCP and UDP alike, whose packets a
+	// ban drops; a banned source still reaches every other port, so that
+	// a ban, perhaps of a spoofed address, never cuts ssh or an admin
+	// API. Empty means 5060 and 5061: SIP over UDP and TCP, and over
+	// TLS. At most MaxPorts; port 0, and Ports given with AllPorts, are
+	// refused.
+	Ports []uint16
+	// AllPorts makes a ban drop every packet from the source, whatever
+	// its protocol and port. False means Ports only.
+	AllPorts bool
+	// Allow lists prefixes whose packets no ban drops, even a ban on a
+	// wider prefix that holds them (an IPv4 /24 or IPv6 /48 the Guard
+	// aggregated): the operator's own addresses. They go in two more
+	// ipsets, Name+"4a" and Name+"6a", which every rule excludes. Empty
+	// means none.
+	Allow []netip.Prefix
+}
+
+// settings are Options with defaults applied, and Allow split by family.
+type settings struct {
+	Options
+	allow [2][]netip.Prefix // IPv4, IPv6
 }
 
 const (
@@ -32,8 +57,8 @@ const (
 	// the sets are "sipban4" and "sipban6".
 	DefaultName = "sipban"
 	// MaxNameLen is the longest Options.Name: ipset names hold 31 bytes,
-	// and the Enforcer appends a family digit and, while rebuilding a set,
-	// one more byte.
+	// and the Enforcer appends a family digit and one more byte, for an
+	// allow set or while rebuilding a set.
 	MaxNameLen = 29
 	// DefaultMaxElem is the maxelem used when Options.MaxElem is zero: a
 	// little over a million bans per family. ipset's own default, 65,536,
@@ -49,6 +74,9 @@ const (
 	// RuleComment is the comment on the rules the Enforcer inserts
 	// (iptables -m comment), so that iptables -S tells who put them there.
 	RuleComment = "sipban"
+	// MaxPorts is the most Options.Ports: iptables' multiport match takes
+	// 15 ports ("too many ports specified" beyond).
+	MaxPorts = 15
 )
 
 // ErrFull is returned, wrapped with the set's name and maxelem, by a ban
@@ -59,7 +87,9 @@ var ErrFull = errors.New("iptables: ipset full")
 // ErrClosed is returned by changes and lists made after Close.
 var ErrClosed = errors.New("iptables: enforcer closed")
 
-func (o Options) withDefaults() (Options, error) {
+func (opts Options) withDefaults() (settings, error) {
+	o := settings{Options: opts}
+	var err error
 	if o.Name == "" {
 		o.Name = DefaultName
 	}
@@ -79,6 +109,15 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Ports, err = scope.Ports(o.Ports, o.AllPorts); err != nil {
+		return o, fmt.Errorf("iptables: %w", err)
+	}
+	if len(o.Ports) > MaxPorts {
+		return o, fmt.Errorf("iptables: %d ports: iptables' multiport match takes at most %d", len(o.Ports), MaxPorts)
+	}
+	if o.allow[0], o.allow[1], err = scope.Allow(o.Allow); err != nil {
+		return o, fmt.Errorf("iptables: %w", err)
 	}
 	return o, nil
 }

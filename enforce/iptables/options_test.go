@@ -1,6 +1,8 @@
 package iptables
 
 import (
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,12 @@ func TestOptions(t *testing.T) {
 		{Options{Name: "é"}, "only letters"},
 		{Options{MaxElem: -1}, "maxelem -1"},
 		{Options{MaxElem: 1 << 32}, "maxelem 4294967296"},
+		{Options{Ports: []uint16{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}}, ""},
+		{Options{Ports: []uint16{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}}, "16 ports"},
+		{Options{Ports: []uint16{0}}, "Options.Ports: port 0"},
+		{Options{Ports: []uint16{5060}, AllPorts: true}, "give one"},
+		{Options{AllPorts: true, Allow: []netip.Prefix{netip.MustParsePrefix("::/0")}}, ""},
+		{Options{Allow: []netip.Prefix{{}}}, "Options.Allow: invalid prefix"},
 	} {
 		o, err := tc.opts.withDefaults()
 		if tc.err == "" {
@@ -35,7 +43,7 @@ func TestOptions(t *testing.T) {
 		}
 	}
 	o, _ := Options{}.withDefaults()
-	if o.Name != "sipban" || o.MaxElem != 1<<20 {
+	if o.Name != "sipban" || o.MaxElem != 1<<20 || !slices.Equal(o.Ports, []uint16{5060, 5061}) {
 		t.Errorf("defaults: %+v", o)
 	}
 }

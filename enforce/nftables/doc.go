@@ -6,7 +6,12 @@
 // tracking, so a ban also cuts a UDP flow that conntrack already accepts.
 // Each prefix length in use gets a hash set with per-element timeouts
 // ("v4_32", "v6_64", ...) and one rule: the source address, masked to that
-// length, looked up in the set, counted and dropped. A packet costs one hash
+// length, looked up in the set, then the destination port, TCP or UDP, in
+// Options.Ports (5060 and 5061 by default; Options.AllPorts drops every
+// port), then the source not in the allow set of Options.Allow, counted and
+// dropped. So a ban, perhaps of an address an attacker spoofed, cuts SIP
+// only and never ssh or an admin API, and an allow-listed address is
+// spared even inside a wider banned prefix. A packet costs one hash
 // lookup per prefix length in use, whatever the number of bans; nested
 // prefixes are independent bans, as in enforce.Memory. (Interval sets would
 // refuse overlapping elements and cost a tree walk per packet.)
@@ -20,6 +25,10 @@
 // New adopts it; List reads the bans back for ban.Guard.Reconcile. If the
 // table is removed from outside (nft flush ruleset), the next change builds
 // it again, and so does Repair, which ban.Guard.Resync calls.
+//
+// The allow sets ("allow4", "allow6") are interval sets: one lookup for
+// prefixes of any length. A table kept by a run with other Ports, AllPorts
+// or Allow gets this run's: New writes every rule and the allow sets again.
 //
 // New and every method need CAP_NET_ADMIN in the network namespace. On other
 // systems New returns enforce.ErrUnsupported.

@@ -18,6 +18,7 @@ import (
 	"github.com/sipban/sipban/enforce/enforcetest"
 	"github.com/sipban/sipban/enforce/nftables"
 	"github.com/sipban/sipban/internal/netnstest"
+	"github.com/sipban/sipban/internal/scope/scopetest"
 )
 
 func TestMain(m *testing.M) { netnstest.Main(m) }
@@ -36,25 +37,42 @@ func nft(t testing.TB, args ...string) string {
 	return string(out)
 }
 
+// delivered reports whether a UDP datagram from a to port 5060 gets
+// through: the default Options drop only the SIP ports.
+func delivered(t testing.TB, a netip.Addr) bool {
+	t.Helper()
+	return scopetest.Reaches(t, "udp", a, 5060)
+}
+
 // TestConformance runs the enforcetest suite, answering Blocked with real
 // packets through the kernel.
 func TestConformance(t *testing.T) {
 	netnstest.Require(t)
-	p := netnstest.NewProber(t)
 	enforcetest.Run(t, enforcetest.Harness{
 		New: func(t *testing.T) enforce.Enforcer { return open(t, nftables.Options{}) },
 		Blocked: func(t *testing.T, _ enforce.Enforcer, a netip.Addr) bool {
-			return !p.Delivered(t, a)
+			return !delivered(t, a)
 		},
+	})
+}
+
+// TestScope runs the scopetest suite: ports, all ports and the allow-list,
+// with real packets.
+func TestScope(t *testing.T) {
+	scopetest.Run(t, func(t *testing.T, o scopetest.Options) enforce.Enforcer {
+		e := open(t, nftables.Options{Ports: o.Ports, AllPorts: o.AllPorts, Allow: o.Allow})
+		t.Cleanup(func() { e.Close() })
+		return e
 	})
 }
 
 // TestCutsTrackedFlow: a UDP flow already in conntrack, accepted early by a
 // stateful firewall, stops the moment its source is banned, and flows again
-// when the ban is lifted.
+// when the ban is lifted. The flow goes to an ephemeral port, so the ban
+// covers all ports; TestScope has the same on port 5060 with the default.
 func TestCutsTrackedFlow(t *testing.T) {
 	netnstest.Require(t)
-	e := open(t, nftables.Options{})
+	e := open(t, nftables.Options{AllPorts: true})
 	defer e.Close()
 	netnstest.CutsTrackedFlow(t, e)
 }
@@ -63,7 +81,6 @@ func TestCutsTrackedFlow(t *testing.T) {
 // them; without, Close removes everything it made.
 func TestRestart(t *testing.T) {
 	netnstest.Require(t)
-	p := netnstest.NewProber(t)
 	ctx := context.Background()
 	until := time.Now().Add(time.Hour)
 	e := open(t, nftables.Options{Table: "restart", Keep: true})
@@ -73,7 +90,7 @@ func TestRestart(t *testing.T) {
 	require.NoError(t, e.Close(), "Close twice")
 	assert.ErrorIs(t, e.Ban(ctx, netip.MustParsePrefix("127.0.0.3/32"), until), nftables.ErrClosed)
 
-	assert.False(t, p.Delivered(t, netip.MustParseAddr("127.0.0.2")), "dropped with no process behind it")
+	assert.False(t, delivered(t, netip.MustParseAddr("127.0.0.2")), "dropped with no process behind it")
 
 	e = open(t, nftables.Options{Table: "restart"})
 	bans, err := e.List(ctx)
@@ -82,35 +99,38 @@ func TestRestart(t *testing.T) {
 	for _, b := range bans {
 		assert.WithinDuration(t, until, b.Until, 2*time.Second, b.Prefix.String())
 	}
-	assert.False(t, p.Delivered(t, netip.MustParseAddr("fd00:5ba:0:9::77")), "the adopted /64 still drops")
+	assert.False(t, delivered(t, netip.MustParseAddr("fd00:5ba:0:9::77")), "the adopted /64 still drops")
 	require.NoError(t, e.Ban(ctx, netip.MustParsePrefix("127.0.0.3/32"), until))
 	require.NoError(t, e.Close())
 
 	assert.NotContains(t, nft(t, "list", "tables"), "restart", "Close without Keep removes the table")
-	assert.True(t, p.Delivered(t, netip.MustParseAddr("127.0.0.2")))
+	assert.True(t, delivered(t, netip.MustParseAddr("127.0.0.2")))
 }
 
 // TestTableRemoved: an operator's "nft flush ruleset" removes the table; the
 // next change builds it again instead of failing forever.
 func TestTableRemoved(t *testing.T) {
 	netnstest.Require(t)
-	p := netnstest.NewProber(t)
 	e := open(t, nftables.Options{})
 	defer e.Close()
 	ctx := context.Background()
 	require.NoError(t, e.Ban(ctx, netip.MustParsePrefix("127.0.0.2/32"), time.Now().Add(time.Hour)))
 	nft(t, "flush", "ruleset")
-	require.True(t, p.Delivered(t, netip.MustParseAddr("127.0.0.2")))
+	require.True(t, delivered(t, netip.MustParseAddr("127.0.0.2")))
 	require.NoError(t, e.Ban(ctx, netip.MustParsePrefix("127.0.0.3/32"), time.Now().Add(time.Hour)))
-	assert.False(t, p.Delivered(t, netip.MustParseAddr("127.0.0.3")))
+	assert.False(t, delivered(t, netip.MustParseAddr("127.0.0.3")))
 	require.NoError(t, e.Unban(ctx, netip.MustParsePrefix("127.0.0.2/32")))
 }
 
 // TestWhatItCreates pins the ruleset down: one inet table, a raw-priority
-// prerouting chain, one timeout set and one rule per prefix class in use.
+// prerouting chain, one timeout set and one rule per prefix class in use,
+// matching the SIP ports and sparing the allow-list, held in interval sets.
 func TestWhatItCreates(t *testing.T) {
 	netnstest.Require(t)
-	e := open(t, nftables.Options{Table: "shape"})
+	e := open(t, nftables.Options{Table: "shape", Allow: []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("10.1.0.0/16"),
+		netip.MustParsePrefix("127.0.0.9/32"), netip.MustParsePrefix("2001:db8::/32"),
+	}})
 	defer e.Close()
 	ctx := context.Background()
 	hour := time.Now().Add(time.Hour)
@@ -121,12 +141,50 @@ func TestWhatItCreates(t *testing.T) {
 	for _, want := range []string{
 		"type filter hook prerouting priority raw; policy accept;",
 		"set v4_32 {", "set v6_64 {", "flags timeout",
-		"ip saddr @v4_32 counter packets 0 bytes 0 drop",
-		"ip6 saddr & ffff:ffff:ffff:ffff:: == @v6_64 counter packets 0 bytes 0 drop",
+		"set allow4 {", "set allow6 {", "flags interval",
+		"elements = { 10.0.0.0/8, 127.0.0.9 }", "elements = { 2001:db8::/32 }",
+		"ip saddr @v4_32 meta l4proto { tcp, udp } th dport { 5060, 5061 } ip saddr != @allow4 counter packets 0 bytes 0 drop",
+		"ip6 saddr & ffff:ffff:ffff:ffff:: == @v6_64 meta l4proto { tcp, udp } th dport { 5060, 5061 } ip6 saddr != @allow6 counter packets 0 bytes 0 drop",
 	} {
 		assert.Contains(t, out, want)
 	}
 	assert.Equal(t, 2, strings.Count(out, " drop"))
+}
+
+// TestRestartOtherScope: a table kept by a run with other Ports, AllPorts
+// or Allow gets this run's rules and allow-list; its bans carry over.
+func TestRestartOtherScope(t *testing.T) {
+	netnstest.Require(t)
+	ctx := context.Background()
+	src := netip.MustParseAddr("127.0.0.2")
+	e := open(t, nftables.Options{Table: "scope", Keep: true})
+	require.NoError(t, e.Ban(ctx, netip.PrefixFrom(src, 32), time.Now().Add(time.Hour)))
+	require.NoError(t, e.Close())
+	for _, tc := range []struct {
+		name    string
+		opts    nftables.Options
+		reaches map[uint16]bool
+		rule    string
+	}{
+		{"all ports", nftables.Options{AllPorts: true}, map[uint16]bool{5060: false, 8080: false}, "ip saddr @v4_32 ip saddr != @allow4 counter"},
+		{"other port", nftables.Options{Ports: []uint16{8080}}, map[uint16]bool{5060: true, 8080: false}, "th dport { 8080 }"},
+		{"allowed", nftables.Options{Allow: []netip.Prefix{netip.PrefixFrom(src, 32)}}, map[uint16]bool{5060: true, 5061: true}, "th dport { 5060, 5061 }"},
+		{"default", nftables.Options{}, map[uint16]bool{5060: false, 8080: true}, "th dport { 5060, 5061 }"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Table, tc.opts.Keep = "scope", true
+			e := open(t, tc.opts)
+			defer e.Close()
+			for port, want := range tc.reaches {
+				assert.Equal(t, want, scopetest.Reaches(t, "udp", src, port), "port %d", port)
+			}
+			chain := nft(t, "list", "chain", "inet", "scope", "prerouting")
+			assert.Contains(t, chain, tc.rule)
+			assert.Equal(t, 1, strings.Count(chain, " drop"), "the old rule is gone:\n%s", chain)
+		})
+	}
+	e = open(t, nftables.Options{Table: "scope"})
+	require.NoError(t, e.Close())
 }
 
 // TestLongBan: a ban longer than the kernel takes is installed for
@@ -184,7 +242,6 @@ func TestBatchLimit(t *testing.T) {
 // reopens the kernel.
 func TestGuardRestart(t *testing.T) {
 	netnstest.Require(t)
-	p := netnstest.NewProber(t)
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
 	src := netip.MustParseAddr("127.0.0.2")
@@ -197,7 +254,7 @@ func TestGuardRestart(t *testing.T) {
 			Status: 403, Account: "alice", Credentials: true}
 		require.NoError(t, g.Observe(ctx, &ev))
 	}
-	require.False(t, p.Delivered(t, src), "banned in the kernel")
+	require.False(t, delivered(t, src), "banned in the kernel")
 	until := g.Bans()[0].Until
 	require.NoError(t, e.Close())
 
@@ -211,10 +268,10 @@ func TestGuardRestart(t *testing.T) {
 	require.Len(t, g.Bans(), 1)
 	assert.WithinDuration(t, until, g.Bans()[0].Until, 2*time.Second)
 	assert.True(t, g.Banned(src))
-	assert.False(t, p.Delivered(t, src), "still dropped after the restart")
+	assert.False(t, delivered(t, src), "still dropped after the restart")
 
 	require.NoError(t, g.Lift(ctx, detect.SubjectOf(src)))
-	assert.True(t, p.Delivered(t, src), "lifted in the kernel")
+	assert.True(t, delivered(t, src), "lifted in the kernel")
 }
 
 // TestGuardResync: a firewall reload flushes the whole ruleset, then
@@ -222,7 +279,6 @@ func TestGuardRestart(t *testing.T) {
 // and bans back and the guesser is dropped again.
 func TestGuardResync(t *testing.T) {
 	netnstest.Require(t)
-	p := netnstest.NewProber(t)
 	ctx := context.Background()
 	src := netip.MustParseAddr("127.0.0.2")
 	e := open(t, nftables.Options{Table: "resync"})
@@ -234,7 +290,7 @@ func TestGuardResync(t *testing.T) {
 			Status: 403, Account: "alice", Credentials: true}
 		require.NoError(t, g.Observe(ctx, &ev))
 	}
-	require.False(t, p.Delivered(t, src))
+	require.False(t, delivered(t, src))
 	before := nft(t, "-a", "list", "chain", "inet", "resync", "prerouting")
 	n, err := g.Resync(ctx)
 	require.NoError(t, err)
@@ -242,18 +298,18 @@ func TestGuardResync(t *testing.T) {
 	assert.Equal(t, before, nft(t, "-a", "list", "chain", "inet", "resync", "prerouting"), "nothing rewritten: same rule handles, same counters")
 
 	nft(t, "flush", "ruleset")
-	require.True(t, p.Delivered(t, src), "the flush took the ban")
+	require.True(t, delivered(t, src), "the flush took the ban")
 	n, err = g.Resync(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	assert.False(t, p.Delivered(t, src), "dropped again")
+	assert.False(t, delivered(t, src), "dropped again")
 
 	nft(t, "flush", "chain", "inet", "resync", "prerouting")
-	require.True(t, p.Delivered(t, src), "the rule is gone, the set is not")
+	require.True(t, delivered(t, src), "the rule is gone, the set is not")
 	n, err = g.Resync(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, n, "the set still held the ban")
-	assert.False(t, p.Delivered(t, src), "dropped again")
+	assert.False(t, delivered(t, src), "dropped again")
 	assert.Equal(t, 1, strings.Count(nft(t, "list", "chain", "inet", "resync", "prerouting"), "drop"), "one rule, not two")
 }
 

@@ -20,13 +20,15 @@ import (
 // Enforcer bans prefixes in nftables. It is safe for concurrent use; changes
 // are serialised, each one a single kernel transaction.
 type Enforcer struct {
-	opts Options
+	opts settings
 
 	mu    sync.Mutex
 	conn  *nftables.Conn
 	table *nftables.Table
 	chain *nftables.Chain
 	sets  map[class]*nftables.Set
+	// allow are the interval sets of Options.Allow, IPv4 and IPv6.
+	allow [2]*nftables.Set
 	// pending are sets queued for creation in the open transaction.
 	pending []class
 	closed  bool
@@ -76,7 +78,7 @@ func parseClass(name string) (class, bool) {
 // earlier run (Options.Keep) is adopted with its bans. It needs
 // CAP_NET_ADMIN.
 func New(ctx context.Context, opts Options) (*Enforcer, error) {
-	opts, err := opts.withDefaults()
+	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -87,9 +89,9 @@ func New(ctx context.Context, opts Options) (*Enforcer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nftables: netlink: %w", err)
 	}
-	e := &Enforcer{opts: opts, conn: conn}
+	e := &Enforcer{opts: o, conn: conn}
 	if err := e.setup(); err != nil {
-		conn.CloseLasting()
+		e.conn.CloseLasting()
 		return nil, err
 	}
 	return e, nil
@@ -118,7 +120,12 @@ func (e *Enforcer) setup() error {
 		return fmt.Errorf("nftables: list sets of %s: %w", e.opts.Table, err)
 	}
 	e.sets = make(map[class]*nftables.Set)
+	// Every rule is written again, so that one left by a run with other
+	// Ports or AllPorts matches this one's.
 	e.conn.FlushChain(e.chain)
+	if err := e.setAllow(); err != nil {
+		return e.discard(fmt.Errorf("nftables: allow-list of %s: %w", e.opts.Table, err))
+	}
 	for _, s := range sets {
 		c, ok := parseClass(s.Name)
 		if !ok {
@@ -126,7 +133,10 @@ func (e *Enforcer) setup() error {
 		}
 		s.Table = e.table
 		e.sets[c] = s
-		e.conn.AddRule(e.rule(c, s))
+		if err := e.addRule(c, s); err != nil {
+			e.sets = nil
+			return e.discard(fmt.Errorf("nftables: rules of %s: %w", e.opts.Table, err))
+		}
 	}
 	if err := e.conn.Flush(); err != nil {
 		e.sets = nil
@@ -135,16 +145,73 @@ func (e *Enforcer) setup() error {
 	return nil
 }
 
-// rule drops packets whose source, masked to c's length, is in s.
-func (e *Enforcer) rule(c class, s *nftables.Set) *nftables.Rule {
+// setAllow queues the allow sets, created if absent, with exactly the
+// prefixes of Options.Allow.
+func (e *Enforcer) setAllow() error {
+	for i, ps := range [2][]netip.Prefix{e.opts.allow4, e.opts.allow6} {
+		key, size := nftables.TypeIPAddr, 4
+		if i == 1 {
+			key, size = nftables.TypeIP6Addr, 16
+		}
+		// Interval sets, unlike the bans' hash sets, hold prefixes of
+		// any length in one set: one lookup, however mixed the list.
+		s := &nftables.Set{Table: e.table, Name: "allow" + "46"[i:i+1], KeyType: key, Interval: true}
+		if err := e.conn.AddSet(s, nil); err != nil {
+			return err
+		}
+		e.conn.FlushSet(s)
+		if els := intervals(ps, size); len(els) > 0 {
+			if err := e.conn.SetAddElements(s, els); err != nil {
+				return err
+			}
+		}
+		e.allow[i] = s
+	}
+	return nil
+}
+
+// intervals returns the elements of an interval set holding ps, which are
+// sorted and disjoint: per prefix a start and, unless it runs to the end
+// of the address space, an end one past its last address. As nft does, a
+// set whose first prefix does not start at zero opens with an end at zero.
+func intervals(ps []netip.Prefix, size int) []nftables.SetElement {
+	var els []nftables.SetElement
+	if len(ps) > 0 && !ps[0].Addr().IsUnspecified() {
+		els = append(els, nftables.SetElement{Key: make([]byte, size), IntervalEnd: true})
+	}
+	for _, p := range ps {
+		els = append(els, nftables.SetElement{Key: p.Addr().AsSlice()})
+		b := p.Addr().AsSlice()
+		for i := p.Bits(); i < len(b)*8; i++ {
+			b[i/8] |= 0x80 >> (i % 8)
+		}
+		last, _ := netip.AddrFromSlice(b)
+		// Next of the last address of all is the zero Addr.
+		if next := last.Next(); next.IsValid() {
+			els = append(els, nftables.SetElement{Key: next.AsSlice(), IntervalEnd: true})
+		}
+	}
+	return els
+}
+
+// addRule queues the rule for c: drop packets whose source, masked to c's
+// length, is in s, to one of Options.Ports over TCP or UDP (or to any port
+// with AllPorts), unless the source is allow-listed. The allow lookup comes
+// last, so that only a banned packet pays for it.
+func (e *Enforcer) addRule(c class, s *nftables.Set) error {
 	proto, off, size := byte(unix.NFPROTO_IPV4), uint32(12), uint32(4)
+	allow := e.allow[0]
 	if c.v6 {
 		proto, off, size = unix.NFPROTO_IPV6, 8, 16
+		allow = e.allow[1]
+	}
+	source := func() expr.Any {
+		return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: size}
 	}
 	exprs := []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: size},
+		source(),
 	}
 	if int(c.bits) < int(size)*8 {
 		mask := make([]byte, size)
@@ -153,12 +220,47 @@ func (e *Enforcer) rule(c class, s *nftables.Set) *nftables.Rule {
 		}
 		exprs = append(exprs, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: size, Mask: mask, Xor: make([]byte, size)})
 	}
+	exprs = append(exprs, &expr.Lookup{SourceRegister: 1, SetName: s.Name, SetID: s.ID})
+	if !e.opts.AllPorts {
+		ports, err := e.portMatch()
+		if err != nil {
+			return err
+		}
+		exprs = append(exprs, ports...)
+	}
 	exprs = append(exprs,
-		&expr.Lookup{SourceRegister: 1, SetName: s.Name, SetID: s.ID},
+		source(),
+		&expr.Lookup{SourceRegister: 1, SetName: allow.Name, SetID: allow.ID, Invert: true},
 		&expr.Counter{},
 		&expr.Verdict{Kind: expr.VerdictDrop},
 	)
-	return &nftables.Rule{Table: e.table, Chain: e.chain, Exprs: exprs}
+	e.conn.AddRule(&nftables.Rule{Table: e.table, Chain: e.chain, Exprs: exprs})
+	return nil
+}
+
+// portMatch queues two anonymous sets, which the kernel binds to one rule
+// and removes with it, and returns the expressions that match them:
+// "meta l4proto { tcp, udp } th dport { 5060, 5061 }". TCP and UDP both
+// keep the destination port at offset 2 of their header.
+func (e *Enforcer) portMatch() ([]expr.Any, error) {
+	protos := &nftables.Set{Table: e.table, Anonymous: true, Constant: true, KeyType: nftables.TypeInetProto}
+	if err := e.conn.AddSet(protos, []nftables.SetElement{{Key: []byte{unix.IPPROTO_TCP}}, {Key: []byte{unix.IPPROTO_UDP}}}); err != nil {
+		return nil, err
+	}
+	els := make([]nftables.SetElement, len(e.opts.Ports))
+	for i, p := range e.opts.Ports {
+		els[i] = nftables.SetElement{Key: []byte{byte(p >> 8), byte(p)}}
+	}
+	ports := &nftables.Set{Table: e.table, Anonymous: true, Constant: true, KeyType: nftables.TypeInetService}
+	if err := e.conn.AddSet(ports, els); err != nil {
+		return nil, err
+	}
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Lookup{SourceRegister: 1, SetName: protos.Name, SetID: protos.ID},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: 1, SetName: ports.Name, SetID: ports.ID},
+	}, nil
 }
 
 // set returns the set for c, queueing its creation and its rule in the
@@ -176,7 +278,9 @@ func (e *Enforcer) set(c class) (s *nftables.Set, created bool, err error) {
 	if err := e.conn.AddSet(s, nil); err != nil {
 		return nil, false, err
 	}
-	e.conn.AddRule(e.rule(c, s))
+	if err := e.addRule(c, s); err != nil {
+		return nil, false, err
+	}
 	e.sets[c] = s
 	return s, true, nil
 }

@@ -2,7 +2,10 @@ package nftables
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
+
+	"github.com/sipban/sipban/internal/scope"
 )
 
 // Options configure an Enforcer. The zero value is usable.
@@ -17,6 +20,20 @@ type Options struct {
 	// BatchSize is how many elements go in one netlink message. Zero means
 	// DefaultBatchSize; more than MaxBatchSize is refused.
 	BatchSize int
+	// Ports are the destination ports, TCP and UDP alike, whose packets a
+	// ban drops; a banned source still reaches every other port, so that
+	// a ban, perhaps of a spoofed address, never cuts ssh or an admin
+	// API. Empty means 5060 and 5061: SIP over UDP and TCP, and over
+	// TLS. Port 0, and Ports given with AllPorts, are refused.
+	Ports []uint16
+	// AllPorts makes a ban drop every packet from the source, whatever
+	// its protocol and port. False means Ports only.
+	AllPorts bool
+	// Allow lists prefixes whose packets no ban drops, even a ban on a
+	// wider prefix that holds them (an IPv4 /24 or IPv6 /48 the Guard
+	// aggregated): the operator's own addresses. Empty means none. A
+	// prefix inside another is redundant and left out.
+	Allow []netip.Prefix
 }
 
 const (
@@ -35,7 +52,15 @@ const (
 	MaxTimeout = 20 * 24 * time.Hour
 )
 
-func (o Options) withDefaults() (Options, error) {
+// settings are Options with defaults applied, and Allow split by family.
+type settings struct {
+	Options
+	allow4, allow6 []netip.Prefix
+}
+
+func (opts Options) withDefaults() (settings, error) {
+	o := settings{Options: opts}
+	var err error
 	if o.Table == "" {
 		o.Table = DefaultTable
 	}
@@ -52,6 +77,12 @@ func (o Options) withDefaults() (Options, error) {
 		o.BatchSize = DefaultBatchSize
 	case o.BatchSize < 0 || o.BatchSize > MaxBatchSize:
 		return o, fmt.Errorf("nftables: batch size %d: want 1 to %d", o.BatchSize, MaxBatchSize)
+	}
+	if o.Ports, err = scope.Ports(o.Ports, o.AllPorts); err != nil {
+		return o, fmt.Errorf("nftables: %w", err)
+	}
+	if o.allow4, o.allow6, err = scope.Allow(o.Allow); err != nil {
+		return o, fmt.Errorf("nftables: %w", err)
 	}
 	return o, nil
 }

@@ -12,14 +12,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipban/sipban/ban/bantest"
+	"github.com/sipban/sipban/internal/kernel"
 	"github.com/sipban/sipban/internal/netnstest"
+	"github.com/sipban/sipban/internal/scope/scopetest"
 )
 
 func TestMain(m *testing.M) { netnstest.Main(m) }
 
 // TestKernelEnforcers runs the registrar as a user would with -enforcer
-// nftables and with -enforcer iptables: a password guesser is banned in the kernel, and with -keep a
-// second run adopts the ban.
+// nftables and with -enforcer iptables: a password guesser is banned in the
+// kernel on the SIP port, -ports 5070 here, and still reaches the others;
+// with -keep a second run adopts the ban. -ban-local: the guesser is on
+// loopback.
 func TestKernelEnforcers(t *testing.T) {
 	netnstest.Require(t)
 	for name, list := range map[string][]string{
@@ -27,7 +31,8 @@ func TestKernelEnforcers(t *testing.T) {
 		"iptables": {"ipset", "list", "regtest4"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			cfg := config{listen: "127.0.0.1:5070", realm: "sipban.local", enforcer: name, table: "regtest", keep: true}
+			cfg := config{listen: "127.0.0.1:5070", realm: "sipban.local", enforcer: name, table: "regtest", keep: true,
+				scope: kernel.Flags{BanLocal: true, Ports: "5070"}}
 			stop := start(t, cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -42,8 +47,9 @@ func TestKernelEnforcers(t *testing.T) {
 			t.Log(res)
 			assert.Equal(t, 5, res.Answered, "answered until the fifth wrong password")
 			assert.Equal(t, 3, res.Unanswered, "then dropped")
-			p := netnstest.NewProber(t)
-			assert.False(t, p.Delivered(t, netip.MustParseAddr("127.0.0.2")), "dropped by the kernel")
+			guesser := netip.MustParseAddr("127.0.0.2")
+			assert.False(t, scopetest.Reaches(t, "udp", guesser, 5070), "dropped by the kernel")
+			assert.True(t, scopetest.Reaches(t, "tcp", guesser, 8080), "the admin API's port is still open to it")
 			stop()
 
 			out, err := exec.Command(list[0], list[1:]...).CombinedOutput()
@@ -56,8 +62,36 @@ func TestKernelEnforcers(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, 1, res.Unanswered, "still banned after the restart")
 			stop()
-			assert.True(t, p.Delivered(t, netip.MustParseAddr("127.0.0.2")), "without -keep the table goes on exit")
+			assert.True(t, scopetest.Reaches(t, "udp", guesser, 5070), "without -keep the table goes on exit")
 		})
+	}
+}
+
+// TestLoopbackAllowed: without -ban-local, a guesser on loopback is never
+// banned, in memory or in the kernel; with it, it is.
+func TestLoopbackAllowed(t *testing.T) {
+	netnstest.Require(t)
+	for _, banLocal := range []bool{false, true} {
+		cfg := config{listen: "127.0.0.1:5071", realm: "sipban.local", enforcer: "nftables", table: "loopback",
+			scope: kernel.Flags{BanLocal: banLocal, Ports: "5071"}}
+		stop := start(t, cfg)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		d := bantest.Dialer{Timeout: 200 * time.Millisecond}
+		c, err := d.Dial(ctx, "127.0.0.3:0", cfg.listen)
+		require.NoError(t, err)
+		res, err := bantest.GuessPasswords(ctx, c, "alice", 8)
+		require.NoError(t, err)
+		c.Close()
+		cancel()
+		if banLocal {
+			assert.Equal(t, 3, res.Unanswered, "-ban-local: banned")
+		} else {
+			assert.Equal(t, 8, res.Answered, "loopback is allow-listed")
+			out, err := exec.Command("nft", "list", "set", "inet", "loopback", "allow4").CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			assert.Contains(t, string(out), "127.0.0.0/8", "and spared in the kernel")
+		}
+		stop()
 	}
 }
 

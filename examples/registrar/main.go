@@ -10,7 +10,14 @@
 //
 // As root, -enforcer nftables or iptables also bans in the kernel; -table
 // names the nftables table or the ipset prefix, and -keep leaves the bans in
-// the kernel on exit, for the next run to adopt.
+// the kernel on exit, for the next run to adopt. A kernel ban drops the
+// source's packets to -ports (5060 and 5061, TCP and UDP) only, or to every
+// port with -all-ports.
+//
+// Loopback, the host's own addresses and -allow's prefixes are never
+// banned, and the kernel spares them even inside a wider banned prefix;
+// -ban-local takes loopback and the host's addresses off that list (to
+// attack the demo from 127.0.0.2).
 package main
 
 import (
@@ -49,6 +56,7 @@ func main() {
 	flag.StringVar(&cfg.enforcer, "enforcer", "memory", "`name` of the enforcer: memory, nftables or iptables (root)")
 	flag.StringVar(&cfg.table, "table", "sipban", "nftables table, or ipset name prefix, for -enforcer nftables or iptables")
 	flag.BoolVar(&cfg.keep, "keep", false, "leave kernel bans in place on exit, for the next run to adopt")
+	cfg.scope.Register(flag.CommandLine)
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "registrar: unexpected arguments %q\n", flag.Args())
@@ -69,6 +77,7 @@ type config struct {
 	listen, users, realm, admin string
 	enforcer, table             string
 	keep                        bool
+	scope                       kernel.Flags
 }
 
 // run serves SIP, the JSON API and the Guard until ctx is done or the first
@@ -78,12 +87,18 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	if err != nil {
 		return fmt.Errorf("-users: %w", err)
 	}
-	ke, err := openEnforcer(ctx, cfg)
+	sc, err := cfg.scope.Scope()
+	if err != nil {
+		return err
+	}
+	log.Info("registrar: allow-listed, never banned", "count", len(sc.Allow), "prefixes", sc.AllowSummary())
+	ke, err := openEnforcer(ctx, cfg, sc)
 	if err != nil {
 		return fmt.Errorf("-enforcer %s: %w", cfg.enforcer, err)
 	}
-	opts := ban.Options{Logger: log}
+	opts := ban.Options{Logger: log, Policy: ban.Policy{Allow: sc.Allow}}
 	if ke != nil {
+		log.Info("registrar: kernel bans drop these destination ports", "enforcer", cfg.enforcer, "ports", sc.PortsSummary())
 		defer func() {
 			if err := ke.Close(); err != nil {
 				log.Error("registrar: closing the enforcer", "error", err)
@@ -173,11 +188,11 @@ func loadUsers(name string) (registrar.Accounts, error) {
 
 // openEnforcer returns the kernel enforcer asked for, or nil for memory
 // (the Guard always has its in-memory one).
-func openEnforcer(ctx context.Context, cfg config) (kernel.Enforcer, error) {
+func openEnforcer(ctx context.Context, cfg config, sc kernel.Scope) (kernel.Enforcer, error) {
 	if cfg.enforcer == "memory" {
 		return nil, nil
 	}
-	e, known, err := kernel.Open(ctx, cfg.enforcer, cfg.table, cfg.keep)
+	e, known, err := kernel.Open(ctx, cfg.enforcer, kernel.Options{Table: cfg.table, Keep: cfg.keep, Scope: sc})
 	if !known {
 		return nil, fmt.Errorf("unknown enforcer %q: want memory, nftables or iptables", cfg.enforcer)
 	}

@@ -13,6 +13,12 @@
 //
 // A capture is replayed as if it began when the program started, so that
 // the bans it applies last as long as they would have.
+//
+// Loopback, the host's own addresses and -allow's prefixes are never
+// banned, and the kernel spares them even inside a wider banned prefix
+// (-ban-local takes loopback and the host's addresses off that list). A
+// kernel ban drops the source's packets to -ports (5060 and 5061, TCP and
+// UDP) only, or to every port with -all-ports.
 package main
 
 import (
@@ -42,6 +48,7 @@ type config struct {
 	servers         string
 	enforcer, table string
 	keep, json      bool
+	scope           kernel.Flags
 }
 
 func main() {
@@ -53,6 +60,7 @@ func main() {
 	flag.StringVar(&cfg.table, "table", "sipban", "nftables table, or ipset name prefix")
 	flag.BoolVar(&cfg.keep, "keep", false, "leave kernel bans in place on exit")
 	flag.BoolVar(&cfg.json, "json", false, "print each ban's full record as JSON")
+	cfg.scope.Register(flag.CommandLine)
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "watch: unexpected arguments %q\n", flag.Args())
@@ -80,9 +88,15 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	if err != nil {
 		return err
 	}
+	sc, err := cfg.scope.Scope()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "watch: never banned (allow-list, %d): %s\n", len(sc.Allow), sc.AllowSummary())
 	var enforcers []enforce.Enforcer
 	if cfg.enforcer != "" {
-		e, known, err := kernel.Open(ctx, cfg.enforcer, cfg.table, cfg.keep)
+		fmt.Fprintf(out, "watch: kernel bans drop ports %s\n", sc.PortsSummary())
+		e, known, err := kernel.Open(ctx, cfg.enforcer, kernel.Options{Table: cfg.table, Keep: cfg.keep, Scope: sc})
 		switch {
 		case !known:
 			return fmt.Errorf("-enforcer %q: want nftables or iptables", cfg.enforcer)
@@ -101,6 +115,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	bans := 0
 	g, err := ban.New(ban.Options{
 		Enforcers: enforcers,
+		Policy:    ban.Policy{Allow: sc.Allow},
 		Now:       func() time.Time { return now },
 		Logger:    slog.New(slog.DiscardHandler),
 		OnBan: func(r ban.Record) {

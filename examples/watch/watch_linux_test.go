@@ -20,9 +20,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/internal/kernel"
 	"github.com/sipban/sipban/internal/netnstest"
 	"github.com/sipban/sipban/internal/registrar"
+	"github.com/sipban/sipban/internal/scope/scopetest"
 )
+
+// local lets watch ban the test's clients, which are on loopback.
+var local = kernel.Flags{BanLocal: true}
 
 func TestMain(m *testing.M) { netnstest.Main(m) }
 
@@ -131,7 +136,7 @@ func TestCaptures(t *testing.T) {
 	for _, file := range []string{pcap, pcapng} {
 		t.Run(filepath.Ext(file), func(t *testing.T) {
 			var out bytes.Buffer
-			require.NoError(t, run(context.Background(), &out, config{file: file}))
+			require.NoError(t, run(context.Background(), &out, config{file: file, scope: local}))
 			t.Log(out.String())
 			assert.Contains(t, out.String(), "ban 127.0.0.21 (address, bad-credentials)")
 			assert.NotContains(t, out.String(), "127.0.0.20")
@@ -147,11 +152,12 @@ func TestCaptures(t *testing.T) {
 	}
 
 	t.Run("applied with nftables", func(t *testing.T) {
-		p := netnstest.NewProber(t)
-		require.True(t, p.Delivered(t, netip.MustParseAddr("127.0.0.21")))
-		require.NoError(t, run(context.Background(), io.Discard, config{file: pcapng, enforcer: "nftables", table: "watchtest", keep: true}))
-		assert.False(t, p.Delivered(t, netip.MustParseAddr("127.0.0.21")), "the guesser is dropped by the kernel")
-		assert.True(t, p.Delivered(t, netip.MustParseAddr("127.0.0.20")), "the phone is not")
+		guesser := netip.MustParseAddr("127.0.0.21")
+		require.True(t, scopetest.Reaches(t, "udp", guesser, 5060))
+		require.NoError(t, run(context.Background(), io.Discard, config{file: pcapng, enforcer: "nftables", table: "watchtest", keep: true, scope: local}))
+		assert.False(t, scopetest.Reaches(t, "udp", guesser, 5060), "the guesser is dropped by the kernel")
+		assert.True(t, scopetest.Reaches(t, "tcp", guesser, 22), "on the SIP ports only")
+		assert.True(t, scopetest.Reaches(t, "udp", netip.MustParseAddr("127.0.0.20"), 5060), "the phone is not")
 	})
 }
 
@@ -163,7 +169,7 @@ func TestLive(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, &out, config{iface: "lo"}) }()
+	go func() { done <- run(ctx, &out, config{iface: "lo", scope: local}) }()
 	for !strings.Contains(out.String(), "capturing on lo") {
 		select {
 		case err := <-done:
