@@ -4,25 +4,65 @@
 // enforcers (an in-memory one always, kernel ones optionally). For each
 // finding it applies the allow-list, chooses the response and its length,
 // asks the enforcers to act and keeps a Record with the evidence and a
-// Diagnosis that tells the customer what to fix before lifting the ban.
+// Diagnosis that tells the customer what to fix before lifting the ban. The
+// diagnosis is rendered when a record is read.
 //
-// The response is graduated: a pattern of one misconfigured device
-// (detect.Finding.Device) at an address where other accounts log in blocks
-// only that account at that address (Scope "account"; the sipgo integration
-// answers it 403 without checking); attack patterns ban the whole address,
-// or the IPv6 /64. Each new ban of the same subject lasts Policy.Factor
-// times longer, up to Policy.MaxBanTime.
+// # Responses
+//
+// The response is graduated, so that an office is never cut off for one
+// misconfigured phone and an attacker never gets through that kindness:
+//
+//   - Scope "account": a pattern of one misconfigured device
+//     (detect.Finding.Device) at an address where other accounts log in
+//     blocks only that account at that address.
+//   - Scope "guard": failures spreading over accounts at such an address, or
+//     one account failing from several addresses, guard the address or the
+//     account. Admit serves its known devices — (address or IPv6 prefix,
+//     account, User-Agent) that logged in with proof within
+//     Policy.KnownFor — and refuses everything else without a credential
+//     check; the sipgo integration answers those 403 and reports them as
+//     guesses, so a source that keeps trying is banned sooner. Lifting a
+//     guard lets a new device enrol at its first login.
+//   - Scope "address": attack patterns ban the whole address, or the IPv6
+//     /64; Policy.Aggregate6 bans a /48 once 4 of its /64s are banned
+//     (Aggregate4 does the same for IPv4 /24s, off by default).
+//
+// Each new record of the same subject lasts Policy.Factor times longer, up
+// to Policy.MaxBanTime.
+//
+// # Trust and proof
+//
+// A UDP source can be forged. Evidence counts fully only when its sender
+// proved it receives the server's answers (detect.Event.Proven: a nonce
+// issued to that address by package sipauth, or a connection). Evidence
+// without proof never bans an address, nor blocks an account, that has a
+// recent proven login, and only proven logins make devices known.
+//
+// # Limits fail closed
+//
+// At Policy.MaxBans active records, a finding with proof evicts the record
+// that ends soonest, one made without proof first; a finding without proof
+// is refused (ErrTooManyBans), logged once per Options.LogEvery with a count:
+// forged sources can fill the table, but a fresh attacker who reads our
+// answers is still banned at the threshold, and one who does not cannot
+// have a password checked. Known devices (Policy.MaxKnown) forget the least
+// recently proven; under a guard a forgotten device is refused. Page lists
+// records in bounded memory.
+//
+// # Kernel enforcers
 //
 // Kernel enforcers (enforce/nftables, enforce/iptables) keep bans with their
-// own timeouts, so bans can outlive the process. Call Guard.Reconcile at
-// start-up: it adopts what they hold (cause "unknown", remaining time) so
-// that those bans can be seen and lifted, lifts allow-listed ones, and
-// installs the Guard's own bans in every enforcer. While the Guard runs,
-// Resync (every Options.ResyncEvery, from Run) puts back what the kernel
-// lost: a table flushed by a firewall reload, a rule deleted by hand, a ban
-// refused while the enforcer was failing, a ban longer than the kernel's
-// timeout cap. Options.OnBan hears of
-// each new ban, for a notification or a log of one's own.
+// own timeouts, so bans can outlive the process. A ban holds in memory at
+// once; the kernel is waited for at most Options.EnforceTimeout, so that a
+// slow kernel cannot stall SIP handling. Call Guard.Reconcile at start-up:
+// it adopts what they hold (cause "unknown", remaining time) so that those
+// bans can be seen and lifted, lifts allow-listed ones, and installs the
+// Guard's own bans in every enforcer. While the Guard runs, Resync (every
+// Options.ResyncEvery, from Run) puts back what the kernel lost: a table
+// flushed by a firewall reload, a rule deleted by hand, a ban refused or
+// late while the enforcer was failing, a ban longer than the kernel's
+// timeout cap. Options.OnBan hears of each new record, for a notification
+// or a log of one's own.
 //
 // Package sipgoban wires a Guard into a sipgo server; package bantest sends
 // real SIP attacks and honest traffic to any server for its tests.

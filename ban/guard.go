@@ -89,7 +89,8 @@ type Guard struct {
 	v6bits    int
 	known     *known
 
-	refused, failed limiter
+	refused, failed, invalid limiter
+	stats                    counters
 
 	// enf serializes changes to the kernel enforcers, so that a ban
 	// installed again (by decide or Resync) never lands after its own lift;
@@ -159,6 +160,7 @@ func New(opts Options) (*Guard, error) {
 	}
 	g.refused = limiter{every: every}
 	g.failed = limiter{every: every}
+	g.invalid = limiter{every: every}
 	if !opts.NoStandard {
 		std, err := detect.NewStandard(opts.Policy.Limits)
 		if err != nil {
@@ -199,7 +201,12 @@ func New(opts Options) (*Guard, error) {
 // Options.LogEvery), so a caller that cannot act on them may drop them.
 // Observe does not allocate for an event that makes no finding.
 func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
+	g.stats.events.Add(1)
 	if err := ev.Validate(); err != nil {
+		g.stats.invalid.Add(1)
+		if n := g.invalid.note(g.now()); n > 0 {
+			g.log.Error("sipban: events that cannot be judged", "count", n, "error", err)
+		}
 		return err
 	}
 	if ev.Time.IsZero() {
@@ -386,6 +393,7 @@ func (g *Guard) admit(f *detect.Finding) (*entry, []*entry, error) {
 	var evicted []*entry
 	if len(g.records) >= g.pol.MaxBans {
 		if !f.Proven || len(g.expiry.es) == 0 {
+			g.stats.refused.Add(1)
 			n := g.refused.note(now)
 			if n > 0 {
 				g.log.Error("sipban: bans refused, the table is full", "refused", n, "max", g.pol.MaxBans, "last", sub, "cause", f.Cause)
@@ -398,6 +406,7 @@ func (g *Guard) admit(f *detect.Finding) (*entry, []*entry, error) {
 		}
 		v := h.es[0]
 		g.drop(v)
+		g.stats.evicted.Add(1)
 		if v.rec.Scope == ScopeAddress {
 			evicted = append(evicted, v)
 		}
@@ -508,6 +517,12 @@ func (g *Guard) apply(ctx context.Context, e *entry, evicted []*entry) error {
 
 // late marks e's ban as not (yet) in every enforcer, for Resync to retry.
 func (g *Guard) late(e *entry, err error) error {
+	if err != nil && errors.Is(err, context.DeadlineExceeded) {
+		g.stats.enforceErrors.Add(1)
+		if n := g.failed.note(g.now()); n > 0 {
+			g.log.Error("sipban: enforcers late; Resync retries", "count", n, "subject", e.rec.Subject, "error", err)
+		}
+	}
 	if err != nil && e.rec.Scope == ScopeAddress {
 		g.mu.Lock()
 		e.rec.EnforceError = err.Error()
@@ -561,6 +576,7 @@ func (g *Guard) enforce(ctx context.Context, ens []enforce.Enforcer, fn func(con
 	var errs []error
 	for _, en := range ens {
 		if err := fn(ctx, en); err != nil {
+			g.stats.enforceErrors.Add(1)
 			if n := g.failed.note(g.now()); n > 0 {
 				g.log.Error("sipban: enforcer failed", "enforcer", fmt.Sprintf("%T", en), "failures", n, "error", err)
 			}
@@ -718,6 +734,38 @@ func (g *Guard) Run(ctx context.Context) error {
 				g.log.Error("sipban: resync", "error", err)
 			}
 		}
+	}
+}
+
+// Stats are a Guard's counts since New, for metrics and for callers that
+// leave Observe's errors to the Guard.
+type Stats struct {
+	// Events counts the events observed; Invalid, those that could not be
+	// judged (no source address).
+	Events, Invalid int64
+	// Records is how many records (bans, blocks, guards) are active.
+	Records int
+	// Refused counts findings refused at Policy.MaxBans; Evicted, records
+	// evicted there to make room for proven ones.
+	Refused, Evicted int64
+	// EnforceErrors counts enforcer calls that failed or did not answer
+	// within Options.EnforceTimeout.
+	EnforceErrors int64
+}
+
+type counters struct {
+	events, invalid, refused, evicted, enforceErrors atomic.Int64
+}
+
+// Stats returns the Guard's counts.
+func (g *Guard) Stats() Stats {
+	g.mu.RLock()
+	n := len(g.records)
+	g.mu.RUnlock()
+	return Stats{
+		Events: g.stats.events.Load(), Invalid: g.stats.invalid.Load(), Records: n,
+		Refused: g.stats.refused.Load(), Evicted: g.stats.evicted.Load(),
+		EnforceErrors: g.stats.enforceErrors.Load(),
 	}
 }
 

@@ -182,6 +182,10 @@ func TestFullTable(t *testing.T) {
 	mu.Lock()
 	assert.Contains(t, logs.String(), "refused=1 ", "the next interval's line counts its refusals")
 	mu.Unlock()
+	st := g.Stats()
+	assert.EqualValues(t, 1001, st.Refused)
+	assert.EqualValues(t, 1, st.Evicted, "the proven guesser evicted one forged ban")
+	assert.Equal(t, 100, st.Records)
 }
 
 type lockedWriter struct {
@@ -291,6 +295,7 @@ func TestStuckEnforcer(t *testing.T) {
 		r, _ := g.Record(detect.SubjectOf(a))
 		assert.NotEmpty(t, r.EnforceError)
 	}
+	assert.GreaterOrEqual(t, g.Stats().EnforceErrors, int64(2))
 	close(k.release)
 	_, err := g.Resync(context.Background())
 	require.NoError(t, err)

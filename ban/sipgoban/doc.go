@@ -8,6 +8,13 @@
 // a transaction that reports the final status it sends. The Guard judges
 // before that response leaves: a ban is in place, in memory and in the
 // kernel enforcers, by the time the client reads the answer that caused it.
+// Before a handler runs, Wrap asks the Guard to Admit the request: one for
+// an account blocked at its source, or from a stranger to a guarded address
+// or account, is answered 403 without a credential check (the latter counted
+// as a guess). A handler that checks digest credentials with package sipauth
+// calls MarkProven for every verdict over a nonce issued to the source, so
+// that the Guard weighs the evidence fully; requests over TCP and TLS are
+// proven by their connection.
 // LogHandler bounds what sipgo logs of the messages it still cannot parse
 // (on stream transports), which it otherwise writes whole, once each.
 //

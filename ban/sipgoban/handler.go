@@ -27,7 +27,7 @@ func Wrap(g *ban.Guard, h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		ev := Event(req, 0)
 		if _, scanner := detect.ScannerAgent(ev.UserAgent); scanner {
-			_ = g.Observe(context.Background(), &ev)
+			observe(g, &ev)
 			return
 		}
 		switch g.Admit(ev.Source.Addr(), ev.Account, ev.UserAgent) {
@@ -37,7 +37,7 @@ func Wrap(g *ban.Guard, h sipgo.RequestHandler) sipgo.RequestHandler {
 		case ban.Guarded:
 			// A guess at a guarded subject: refused unchecked, and counted.
 			ev.Status, ev.Guarded = 403, true
-			_ = g.Observe(context.Background(), &ev)
+			observe(g, &ev)
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 			return
 		}
@@ -90,7 +90,15 @@ func (r *recorder) report(status int, staleNonce bool) {
 		ev.Credentials = false
 	}
 	r.mu.Unlock()
-	_ = r.g.Observe(context.Background(), &ev)
+	observe(r.g, &ev)
+}
+
+// observe gives ev to g. Its errors (a ban not fully applied, which still
+// holds in memory; an event without a source) are ones a SIP handler cannot
+// act on: the Guard logs them, at most once per interval with a count, and
+// counts them in Stats.
+func observe(g *ban.Guard, ev *detect.Event) {
+	g.Observe(context.Background(), ev)
 }
 
 // staleChallenge reports whether res re-challenges because the nonce expired.

@@ -1,7 +1,6 @@
 package sipgoban
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -57,10 +56,7 @@ func ReadFilter(g *ban.Guard) sip.TransportReadFilter {
 		if info.Transport == "udp" || info.Transport == "UDP" {
 			if why := refusal(data); why != "" {
 				if ev, ok := malformed(ap, data, why); ok {
-					// Observe fails only for a ban it could not fully
-					// apply: the Guard logs and counts that itself, and
-					// the ban holds in memory. Nothing is left to do here.
-					g.Observe(context.Background(), &ev)
+					observe(g, &ev)
 				}
 				return nil, nil
 			}
