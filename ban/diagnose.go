@@ -111,16 +111,16 @@ func guardDiagnosis(r *Record, d Diagnosis, span time.Duration) Diagnosis {
 	if r.Subject.Anywhere() {
 		acct := r.Subject.Account
 		d.Device = "addresses " + joinAddrs(ev.Addresses)
-		d.Summary = fmt.Sprintf("%d rejected credentials for account %q in %v from several addresses (%s): guessing spread over many sources; only devices that logged in as %q before keep being served, every other request for it is refused without a check.",
-			ev.Count, acct, span, joinAddrs(ev.Addresses), acct)
+		d.Summary = fmt.Sprintf("%d rejected credentials for account %q in %v from several addresses (%s): guessing spread over many sources; only devices that logged in as %q before keep being served, every other request for it is refused without a check (%d so far).",
+			ev.Count, acct, span, joinAddrs(ev.Addresses), acct, r.Blocked)
 		d.Advice = []string{
 			fmt.Sprintf("If a new device of yours must use account %q, lift the guard once its password is right; it enrols at its first login.", acct),
 			fmt.Sprintf("Otherwise leave the guard in place, and make sure account %q has a strong password.", acct),
 		}
 		return d
 	}
-	d.Summary = fmt.Sprintf("%d rejected credentials for about %d account(s) in %v from %s, where other accounts log in: guessing behind a shared address; the devices that logged in there keep working, every other request from it is refused without a check.",
-		ev.Count, max(ev.DistinctAccounts, 1), span, r.Subject.Prefix)
+	d.Summary = fmt.Sprintf("%d rejected credentials for about %d account(s) in %v from %s, where other accounts log in: guessing behind a shared address; the devices that logged in there keep working, every other request from it is refused without a check (%d so far).",
+		ev.Count, max(ev.DistinctAccounts, 1), span, r.Subject.Prefix, r.Blocked)
 	d.Advice = []string{
 		"If you are adding a device at this address, lift the guard once its account and password are right; it enrols at its first login.",
 		"Otherwise something at this address is guessing passwords: find it (the ports and User-Agents in the evidence) before lifting the guard.",
