@@ -22,11 +22,13 @@ func (g *Guard) aggregateOf(p netip.Prefix) (netip.Prefix, bool) {
 }
 
 // aggregate returns the finding that bans the wider prefix e's ban lies in,
-// once Policy.Aggregate6 (or Aggregate4) address bans lie there: an IPv6
-// attacker rotating through its /48 holds 65,536 /64s. Allow-listed
-// prefixes are never inside one: admit refuses a subject that overlaps them.
+// once Policy.Aggregate6 (or Aggregate4) proven address bans lie there: an
+// IPv6 attacker rotating through its /48 holds 65,536 /64s. Bans made without
+// proof never count, so forged sources cannot widen a ban over a customer.
+// Allow-listed prefixes are never inside one: admit refuses a subject that
+// overlaps them.
 func (g *Guard) aggregate(e *entry) *detect.Finding {
-	if e.rec.Scope != ScopeAddress {
+	if e.rec.Scope != ScopeAddress || !e.rec.Proven {
 		return nil
 	}
 	q, ok := g.aggregateOf(e.rec.Subject.Prefix)

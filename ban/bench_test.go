@@ -160,3 +160,35 @@ func BenchmarkBans(b *testing.B) {
 		listing(b, func() int { recs, _ := g.Page(detect.Subject{}, 1000); return len(recs) })
 	})
 }
+
+// BenchmarkGuardObserveLogin measures the commonest event of a real server:
+// a phone re-registering with proven credentials, one of 10,000, which also
+// keeps it a known device.
+func BenchmarkGuardObserveLogin(b *testing.B) {
+	const n = 10_000
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	g, err := ban.New(ban.Options{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	ev := detect.Event{Time: t0, Transport: "udp", Method: "REGISTER", Status: 200, Account: "alice",
+		Credentials: true, Proven: true, UserAgent: "Yealink SIP-T46S 66.86.0.15"}
+	for i := range n {
+		ev.Source = benchSource(i)
+		if err := g.Observe(ctx, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		ev.Source = benchSource((i * 7919) % n)
+		ev.Time = t0.Add(time.Duration(i) * time.Microsecond)
+		if err := g.Observe(ctx, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if len(g.Bans()) != 0 {
+		b.Fatal("nothing should have been banned")
+	}
+}

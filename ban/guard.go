@@ -443,7 +443,9 @@ func (g *Guard) count(e *entry, d int) {
 	case ScopeGuard:
 		g.nguard.Add(int64(d))
 	case ScopeAddress:
-		if p, ok := g.aggregateOf(e.rec.Subject.Prefix); ok {
+		// Only proven bans aggregate: forged sources in a customer's /48
+		// must not ban the customer's own /64.
+		if p, ok := g.aggregateOf(e.rec.Subject.Prefix); ok && e.rec.Proven {
 			if g.within[p] += d; g.within[p] <= 0 {
 				delete(g.within, p)
 			}

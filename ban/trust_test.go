@@ -223,6 +223,22 @@ func TestAggregate(t *testing.T) {
 				assert.Len(t, g.Bans(), len(tc.froms), "the address bans alone")
 				return
 			}
+			// The same number of bans without proof (forged scanner
+			// datagrams) in another /48 or /24 widens nothing.
+			before := len(g.Bans())
+			for _, from := range tc.froms {
+				a := netip.MustParseAddr(from)
+				if b := a.AsSlice(); a.Is4() {
+					b[1] ^= 0x55 // another /24
+					a, _ = netip.AddrFromSlice(b)
+				} else {
+					b[4] ^= 0x55 // another /48
+					a, _ = netip.AddrFromSlice(b)
+				}
+				ev := detect.Event{Source: netip.AddrPortFrom(a, 5060), Method: "OPTIONS", UserAgent: "friendly-scanner"}
+				require.NoError(t, g.Observe(context.Background(), &ev))
+			}
+			assert.Len(t, g.Bans(), before+len(tc.froms), "unproven bans are not aggregated")
 			sub, err := detect.ParseSubject(tc.banned)
 			require.NoError(t, err)
 			r, ok := g.Record(sub)
