@@ -228,13 +228,12 @@ func TestAggregate(t *testing.T) {
 			before := len(g.Bans())
 			for _, from := range tc.froms {
 				a := netip.MustParseAddr(from)
-				if b := a.AsSlice(); a.Is4() {
-					b[1] ^= 0x55 // another /24
-					a, _ = netip.AddrFromSlice(b)
-				} else {
-					b[4] ^= 0x55 // another /48
-					a, _ = netip.AddrFromSlice(b)
+				b, i := a.AsSlice(), 4 // another /48
+				if a.Is4() {
+					i = 1 // another /24
 				}
+				b[i] ^= 0x55
+				a, _ = netip.AddrFromSlice(b)
 				ev := detect.Event{Source: netip.AddrPortFrom(a, 5060), Method: "OPTIONS", UserAgent: "friendly-scanner"}
 				require.NoError(t, g.Observe(context.Background(), &ev))
 			}
