@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -25,9 +26,20 @@ const DefaultRealm = "sipban.local"
 // DefaultListen is the UDP address of a Config with none.
 const DefaultListen = "127.0.0.1:5060"
 
-// maxCounted bounds the sources Handled keeps counts for, so that a spray
-// from many addresses cannot grow memory without limit.
+// maxCounted bounds the sources (or account names) each count of a Server
+// keeps, so that a spray from many addresses, or of many names, cannot grow
+// memory without limit.
 const maxCounted = 100_000
+
+// counter counts per key, for at most maxCounted keys: once it is full, new
+// keys are not counted. Its user holds the lock.
+type counter[K comparable] map[K]int
+
+func (c counter[K]) add(k K) {
+	if _, ok := c[k]; ok || len(c) < maxCounted {
+		c[k]++
+	}
+}
 
 // Config configures a Server.
 type Config struct {
@@ -64,8 +76,10 @@ type Server struct {
 	sip      *sipgo.Server
 	started  atomic.Bool
 
-	mu      sync.Mutex
-	handled map[netip.Addr]int
+	mu             sync.Mutex
+	handled        counter[netip.Addr]
+	checked        counter[netip.Addr]
+	checkedAccount counter[string]
 }
 
 // New returns a Server configured by cfg. It starts nothing.
@@ -74,12 +88,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("registrar: Config.Guard is nil")
 	}
 	s := &Server{
-		accounts: cfg.Accounts,
-		realm:    cfg.Realm,
-		listen:   cfg.Listen,
-		guard:    cfg.Guard,
-		log:      cfg.Logger,
-		handled:  make(map[netip.Addr]int),
+		accounts:       cfg.Accounts,
+		realm:          cfg.Realm,
+		listen:         cfg.Listen,
+		guard:          cfg.Guard,
+		log:            cfg.Logger,
+		handled:        make(counter[netip.Addr]),
+		checked:        make(counter[netip.Addr]),
+		checkedAccount: make(counter[string]),
 	}
 	if s.realm == "" {
 		s.realm = DefaultRealm
@@ -97,7 +113,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("sipban-registrar"),
-		sipgoban.Option(s.guard),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sipgoban.TransportOption(s.guard),
+			sip.WithTransportLayerLogger(slog.New(sipgoban.NewLogHandler(s.log.Handler(), nil))),
+		),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(s.log)),
 	)
 	if err != nil {
@@ -165,6 +184,29 @@ func (s *Server) Handled(addr netip.Addr) int {
 	return s.handled[addr.Unmap()]
 }
 
+// Checked returns how many guesses from addr were evaluated: requests
+// whose password the registrar checked, right or wrong (sipauth's verdict
+// Rejected or Accepted, for an account that exists). Requests challenged,
+// credentials over a nonce not issued to addr, and requests a guard or an
+// account block refused unchecked are not guesses evaluated. A check is
+// counted before it is answered, so once the client has read the answer, the
+// count includes it. Once maxCounted sources are counted, new sources are
+// not.
+func (s *Server) Checked(addr netip.Addr) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checked[addr.Unmap()]
+}
+
+// CheckedAccount returns how many guesses at the password of the account
+// name were evaluated, from any source, as Checked counts them. Once
+// maxCounted names are counted, new names are not.
+func (s *Server) CheckedAccount(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checkedAccount[name]
+}
+
 // handle runs h wrapped so that the Guard judges the request, then counts
 // it if it reached h.
 func (s *Server) handle(h sipgo.RequestHandler) sipgo.RequestHandler {
@@ -174,17 +216,37 @@ func (s *Server) handle(h sipgo.RequestHandler) sipgo.RequestHandler {
 			reached = true
 			h(req, tx)
 		})(req, tx)
-		ap, err := netip.ParseAddrPort(req.Source())
-		if err != nil || !reached {
+		addr, ok := source(req)
+		if !ok || !reached {
 			return
 		}
-		addr := ap.Addr().Unmap()
 		s.mu.Lock()
-		if _, ok := s.handled[addr]; ok || len(s.handled) < maxCounted {
-			s.handled[addr]++
-		}
+		s.handled.add(addr)
 		s.mu.Unlock()
 	}
+}
+
+// checkedPassword counts a password of account checked for req.
+func (s *Server) checkedPassword(req *sip.Request, account string) {
+	addr, ok := source(req)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ok {
+		s.checked.add(addr)
+	}
+	if _, ok := s.checkedAccount[account]; !ok {
+		account = strings.Clone(account) // a new key must not hold the message
+	}
+	s.checkedAccount.add(account)
+}
+
+// source returns the address req came from.
+func source(req *sip.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
 }
 
 // register answers REGISTER: 404 for an account that does not exist, 401
@@ -218,9 +280,11 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "credentials for another account")
 	case r.Verdict == sipauth.Rejected:
 		sipgoban.MarkProven(tx)
+		s.checkedPassword(req, name)
 		s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "wrong password")
 	case r.Verdict == sipauth.Accepted:
 		sipgoban.MarkProven(tx)
+		s.checkedPassword(req, name)
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 		for _, c := range req.GetHeaders("Contact") {
 			res.AppendHeader(sip.HeaderClone(c))
@@ -247,13 +311,14 @@ func (s *Server) invite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	sipgoban.MarkProven(tx)
 	name := r.User
-	switch {
-	case r.Unknown:
+	if r.Unknown {
 		// 403 rather than 404: a 404 to an INVITE speaks of the callee.
 		sipgoban.MarkUnknownAccount(tx)
 		s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "no such account")
 		return
-	case r.Verdict == sipauth.Rejected:
+	}
+	s.checkedPassword(req, name)
+	if r.Verdict == sipauth.Rejected {
 		s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "wrong password")
 		return
 	}

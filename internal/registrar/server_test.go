@@ -53,35 +53,47 @@ func TestAnswers(t *testing.T) {
 	t.Parallel()
 	tb := start(t)
 	c := tb.client(t, "127.0.0.20:0")
+	addr := c.LocalAddr().Addr()
 	tests := []struct {
-		name string
-		do   func() (int, error)
-		want int
+		name    string
+		do      func() (int, error)
+		want    int
+		checked string // the account whose password was checked, if any
 	}{
-		{"register", func() (int, error) { return c.Register(ctx, "alice", "alice-secret") }, 200},
-		{"register challenge", func() (int, error) { return c.Register(ctx, "alice", "") }, 401},
-		{"register wrong password", func() (int, error) { return c.Register(ctx, "bob", "nope") }, 403},
-		{"register unknown", func() (int, error) { return c.Register(ctx, "nobody", "x") }, 404},
-		{"register deleted", func() (int, error) { return c.Register(ctx, "olduser", "x") }, 404},
-		{"invite", func() (int, error) { return c.Invite(ctx, "alice", "alice-secret", "bob") }, 480},
-		{"invite challenge", func() (int, error) { return c.Invite(ctx, "alice", "", "bob") }, 407},
-		{"invite wrong password", func() (int, error) { return c.Invite(ctx, "alice", "nope", "bob") }, 403},
-		{"invite unknown caller", func() (int, error) { return c.Invite(ctx, "nobody", "x", "bob") }, 403},
-		{"invite unknown callee", func() (int, error) { return c.Invite(ctx, "alice", "alice-secret", "nobody") }, 404},
-		{"invite deleted callee", func() (int, error) { return c.Invite(ctx, "alice", "alice-secret", "olduser") }, 404},
-		{"options", func() (int, error) { return c.Options(ctx, "") }, 200},
-		{"bye", func() (int, error) { return raw(t, tb.addr, "BYE") }, 481},
-		{"cancel", func() (int, error) { return raw(t, tb.addr, "CANCEL") }, 481},
-		{"message", func() (int, error) { return raw(t, tb.addr, "MESSAGE") }, 405},
+		{"register", func() (int, error) { return c.Register(ctx, "alice", "alice-secret") }, 200, "alice"},
+		{"register challenge", func() (int, error) { return c.Register(ctx, "alice", "") }, 401, ""},
+		{"register wrong password", func() (int, error) { return c.Register(ctx, "bob", "nope") }, 403, "bob"},
+		{"register unknown", func() (int, error) { return c.Register(ctx, "nobody", "x") }, 404, ""},
+		{"register deleted", func() (int, error) { return c.Register(ctx, "olduser", "x") }, 404, ""},
+		{"invite", func() (int, error) { return c.Invite(ctx, "alice", "alice-secret", "bob") }, 480, "alice"},
+		{"invite challenge", func() (int, error) { return c.Invite(ctx, "alice", "", "bob") }, 407, ""},
+		{"invite wrong password", func() (int, error) { return c.Invite(ctx, "alice", "nope", "bob") }, 403, "alice"},
+		{"invite unknown caller", func() (int, error) { return c.Invite(ctx, "nobody", "x", "bob") }, 403, ""},
+		{"invite unknown callee", func() (int, error) { return c.Invite(ctx, "alice", "alice-secret", "nobody") }, 404, "alice"},
+		{"invite deleted callee", func() (int, error) { return c.Invite(ctx, "alice", "alice-secret", "olduser") }, 404, "alice"},
+		{"options", func() (int, error) { return c.Options(ctx, "") }, 200, ""},
+		{"bye", func() (int, error) { return raw(t, tb.addr, "BYE") }, 481, ""},
+		{"cancel", func() (int, error) { return raw(t, tb.addr, "CANCEL") }, 481, ""},
+		{"message", func() (int, error) { return raw(t, tb.addr, "MESSAGE") }, 405, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			before, beforeAccount := tb.srv.Checked(addr), tb.srv.CheckedAccount(tt.checked)
 			got, err := tt.do()
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
+			if tt.checked == "" {
+				assert.Equal(t, before, tb.srv.Checked(addr), "no password checked")
+				return
+			}
+			// Counted before the answer left.
+			assert.Equal(t, before+1, tb.srv.Checked(addr), "guesses evaluated from %v", addr)
+			assert.Equal(t, beforeAccount+1, tb.srv.CheckedAccount(tt.checked), "guesses evaluated for %s", tt.checked)
 		})
 	}
 	assert.Empty(t, tb.g.Bans(), "single mistakes ban nobody")
+	assert.Zero(t, tb.srv.CheckedAccount("nobody"))
+	assert.Zero(t, tb.srv.Checked(netip.MustParseAddr("127.0.0.1")), "raw requests carry no credentials")
 }
 
 // raw sends a minimal out-of-dialog request of method and returns the
@@ -140,6 +152,49 @@ func exchange(conn net.Conn, method, account string, headers ...string) (*sip.Re
 	}
 }
 
+// dialUDP returns a UDP socket bound to local ("127.0.0.30:0") and
+// connected to target, closed when the test ends.
+func dialUDP(t *testing.T, local, target string) net.Conn {
+	t.Helper()
+	conn, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(local)),
+		net.UDPAddrFromAddrPort(netip.MustParseAddrPort(target)))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// challenge sends method for account without credentials on conn and
+// returns the digest challenge answered.
+func challenge(t *testing.T, conn net.Conn, method, account string) *digest.Challenge {
+	t.Helper()
+	res, err := exchange(conn, method, account)
+	require.NoError(t, err)
+	name := "WWW-Authenticate"
+	if method != "REGISTER" {
+		name = "Proxy-Authenticate"
+	}
+	h := res.GetHeader(name)
+	require.NotNil(t, h, "%s", res)
+	chal, err := digest.ParseChallenge(h.Value())
+	require.NoError(t, err)
+	return chal
+}
+
+// authorization answers chal for method with account's credentials made of
+// password, as a header line for exchange ("Authorization: Digest ..."),
+// over the Request-URI exchange sends to target.
+func authorization(t *testing.T, chal *digest.Challenge, target, method, account, password string) string {
+	t.Helper()
+	cred, err := digest.Digest(chal, digest.Options{Method: method,
+		URI: "sip:" + account + "@" + target, Username: account, Password: password})
+	require.NoError(t, err)
+	name := "Authorization"
+	if method != "REGISTER" {
+		name = "Proxy-Authorization"
+	}
+	return name + ": " + cred.String()
+}
+
 // TestUnprovenNeverCounts: credentials over a nonce issued to another
 // address, or made up, are answered with a stale challenge, never 403, and
 // however many come, they ban nobody. The same credentials from the address
@@ -147,15 +202,7 @@ func exchange(conn net.Conn, method, account string, headers ...string) (*sip.Re
 func TestUnprovenNeverCounts(t *testing.T) {
 	t.Parallel()
 	tb := start(t)
-	dial := func(local string) net.Conn {
-		t.Helper()
-		conn, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(local)),
-			net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tb.addr)))
-		require.NoError(t, err)
-		t.Cleanup(func() { conn.Close() })
-		return conn
-	}
-	victim, spoofer := dial("127.0.0.30:0"), dial("127.0.0.31:0")
+	victim, spoofer := dialUDP(t, "127.0.0.30:0", tb.addr), dialUDP(t, "127.0.0.31:0", tb.addr)
 	sent := map[net.Conn]int{}
 
 	// credentials answers a challenge sent to the victim, as the spoofer
@@ -163,24 +210,12 @@ func TestUnprovenNeverCounts(t *testing.T) {
 	// address.
 	credentials := func(method, password string) string {
 		t.Helper()
-		res, err := exchange(victim, method, "alice")
-		require.NoError(t, err)
+		chal := challenge(t, victim, method, "alice")
 		sent[victim]++
-		name, reply := "WWW-Authenticate", "Authorization"
-		if method == "INVITE" {
-			name, reply = "Proxy-Authenticate", "Proxy-Authorization"
-		}
-		h := res.GetHeader(name)
-		require.NotNil(t, h, "%s", res)
-		chal, err := digest.ParseChallenge(h.Value())
-		require.NoError(t, err)
 		if password == "" {
 			chal.Nonce = "made-up"
 		}
-		cred, err := digest.Digest(chal, digest.Options{Method: method,
-			URI: "sip:alice@" + tb.addr, Username: "alice", Password: cmp.Or(password, "alice-secret")})
-		require.NoError(t, err)
-		return reply + ": " + cred.String()
+		return authorization(t, chal, tb.addr, method, "alice", cmp.Or(password, "alice-secret"))
 	}
 	try := func(t *testing.T, conn net.Conn, method, password string) *sip.Response {
 		t.Helper()
