@@ -225,7 +225,7 @@ func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
 	}
 	var errs []error
 	for i := range findings {
-		if err := g.decide(ctx, &findings[i]); err != nil {
+		if err := g.decide(ctx, &findings[i], ev); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -324,10 +324,11 @@ func (g *Guard) v6Prefix() int {
 	return detect.DefaultLimits().V6Prefix
 }
 
-// decide turns one finding into a record, or nothing: admit records it,
-// apply makes an address ban real in the enforcers, notify tells people.
-func (g *Guard) decide(ctx context.Context, f *detect.Finding) error {
-	e, evicted, err := g.admit(f)
+// decide turns one finding, made of ev (nil for one of the Guard's own),
+// into a record, or nothing: admit records it, apply makes an address ban
+// real in the enforcers, notify tells people.
+func (g *Guard) decide(ctx context.Context, f *detect.Finding, ev *detect.Event) error {
+	e, evicted, err := g.admit(f, g.stranger(f, ev))
 	if e == nil {
 		return err
 	}
@@ -335,7 +336,7 @@ func (g *Guard) decide(ctx context.Context, f *detect.Finding) error {
 	aerr := g.apply(ctx, e, evicted)
 	g.notify(e, f)
 	if agg := g.aggregate(e); agg != nil {
-		aerr = errors.Join(aerr, g.decide(ctx, agg))
+		aerr = errors.Join(aerr, g.decide(ctx, agg, nil))
 	}
 	if aerr != nil {
 		return fmt.Errorf("ban %v: %w", e.rec.Subject, aerr)
@@ -343,12 +344,28 @@ func (g *Guard) decide(ctx context.Context, f *detect.Finding) error {
 	return nil
 }
 
-// scopeOf chooses the response to f and the subject it applies to.
-func scopeOf(f *detect.Finding) (detect.Subject, string) {
+// stranger reports whether f, which would ban a trusted address, was caused
+// by a device that is not one of those that logged in there: then the
+// address is guarded, so that its known devices keep working.
+func (g *Guard) stranger(f *detect.Finding, ev *detect.Event) bool {
+	if !f.Trusted || f.Guard || ev == nil || !f.Subject.Prefix.IsValid() {
+		return false
+	}
+	addr := ev.Source.Addr().Unmap()
+	d := g.known.device(g.where(addr), ev.Account, ev.UserAgent)
+	return !g.known.has(d, g.now().Add(-g.pol.KnownFor).Unix())
+}
+
+// scopeOf chooses the response to f and the subject it applies to; a
+// finding a stranger caused at a trusted address guards it.
+func scopeOf(f *detect.Finding, stranger bool) (detect.Subject, string) {
 	sub := f.Subject
 	sub.Prefix = sub.Prefix.Masked()
 	switch {
 	case f.Guard:
+		return sub, ScopeGuard
+	case stranger && !(sub.Account != "" && f.Device && (f.OthersOK || f.Cause == detect.StaleAccount)):
+		sub.Account = ""
 		return sub, ScopeGuard
 	case sub.Account != "" && sub.Prefix.IsValid() && f.Device && (f.OthersOK || f.Cause == detect.StaleAccount):
 		return sub, ScopeAccount
@@ -359,11 +376,11 @@ func scopeOf(f *detect.Finding) (detect.Subject, string) {
 
 // admit records f unless its subject is allow-listed or already covered,
 // and returns the new entry and the address bans evicted to make room.
-func (g *Guard) admit(f *detect.Finding) (*entry, []*entry, error) {
+func (g *Guard) admit(f *detect.Finding, stranger bool) (*entry, []*entry, error) {
 	if !f.Subject.IsValid() {
 		return nil, nil, fmt.Errorf("ban: finding for %v: %w: invalid subject", f.Cause, detect.ErrInvalidEvent)
 	}
-	sub, scope := scopeOf(f)
+	sub, scope := scopeOf(f, stranger)
 	if scope == ScopeAddress && !sub.Prefix.IsValid() {
 		return nil, nil, fmt.Errorf("ban: finding for %v on %v: %w: an address ban needs an address", f.Cause, sub, detect.ErrInvalidEvent)
 	}
@@ -421,7 +438,7 @@ func (g *Guard) admit(f *detect.Finding) (*entry, []*entry, error) {
 		Cause:    f.Cause,
 		Level:    level,
 		Since:    now,
-		Until:    now.Add(g.pol.duration(f.Cause, level)),
+		Until:    now.Add(max(g.pol.duration(f.Cause, level), f.Hold)),
 		Proven:   f.Proven,
 		Evidence: f.Evidence,
 	}

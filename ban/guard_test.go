@@ -107,7 +107,7 @@ func TestGuardBansGuessing(t *testing.T) {
 	r, ok := g.Record(detect.SubjectOf(addr("203.0.113.5")))
 	require.True(t, ok)
 	assert.Equal(t, 1, r.Level)
-	assert.Equal(t, 2*time.Hour, r.Until.Sub(r.Since))
+	assert.Equal(t, 24*time.Hour, r.Until.Sub(r.Since), "the 10th failure in a day: held as long as the day's count stands, not the 2 h of level 1")
 }
 
 func TestGuardEscalationIsCapped(t *testing.T) {

@@ -320,3 +320,34 @@ func TestStuckEnforcer(t *testing.T) {
 		assert.Empty(t, r.EnforceError)
 	}
 }
+
+// A stranger failing at an address with a recent proven login guards it,
+// whatever account it tries, so the phone there keeps working; the phone
+// itself failing (its password changed) is banned as before.
+func TestStrangerAtATrustedAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name, ua string
+		scope    string
+	}{{"stranger on the phone's own account", "Zoiper rv2.10.20.5", ban.ScopeGuard}, {"the phone itself", phoneUA, ban.ScopeAddress}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClock()
+			g := newGuard(t, c, ban.Options{})
+			const home = "192.0.2.99"
+			require.NoError(t, send(t, g, c, req{from: home + ":5062", account: "alice", creds: true, status: 200}))
+			for range 5 {
+				c.Advance(time.Second)
+				ev := detect.Event{Source: netip.MustParseAddrPort(home + ":5080"), Transport: "udp", Method: "REGISTER",
+					Account: "alice", Credentials: true, Proven: true, Status: 403, UserAgent: tc.ua}
+				require.NoError(t, g.Observe(context.Background(), &ev))
+			}
+			r, ok := g.Record(detect.SubjectOf(addr(home)))
+			require.True(t, ok)
+			assert.Equal(t, tc.scope, r.Scope)
+			if tc.scope == ban.ScopeGuard {
+				assert.False(t, g.Banned(addr(home)))
+				assert.Equal(t, ban.Admitted, g.Admit(addr(home), "alice", phoneUA), "the phone keeps working")
+				assert.Equal(t, ban.Guarded, g.Admit(addr(home), "alice", tc.ua))
+			}
+		})
+	}
+}

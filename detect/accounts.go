@@ -2,7 +2,6 @@ package detect
 
 import (
 	"hash/maphash"
-	"math/bits"
 	"net/netip"
 	"sync"
 )
@@ -22,12 +21,15 @@ type acctShard struct {
 	m  map[uint64]acctRec
 }
 
-// acctRec is what is kept of one account: 52 bytes.
+// acctRec is what is kept of one account: 60 bytes.
 type acctRec struct {
 	first, last uint32 // ticks
 	short, long window
-	addrMask    uint32 // hashes of the sources failing in the short window
-	addrs       [2]key // the two most recent distinct failing sources
+	// The two most recent distinct failing sources, and when each last
+	// failed: two sources failed within a window exactly when both of these
+	// did (a hash set would mistake two for one, 1 time in 32).
+	addrs   [2]key
+	addrsAt [2]uint32
 }
 
 func newAccounts(capacity int) *accounts {
@@ -52,15 +54,13 @@ func (a *accounts) fail(h uint64, k key, now, shortW, longW uint32, n uint8) acc
 		r.first = now
 	}
 	r.last = now
-	if r.short.count(now, shortW) == 0 {
-		r.addrMask = 0
-	}
 	r.short.add(now, shortW, n)
 	r.long.add(now, longW, n)
-	r.addrMask |= bit(uint32(hashKey(&k)))
 	if r.addrs[0] != k {
-		r.addrs[1], r.addrs[0] = r.addrs[0], k
+		r.addrs[1], r.addrsAt[1] = r.addrs[0], r.addrsAt[0]
+		r.addrs[0] = k
 	}
+	r.addrsAt[0] = now
 	sh.m[h] = r
 	return r
 }
@@ -95,7 +95,7 @@ func (a *accounts) forget(h uint64, lifted bool) {
 		delete(sh.m, h)
 		return
 	}
-	r.short, r.addrMask = window{}, 0
+	r.short, r.addrs, r.addrsAt = window{}, [2]key{}, [2]uint32{}
 	sh.m[h] = r
 }
 
@@ -122,8 +122,10 @@ func (r *acctRec) sources() []netip.Addr {
 	return out
 }
 
-// distinctSources is a lower bound on the sources failing in the short window.
-func (r *acctRec) distinctSources() int { return bits.OnesCount32(r.addrMask) }
+// spread reports whether two sources or more failed within span ticks of now.
+func (r *acctRec) spread(now, span uint32) bool {
+	return r.addrs[1] != (key{}) && now-r.addrsAt[1] <= span
+}
 
 // accountHash is the account table's key for name.
 func accountHash(name string) uint64 { return maphash.String(seed, name) }

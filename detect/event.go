@@ -263,7 +263,15 @@ type Finding struct {
 	// keep being served, everything else from it is refused unchecked.
 	Guard bool
 	// Proven reports that the deciding event was proven (Event.Proven).
-	Proven   bool
+	Proven bool
+	// Trusted reports that the address had a recent proven login. A policy
+	// may guard it rather than ban it when the device that failed is not
+	// one of those that logged in.
+	Trusted bool
+	// Hold is the least time the response should last: how long the
+	// evidence stays counted (a long window), so that a ban does not end
+	// while the count that caused it still stands.
+	Hold     time.Duration
 	Evidence Evidence
 }
 

@@ -27,7 +27,7 @@ type Standard struct {
 
 	// Limits in ticks and bucket widths.
 	failW, unkW, probeW, sigW, slowW uint32
-	acctW, acctSlowW                 uint32
+	acctW, acctSlowW, acctSpan       uint32
 	trust, callW, callT, scanT       uint32
 }
 
@@ -122,6 +122,7 @@ func NewStandard(l Limits) (*Standard, error) {
 	s.slowW = width(l.SlowCredentials.Window)
 	s.acctW = width(l.AccountCredentials.Window)
 	s.acctSlowW = width(l.AccountSlow.Window)
+	s.acctSpan = ticks(l.AccountCredentials.Window)
 	s.trust = ticks(l.TrustWindow)
 	s.callW = ticks(l.CallRate.Window)
 	if l.CallRate.Threshold > 0 {
@@ -309,21 +310,21 @@ func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst [
 				f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for account %q; other accounts work from this address", an, ev.Account)
 				dst = append(dst, f)
 			}
-			if !device && s.lim.BadCredentials.Threshold > 0 && n >= s.lim.BadCredentials.Threshold ||
-				s.lim.SlowCredentials.Threshold > 0 && slow >= s.lim.SlowCredentials.Threshold {
+			if !device && s.lim.BadCredentials.Threshold > 0 && n >= s.lim.BadCredentials.Threshold || s.slowOver(slow) {
 				f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub}, max(n, slow))
 				f.OthersOK, f.Guard = true, true
+				s.hold(&f, slow)
 				f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for about %d account(s) from an address where other accounts work", max(n, slow), distinct(r.failMask))
 				dst = append(dst, f)
 			}
 			return dst, acctFail
 		}
-		if s.lim.BadCredentials.Threshold > 0 && n >= s.lim.BadCredentials.Threshold ||
-			s.lim.SlowCredentials.Threshold > 0 && slow >= s.lim.SlowCredentials.Threshold {
+		if s.lim.BadCredentials.Threshold > 0 && n >= s.lim.BadCredentials.Threshold || s.slowOver(slow) {
 			f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub}, max(n, slow))
 			if device {
 				f.Subject.Account = strings.Clone(ev.Account)
 			}
+			s.hold(&f, slow)
 			f.Device = device && recentOK
 			f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for about %d account(s)", max(n, slow), distinct(r.failMask))
 			return append(dst, f), acctFail
@@ -542,7 +543,22 @@ func (s *Standard) finding(sh *shard, r *rec, ev *Event, c Cause, sub Subject, c
 	if r.calls > 0 {
 		e.Unanswered = float64(r.unans) / float64(r.calls)
 	}
-	return Finding{Cause: c, Subject: sub, Proven: s.proven(ev), Evidence: e}
+	trusted := r.okAt != 0 && r.last-r.okAt <= s.trust
+	return Finding{Cause: c, Subject: sub, Proven: s.proven(ev), Trusted: trusted, Evidence: e}
+}
+
+// slowOver reports whether n failures reach the long window's threshold.
+func (s *Standard) slowOver(n int) bool {
+	return s.lim.SlowCredentials.Threshold > 0 && n >= s.lim.SlowCredentials.Threshold
+}
+
+// hold makes a finding the long window decided last as long as the window,
+// so that the next guess does not find the response over and the count
+// still standing.
+func (s *Standard) hold(f *Finding, slow int) {
+	if s.slowOver(slow) {
+		f.Hold = s.lim.SlowCredentials.Window
+	}
 }
 
 // Forget implements Forgetter. For an address or prefix it clears what
@@ -596,7 +612,7 @@ func (s *Standard) Forget(sub Subject, lifted bool) {
 func (s *Standard) account(ev *Event, k key, now uint32, dst []Finding) []Finding {
 	r := s.accts.fail(accountHash(ev.Account), k, now, s.acctW, s.acctSlowW, 1)
 	short, long := r.short.sum(), r.long.sum()
-	spread := s.lim.AccountCredentials.Threshold > 0 && short >= s.lim.AccountCredentials.Threshold && r.distinctSources() >= 2
+	spread := s.lim.AccountCredentials.Threshold > 0 && short >= s.lim.AccountCredentials.Threshold && r.spread(now, s.acctSpan)
 	if !spread && (s.lim.AccountSlow.Threshold <= 0 || long < s.lim.AccountSlow.Threshold) {
 		return dst
 	}
@@ -605,6 +621,9 @@ func (s *Standard) account(ev *Event, k key, now uint32, dst []Finding) []Findin
 		n = long
 	}
 	f := Finding{Cause: BadCredentials, Subject: Subject{Account: strings.Clone(ev.Account)}, Guard: true, Proven: true}
+	if s.lim.AccountSlow.Threshold > 0 && long >= s.lim.AccountSlow.Threshold {
+		f.Hold = s.lim.AccountSlow.Window
+	}
 	f.Evidence = Evidence{
 		Count: n, First: s.time(r.first), Last: ev.Time,
 		Accounts: []string{f.Subject.Account}, DistinctAccounts: 1,
@@ -613,6 +632,6 @@ func (s *Standard) account(ev *Event, k key, now uint32, dst []Finding) []Findin
 	if ev.Status != 0 {
 		f.Evidence.Statuses = []int{ev.Status}
 	}
-	f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for account %q from at least %d address(es)", n, ev.Account, max(r.distinctSources(), 1))
+	f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for account %q from %d address(es) or more", n, ev.Account, len(f.Evidence.Addresses))
 	return append(dst, f)
 }

@@ -187,11 +187,9 @@ func TestTrustDistributed(t *testing.T) {
 // is refused unchecked. Logging in with an account of its own first gains
 // the guesser nothing.
 //
-// It fails about once in 200 runs on the library as it is: detect keeps the
-// accounts that logged in at an address as three bits of a 32-bit mask per
-// name, under a seed chosen per process; when user1's bits cover alice's,
-// user1's failures are taken for failures of the only account that works
-// there, and its 5th bans the address, the phone with it.
+// A guessed account whose bits in detect's login mask cover alice's once
+// made the 5th failure ban the address, 1 run in 200: the Guard now guards a
+// trusted address whenever the failing device is not one it knows.
 func TestTrustBehindPhone(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -299,10 +297,9 @@ func TestTrustSpoofed(t *testing.T) {
 // evaluated. The registrar's nonces use real time, so they stay fresh
 // however far the Guard's clock runs.
 //
-// It fails on the library as it is: the 10th guess (29m15s) bans the
-// address and guards the account for an hour each, both end together while
-// the 24-hour windows still hold 10 failures, and the 11th guess (1h31m) is
-// evaluated, and found, before anything is banned again.
+// The 10th guess trips the 24-hour windows; the ban and the account guard
+// they cause are held as long as that window (detect.Finding.Hold), so the
+// 11th is not evaluated when a 1-hour ban would have ended.
 func TestTrustSlowGuesser(t *testing.T) {
 	t.Parallel()
 	tb := start(t)
