@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -67,32 +65,10 @@ func demoAccounts(t *testing.T) registrar.Accounts {
 	return a
 }
 
+// start serves the registrar with a default Guard on the testbed's clock.
 func start(t *testing.T) *testbed {
 	t.Helper()
-	logs := new(syncBuffer)
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs)
-		}
-	})
-	tb := &testbed{clock: fakeclock.New(time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC))}
-	var err error
-	tb.g, err = ban.New(ban.Options{Logger: log, Now: tb.clock.Now})
-	require.NoError(t, err)
-	tb.srv, err = registrar.New(registrar.Config{Accounts: demoAccounts(t), Guard: tb.g, Logger: log})
-	require.NoError(t, err)
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	tb.addr = conn.LocalAddr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tb.srv.Serve(ctx, conn) }()
-	t.Cleanup(func() {
-		cancel()
-		assert.ErrorIs(t, <-done, context.Canceled)
-	})
-	return tb
+	return startWith(t, ban.Options{})
 }
 
 // client dials the registrar from local, such as "127.0.0.2:0".
