@@ -23,8 +23,10 @@
 // Parse reads the start line (method and Request-URI, or status code and
 // reason), the top Via (transport, sent-by, branch, received, rport), From
 // and To (display name, URI, tag), the first Contact (or "*"), Call-ID, CSeq,
-// User-Agent, Server, Expires, Content-Length, the Digest username and realm
-// of Authorization or else Proxy-Authorization, and the body. URIs are read
+// User-Agent, Server, Expires, Content-Length, the Digest username, realm
+// and nonce of Authorization or else Proxy-Authorization, the scheme, realm
+// and nonce of the first challenge in WWW-Authenticate or else
+// Proxy-Authenticate, and the body. URIs are read
 // for their scheme, user, host and port (sip, sips and tel; other schemes
 // keep only Scheme and Raw). Other headers are skipped unread.
 //

@@ -17,9 +17,13 @@ func seed(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	for _, b := range sipgoMessages() {
+		f.Add(b)
+	}
 	for _, s := range []string{
 		"", "\r\n\r\n", "\x00\x00\x00\x00", "SIP/2.0 200 OK\r\n\r\n", crlf(register), register,
 		"INVITE sip:[::1]:5060 SIP/2.0\r\nv: SIP/2.0/UDP [::1];rport=5\r\nl: 1\r\n\r\nx",
+		"SIP/2.0 407 Proxy Authentication Required\r\nProxy-Authenticate: Digest realm=\"p\", nonce=\"n\", Basic realm=x\r\nl: 0\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -62,8 +66,11 @@ func end(in, field []byte) int {
 }
 
 // FuzzParse checks what Parse promises for any input: no panic, fields
-// inside the part of the input the message used, the same result twice and
-// over a Message already filled, and agreement with Sniff.
+// inside the part of the input the message used (nonces included), the
+// credentials and challenge read only from headers that were there and
+// nonces only from Digest, the
+// same result twice and over a Message already filled, and agreement with
+// Sniff.
 func FuzzParse(f *testing.F) {
 	seed(f)
 	other := []byte(crlf(register))
@@ -84,6 +91,17 @@ func FuzzParse(f *testing.F) {
 			if !within(used, field) {
 				t.Fatalf("field %q is not within the %d bytes used", field, len(used))
 			}
+		}
+		if a := m.Auth; !a.Present && (a.Proxy || a.Scheme != nil || a.Username != nil || a.Realm != nil || a.Nonce != nil) {
+			t.Fatalf("credentials read from no header: %+v", a)
+		}
+		if c := m.Challenge; !c.Present && (c.Proxy || c.Scheme != nil || c.Realm != nil || c.Nonce != nil) {
+			t.Fatalf("challenge read from no header: %+v", c)
+		}
+		// Nonces are Digest parameters: another scheme keeps its name only.
+		if m.Auth.Nonce != nil && !strings.EqualFold(string(m.Auth.Scheme), "digest") ||
+			m.Challenge.Nonce != nil && !strings.EqualFold(string(m.Challenge.Scheme), "digest") {
+			t.Fatalf("a nonce outside Digest: %+v %+v", m.Auth, m.Challenge)
 		}
 		framed := err == nil || errors.Is(err, sipparse.ErrMalformed)
 		switch {

@@ -84,6 +84,16 @@ func extra(m *sipparse.Message) string {
 			kind = "proxy-auth="
 		}
 		s = append(s, kind+string(a.Scheme)+"/"+string(a.Username)+"/"+string(a.Realm))
+		if a.Nonce != nil {
+			s = append(s, "nonce="+string(a.Nonce))
+		}
+	}
+	if c := m.Challenge; c.Present {
+		kind := "challenge="
+		if c.Proxy {
+			kind = "proxy-challenge="
+		}
+		s = append(s, kind+string(c.Scheme)+"/"+string(c.Realm)+"/"+string(c.Nonce))
 	}
 	return strings.Join(s, " ")
 }

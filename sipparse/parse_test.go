@@ -37,7 +37,7 @@ var regView = view{
 	CallID:  "c1@192.0.2.10",
 	CSeq:    "2 REGISTER",
 	Len:     whole,
-	Extra:   "rport expires=3600 ua=Yealink SIP-T46S 66.86.0.15 auth=Digest/alice/example.com",
+	Extra:   "rport expires=3600 ua=Yealink SIP-T46S 66.86.0.15 auth=Digest/alice/example.com nonce=n1",
 }
 
 // whole stands for len(input) as view.Len in test tables.
@@ -144,7 +144,7 @@ l: 0
 Proxy-Authorization: Digest realm="r", username="al\"ice", nonce="n"
 l: 0
 
-`), view{Method: "INVITE", URI: "sip:b@example.com", Len: whole, Extra: `proxy-auth=Digest/al\"ice/r`}},
+`), view{Method: "INVITE", URI: "sip:b@example.com", Len: whole, Extra: `proxy-auth=Digest/al\"ice/r nonce=n`}},
 
 		{"Authorization wins over Proxy-Authorization", crlf(`INVITE sip:b@example.com SIP/2.0
 Proxy-Authorization: Digest username="proxy"
@@ -165,7 +165,67 @@ WWW-Authenticate: Digest realm="example.com", nonce="n"
 Server: Asterisk PBX 20.5.0
 l: 0
 
-`), view{Method: "401 Unauthorized", Len: whole, Extra: "server=Asterisk PBX 20.5.0"}},
+`), view{Method: "401 Unauthorized", Len: whole, Extra: "server=Asterisk PBX 20.5.0 challenge=Digest/example.com/n"}},
+
+		{"nonce, not cnonce; unquoted", crlf(`REGISTER sip:example.com SIP/2.0
+Authorization: Digest username="alice",cnonce="c0ffee",nc=00000001,qop=auth,nonce=3a9f,realm="example.com"
+l: 0
+
+`), view{Method: "REGISTER", URI: "sip:example.com", Len: whole, Extra: "auth=Digest/alice/example.com nonce=3a9f"}},
+		{"an empty nonce is absent", crlf(`REGISTER sip:example.com SIP/2.0
+Authorization: Digest username="alice", nonce=""
+l: 0
+
+`), view{Method: "REGISTER", URI: "sip:example.com", Len: whole, Extra: "auth=Digest/alice/"}},
+		{"the first nonce counts", crlf(`REGISTER sip:example.com SIP/2.0
+Authorization: Digest username="alice", nonce="first", nonce="second"
+l: 0
+
+`), view{Method: "REGISTER", URI: "sip:example.com", Len: whole, Extra: "auth=Digest/alice/ nonce=first"}},
+		{"WWW-Authenticate as sipgo's registrar sends it", crlf(`SIP/2.0 401 Unauthorized
+WWW-Authenticate: Digest realm="sipban.local", nonce="GOqBxvOa7cD8S-Co_Nsi0c0SCTmfjlBXZLJ3twyzppE", algorithm=MD5, qop="auth"
+Content-Length: 0
+
+`), view{Method: "401 Unauthorized", Len: whole, Extra: "challenge=Digest/sipban.local/GOqBxvOa7cD8S-Co_Nsi0c0SCTmfjlBXZLJ3twyzppE"}},
+		{"Proxy-Authenticate, folded, odd case", crlf(`SIP/2.0 407 Proxy Authentication Required
+PROXY-AUTHENTICATE: digest
+  realm = "proxy.example.com" ,
+  NONCE = "b7f1"
+l: 0
+
+`), view{Method: "407 Proxy Authentication Required", Len: whole, Extra: "proxy-challenge=digest/proxy.example.com/b7f1"}},
+		{"the first WWW-Authenticate wins over Proxy-Authenticate", crlf(`SIP/2.0 401 Unauthorized
+Proxy-Authenticate: Digest realm="p", nonce="proxy"
+WWW-Authenticate: Digest realm="a", nonce="sha", algorithm=SHA-256
+WWW-Authenticate: Digest realm="a", nonce="md5", algorithm=MD5
+l: 0
+
+`), view{Method: "401 Unauthorized", Len: whole, Extra: "challenge=Digest/a/sha"}},
+		{"challenges listed in one header: the first counts", crlf(`SIP/2.0 401 Unauthorized
+WWW-Authenticate: Digest realm="a", nonce="n1", Basic realm="b"
+l: 0
+
+`), view{Method: "401 Unauthorized", Len: whole, Extra: "challenge=Digest/a/n1"}},
+		{"another scheme's challenge", crlf(`SIP/2.0 401 Unauthorized
+WWW-Authenticate: Bearer realm="a", nonce="not read"
+l: 0
+
+`), view{Method: "401 Unauthorized", Len: whole, Extra: "challenge=Bearer//"}},
+		{"WWW-Authenticate unreadable", crlf(`SIP/2.0 401 Unauthorized
+WWW-Authenticate: Digest realm="a", nonce="n1
+l: 0
+
+`), view{Err: "Malformed WWW-Authenticate", Method: "401 Unauthorized", Len: whole, Extra: "challenge=//"}},
+		{"Proxy-Authenticate unreadable", crlf(`SIP/2.0 407 Proxy Authentication Required
+Proxy-Authenticate: Digest realm="a" nonce="n1"
+l: 0
+
+`), view{Err: "Malformed Proxy-Authenticate", Method: "407 Proxy Authentication Required", Len: whole, Extra: "proxy-challenge=//"}},
+		{"credentials are not a challenge's scheme list", crlf(`REGISTER sip:example.com SIP/2.0
+Authorization: Digest username="alice", nonce="n1" Basic x
+l: 0
+
+`), view{Err: "Malformed Authorization", Method: "REGISTER", URI: "sip:example.com", Len: whole, Extra: "auth=//"}},
 
 		{"status line without reason", "SIP/2.0 180\r\n\r\n", view{Method: "180 ", ContentLength: -1, Len: whole}},
 		{"lower-case version", "sip/2.0 200 OK\r\n\r\n", view{Method: "200 OK", ContentLength: -1, Len: whole}},
@@ -279,6 +339,35 @@ func TestDoubleRequest(t *testing.T) {
 	}
 }
 
+// TestNonce reads the server's nonce from credentials as sipp and a sipgo
+// client sent them (sipp writes cnonce before nonce), and from the
+// challenge a sipgo server sends.
+func TestNonce(t *testing.T) {
+	msgs := sipgoMessages()
+	for _, tt := range []struct {
+		name  string
+		in    []byte
+		nonce string
+	}{
+		{"sipp", testdata(t, "sipp/register-auth.sip")["register-auth.sip"], "5f2a9c1e7b3d4a60"},
+		{"sipgo client", testdata(t, "sipgo/register-auth.sip")["register-auth.sip"], "5f2a9c1e7b3d4a60"},
+		{"REGISTER with digest", msgs["REGISTER with digest"], "8a1f3c"},
+		{"401 with challenge", msgs["401 with challenge"], "8a1f3c"},
+	} {
+		var m sipparse.Message
+		if err := sipparse.Parse(tt.in, &m); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got := m.Auth.Nonce
+		if !m.Request {
+			got = m.Challenge.Nonce
+		}
+		if string(got) != tt.nonce {
+			t.Errorf("%s: nonce %q, want %q", tt.name, got, tt.nonce)
+		}
+	}
+}
+
 func TestFieldError(t *testing.T) {
 	var m sipparse.Message
 	err := sipparse.Parse([]byte("OPTIONS sip:b@example.com SIP/2.0\r\nCSeq: x\r\n\r\n"), &m)
@@ -301,7 +390,7 @@ func TestAllocs(t *testing.T) {
 		[]byte("INVITE sip:b@exam"),
 		[]byte(crlf("OPTIONS sip:b@example.com SIP/2.0\nl: 99999999999\n\n")),
 	}
-	for _, files := range []map[string][]byte{testdata(t, "torture/*.dat"), testdata(t, "sipp/*.sip")} {
+	for _, files := range []map[string][]byte{testdata(t, "torture/*.dat"), testdata(t, "sipp/*.sip"), sipgoMessages()} {
 		for _, b := range files {
 			inputs = append(inputs, b)
 		}

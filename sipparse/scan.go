@@ -403,9 +403,12 @@ func parseVia(v []byte, via *Via) bool {
 	}
 }
 
-// parseAuth reads Authorization or Proxy-Authorization credentials. Only
-// Digest parameters are read; other schemes keep just their name.
-func parseAuth(v []byte, a *Auth) bool {
+// parseAuth reads Authorization or Proxy-Authorization credentials, or with
+// challenge the first challenge of WWW-Authenticate or Proxy-Authenticate.
+// Only Digest parameters are read; other schemes keep just their name. A
+// challenge ends where a bare token is followed by more than a comma: the
+// next challenge's scheme, in HTTP's list form.
+func parseAuth(v []byte, a *Auth, challenge bool) bool {
 	i := skipWS(v, 0)
 	e := tokenEnd(v, i)
 	if e == i {
@@ -428,6 +431,7 @@ func parseAuth(v []byte, a *Auth) bool {
 			i++
 			continue
 		}
+		at := i // param starts its name here: i is past white space
 		name, val, next, ok := param(v, i, cAuth)
 		if !ok {
 			return false
@@ -441,9 +445,15 @@ func parseAuth(v []byte, a *Auth) bool {
 			if a.Realm == nil {
 				a.Realm = val
 			}
+		case equalFold(name, "nonce"):
+			if a.Nonce == nil {
+				a.Nonce = val
+			}
 		}
 		if i = skipWS(v, next); i < len(v) && v[i] != ',' {
-			return false
+			// A bare token (no "=") and another token after it: with
+			// challenge, the next challenge starts.
+			return challenge && next == at+len(name) && class[v[i]]&cToken != 0
 		}
 	}
 }

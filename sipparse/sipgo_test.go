@@ -135,24 +135,22 @@ func TestSameAsSipgo(t *testing.T) {
 	}
 }
 
-// TestSipgoAuth checks the credentials in the messages built with sipgo,
-// which sipgo itself does not parse.
+// TestSipgoAuth checks the credentials and challenges in the messages built
+// with sipgo, which sipgo itself does not parse.
 func TestSipgoAuth(t *testing.T) {
 	msgs := sipgoMessages()
 	tests := []struct{ name, want string }{
 		{"REGISTER", ""},
-		{"REGISTER with digest", "auth=Digest/alice/example.com"},
-		{"INVITE with SDP", "proxy-auth=Digest/alice/proxy.example.com"},
+		{"401 with challenge", "challenge=Digest/example.com/8a1f3c"},
+		{"REGISTER with digest", "auth=Digest/alice/example.com nonce=8a1f3c"},
+		{"INVITE with SDP", "proxy-auth=Digest/alice/proxy.example.com nonce=77aa"},
 	}
 	for _, tt := range tests {
 		var m sipparse.Message
 		if err := sipparse.Parse(msgs[tt.name], &m); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		got := ""
-		if m.Auth.Present {
-			got = extra(&sipparse.Message{Via: sipparse.Via{RPort: -1}, Expires: -1, Auth: m.Auth})
-		}
+		got := extra(&sipparse.Message{Via: sipparse.Via{RPort: -1}, Expires: -1, Auth: m.Auth, Challenge: m.Challenge})
 		if got != tt.want {
 			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
 		}

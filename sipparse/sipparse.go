@@ -37,9 +37,9 @@ var (
 	ErrTooLarge = errors.New("sipparse: message too large")
 	// ErrMalformed reports a field Parse reads that breaks RFC 3261
 	// syntax. Parse wraps it in a *FieldError naming the first such field.
-	// That field is left absent (Auth keeps Present), or keeps its first
-	// value if the header was repeated; every other field, Body and Len are
-	// set.
+	// That field is left absent (Auth and Challenge keep Present), or
+	// keeps its first value if the header was repeated; every other field,
+	// Body and Len are set.
 	ErrMalformed = errors.New("sipparse: malformed field")
 )
 
@@ -82,23 +82,27 @@ const (
 	errServer
 	errAuth
 	errProxyAuth
+	errWWWAuth
+	errProxyAuthenticate
 )
 
 var fieldErrors = [...]*FieldError{
-	errRequestURI:    fieldError("Request-URI"),
-	errStatus:        fieldError("Status-Code"),
-	errVia:           fieldError("Via"),
-	errFrom:          fieldError("From"),
-	errTo:            fieldError("To"),
-	errContact:       fieldError("Contact"),
-	errCallID:        fieldError("Call-ID"),
-	errCSeq:          fieldError("CSeq"),
-	errContentLength: fieldError("Content-Length"),
-	errExpires:       fieldError("Expires"),
-	errUserAgent:     fieldError("User-Agent"),
-	errServer:        fieldError("Server"),
-	errAuth:          fieldError("Authorization"),
-	errProxyAuth:     fieldError("Proxy-Authorization"),
+	errRequestURI:        fieldError("Request-URI"),
+	errStatus:            fieldError("Status-Code"),
+	errVia:               fieldError("Via"),
+	errFrom:              fieldError("From"),
+	errTo:                fieldError("To"),
+	errContact:           fieldError("Contact"),
+	errCallID:            fieldError("Call-ID"),
+	errCSeq:              fieldError("CSeq"),
+	errContentLength:     fieldError("Content-Length"),
+	errExpires:           fieldError("Expires"),
+	errUserAgent:         fieldError("User-Agent"),
+	errServer:            fieldError("Server"),
+	errAuth:              fieldError("Authorization"),
+	errProxyAuth:         fieldError("Proxy-Authorization"),
+	errWWWAuth:           fieldError("WWW-Authenticate"),
+	errProxyAuthenticate: fieldError("Proxy-Authenticate"),
 }
 
 // Message is what Parse read from one SIP message. Its byte-slice fields
@@ -143,6 +147,9 @@ type Message struct {
 	Server []byte
 	// Auth is read from Authorization or else Proxy-Authorization.
 	Auth Auth
+	// Challenge is read from WWW-Authenticate or else Proxy-Authenticate,
+	// as a server sends them in 401 and 407 responses.
+	Challenge Challenge
 	// Expires is the Expires header in seconds, at most 1<<31-1; -1 when
 	// absent.
 	Expires int
@@ -221,6 +228,28 @@ type Auth struct {
 	Username []byte
 	// Realm is the Digest realm parameter, unquoted, escapes kept.
 	Realm []byte
+	// Nonce is the Digest nonce parameter, unquoted, escapes kept: the
+	// server's nonce the credentials answer.
+	Nonce []byte
+}
+
+// Challenge is what Parse read of the first challenge a response carried.
+// Parse reads the first WWW-Authenticate header, or if there is none the
+// first Proxy-Authenticate header, and in it the first challenge (RFC 3261
+// sends one per header; HTTP may list several in one, the first counts).
+type Challenge struct {
+	// Present is true when the message carried either header, even an
+	// unreadable one.
+	Present bool
+	// Proxy is true when the challenge came from Proxy-Authenticate.
+	Proxy bool
+	// Scheme is the auth scheme, case kept, usually "Digest".
+	Scheme []byte
+	// Realm is the Digest realm parameter, unquoted, escapes kept.
+	Realm []byte
+	// Nonce is the Digest nonce parameter, unquoted, escapes kept: what the
+	// client's credentials must be computed over.
+	Nonce []byte
 }
 
 // Headers Parse has seen, for those it reads once.
@@ -237,6 +266,8 @@ const (
 	seenContact
 	seenAuth
 	seenProxyAuth
+	seenWWWAuth
+	seenProxyAuthenticate
 )
 
 // parser is Parse's state; it stays on the stack.
@@ -538,6 +569,14 @@ func (p *parser) header(line []byte) {
 		if equalFold(name, "content-length") {
 			p.contentLength(v)
 		}
+	case 16:
+		if equalFold(name, "www-authenticate") {
+			p.challenge(v, false)
+		}
+	case 18:
+		if equalFold(name, "proxy-authenticate") {
+			p.challenge(v, true)
+		}
 	case 19:
 		if equalFold(name, "proxy-authorization") {
 			p.auth(v, true)
@@ -674,7 +713,7 @@ func (p *parser) auth(v []byte, proxy bool) {
 		p.seen |= seenAuth
 	}
 	*a = Auth{Present: true, Proxy: proxy}
-	if !parseAuth(v, a) {
+	if !parseAuth(v, a, false) {
 		*a = Auth{Present: true, Proxy: proxy}
 		if proxy {
 			p.fail(errProxyAuth)
@@ -682,4 +721,33 @@ func (p *parser) auth(v []byte, proxy bool) {
 			p.fail(errAuth)
 		}
 	}
+}
+
+// challenge reads WWW-Authenticate (or Proxy-Authenticate, with proxy) as
+// auth reads Authorization: the first header wins, WWW-Authenticate over
+// Proxy-Authenticate.
+func (p *parser) challenge(v []byte, proxy bool) {
+	c := &p.m.Challenge
+	if proxy {
+		if p.seen&(seenWWWAuth|seenProxyAuthenticate) != 0 {
+			return
+		}
+		p.seen |= seenProxyAuthenticate
+	} else {
+		if p.seen&seenWWWAuth != 0 {
+			return
+		}
+		p.seen |= seenWWWAuth
+	}
+	*c = Challenge{Present: true, Proxy: proxy}
+	var a Auth
+	if !parseAuth(v, &a, true) {
+		if proxy {
+			p.fail(errProxyAuthenticate)
+		} else {
+			p.fail(errWWWAuth)
+		}
+		return
+	}
+	c.Scheme, c.Realm, c.Nonce = a.Scheme, a.Realm, a.Nonce
 }

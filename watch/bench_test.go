@@ -14,8 +14,9 @@ import (
 )
 
 // traffic is a registrar's day in miniature: 1,000 phones each registering
-// through a digest challenge (REGISTER, 401, REGISTER with credentials,
-// 200), repeated, as packets a millisecond apart.
+// through a digest challenge (REGISTER, 401 with a nonce, REGISTER with
+// credentials over that nonce, 200), repeated, as packets a millisecond
+// apart.
 func traffic(b *testing.B, rounds int) []watch.Packet {
 	var out []watch.Packet
 	t := t0
@@ -23,12 +24,13 @@ func traffic(b *testing.B, rounds int) []watch.Packet {
 		for i := range 1000 {
 			src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 5060+uint16(r%3))
 			callID := fmt.Sprintf("%d-%d@phone", r, i)
+			nonce := fmt.Sprintf("GOqBxv%08x-Co_Nsi0c0SCTmfjlBXZLJ3tw%04d", r, i) // as long as sipauth's
 			r1 := register(callID, 1, fmt.Sprint("z9hG4bK-a", r, i), false)
-			r2 := register(callID, 2, fmt.Sprint("z9hG4bK-b", r, i), true)
+			r2 := withNonce(register(callID, 2, fmt.Sprint("z9hG4bK-b", r, i), true), nonce)
 			for _, m := range []struct {
 				src, dst netip.AddrPort
 				msg      string
-			}{{src, server, r1}, {server, src, answer(r1, 401)}, {src, server, r2}, {server, src, answer(r2, 200)}} {
+			}{{src, server, r1}, {server, src, challenge(r1, 401, nonce)}, {src, server, r2}, {server, src, answer(r2, 200)}} {
 				t = t.Add(time.Millisecond)
 				out = append(out, watch.Packet{Time: t, Src: m.src, Dst: m.dst, Transport: "udp", Payload: []byte(m.msg)})
 			}
@@ -58,6 +60,9 @@ func BenchmarkPair(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	if events == 0 {
 		b.Fatal("nothing paired")
+	}
+	if b.N >= len(pkts) && p.Stats().Proven == 0 {
+		b.Fatal("nothing proven")
 	}
 }
 

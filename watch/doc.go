@@ -14,7 +14,12 @@
 //     CSeq and top Via branch), making one detect.Event per transaction.
 //     Requests left unanswered past a timeout become Events with Status 0,
 //     and unreadable datagrams to the server become signalling Events.
-//     Memory is bounded by Options.MaxPending.
+//     It remembers the nonces of the server's 401 and 407 challenges per
+//     client IP, and marks an Event Proven (detect.Event.Proven) when its
+//     request answered a nonce the server sent to that very IP within
+//     Options.NonceWindow, or came over TCP and was answered there: a
+//     forged UDP datagram never is. Memory is bounded by Options.MaxPending
+//     and Options.MaxNonces.
 //
 // Feed the Events to a ban.Guard; examples/watch is the whole program:
 //

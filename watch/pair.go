@@ -26,6 +26,17 @@ type Options struct {
 	// MaxPending bounds the requests waiting for a response; when full,
 	// the oldest is dropped and counted in Stats.Evicted. Zero means 65,536.
 	MaxPending int
+	// NonceWindow is how long after the server sent a nonce in a 401 or
+	// 407 challenge that nonce proves the requests presenting it from the
+	// IP it was sent to (Event.Proven). Zero means 5 minutes, as
+	// sipauth.DefaultLifetime.
+	NonceWindow time.Duration
+	// MaxNonces bounds the nonces remembered, rounded up to a multiple of
+	// 8; the table takes 40 bytes per nonce. When the 8 entries a nonce
+	// hashes to are taken, the oldest is forgotten (counted in
+	// Stats.NoncesEvicted if still within NonceWindow), and requests that
+	// present it are no longer proven. Zero means 65,536 (2.5 MiB).
+	MaxNonces int
 }
 
 // Stats counts what a Pairer has seen.
@@ -38,13 +49,27 @@ type Stats struct {
 	Unmatched  int // final responses to no request seen
 	Malformed  int // datagrams to the server that are not readable SIP
 	Ignored    int // other traffic: requests from the server, provisional responses, ACKs, keep-alives
+
+	Proven        int // events emitted with Proven set
+	Nonces        int // 401 and 407 challenges whose nonce was remembered
+	NoncesEvicted int // nonces forgotten within NonceWindow to make room (see MaxNonces)
 }
 
 // Pairer turns the packets of a SIP server's traffic into detect.Events: a
 // request to the server and the server's final response to it (matched by
-// Call-ID, CSeq and top Via branch) make one Event, timed at the response.
-// Memory is bounded by Options.MaxPending. A Pairer is not safe for
+// Call-ID, CSeq and top Via branch, sent back to the request's source IP)
+// make one Event, timed at the response. Memory is bounded by
+// Options.MaxPending and Options.MaxNonces. A Pairer is not safe for
 // concurrent use; it allocates nothing per message once warm.
+//
+// An Event is Proven (the sender showed it receives the server's answers)
+// when the request's Authorization or Proxy-Authorization carried a nonce
+// the server sent, in a 401 or 407 challenge, to the request's source IP
+// and to no other within Options.NonceWindow: a forger off the path never
+// sees the challenges sent to the address it forges. A TCP request is
+// Proven when the server answered it over TCP: only an established
+// connection gets an answer, while a forged segment is still captured (and
+// then goes unanswered).
 //
 // The Events it emits alias its own buffers: valid during the emit call,
 // which is what detect.Event allows (a ban.Guard copies what it keeps).
@@ -58,6 +83,8 @@ type Pairer struct {
 	head  int // oldest slot
 	n     int // slots in use, live or answered
 
+	nonces nonces // the nonces the server sent, per client IP
+
 	msg   sipparse.Message
 	ev    detect.Event
 	stats Stats
@@ -65,12 +92,13 @@ type Pairer struct {
 
 // slot holds what an Event needs of a request, copied into a fixed buffer.
 type slot struct {
-	key   uint64
-	t     time.Time
-	src   netip.AddrPort
-	tcp   bool
-	creds bool
-	live  bool
+	key    uint64
+	t      time.Time
+	src    netip.AddrPort
+	tcp    bool
+	creds  bool
+	proven bool // by a nonce the server sent to src's IP
+	live   bool
 	// Fields, in order: method, account, target, user agent, Call-ID,
 	// contact; each cut to fit.
 	lens [nfields]uint8
@@ -90,6 +118,10 @@ func NewPairer(opts Options) (*Pairer, error) {
 		return nil, fmt.Errorf("watch: negative timeout %v", opts.Timeout)
 	case opts.MaxPending < 0:
 		return nil, fmt.Errorf("watch: negative MaxPending %d", opts.MaxPending)
+	case opts.NonceWindow < 0:
+		return nil, fmt.Errorf("watch: negative NonceWindow %v", opts.NonceWindow)
+	case opts.MaxNonces < 0:
+		return nil, fmt.Errorf("watch: negative MaxNonces %d", opts.MaxNonces)
 	}
 	p := &Pairer{server: opts.Server, timeout: opts.Timeout, seed: maphash.MakeSeed()}
 	if p.server == nil {
@@ -104,6 +136,14 @@ func NewPairer(opts Options) (*Pairer, error) {
 	}
 	p.ring = make([]slot, size)
 	p.index = make(map[uint64]uint32, size)
+	window, nonces := opts.NonceWindow, opts.MaxNonces
+	if window == 0 {
+		window = 5 * time.Minute
+	}
+	if nonces == 0 {
+		nonces = 1 << 16
+	}
+	p.nonces = newNonces(nonces, window)
 	return p, nil
 }
 
@@ -162,10 +202,16 @@ func (p *Pairer) message(pkt *Packet, toServer, fromServer bool, emit func(*dete
 	}
 }
 
-func (p *Pairer) key() uint64 {
+// key identifies a transaction between the server and client, the IP the
+// request came from and the response goes to: a response pairs only with a
+// request from where it is sent, so that a forged datagram cannot take the
+// answer to someone else's request.
+func (p *Pairer) key(client netip.Addr) uint64 {
 	m := &p.msg
 	var h maphash.Hash
 	h.SetSeed(p.seed)
+	ip := client.Unmap().As16()
+	h.Write(ip[:])
 	h.Write(m.CallID)
 	h.WriteByte(0)
 	var n [10]byte
@@ -177,7 +223,7 @@ func (p *Pairer) key() uint64 {
 }
 
 func (p *Pairer) request(pkt *Packet) {
-	k := p.key()
+	k := p.key(pkt.Src.Addr())
 	if _, ok := p.index[k]; ok {
 		p.stats.Retransmit++ // the first copy stands
 		return
@@ -197,7 +243,8 @@ func (p *Pairer) request(pkt *Packet) {
 	default:
 		account = m.From.URI.User
 	}
-	*s = slot{key: k, t: pkt.Time, src: pkt.Src, tcp: pkt.Transport == "tcp", creds: m.Auth.Present, live: true}
+	*s = slot{key: k, t: pkt.Time, src: pkt.Src, tcp: pkt.Transport == "tcp", creds: m.Auth.Present, live: true,
+		proven: m.Auth.Nonce != nil && p.nonces.issued(nonceKey(p.seed, m.Auth.Nonce), pkt.Src.Addr(), pkt.Time)}
 	for f, v := range [nfields][]byte{m.Method, account, m.RequestURI.User, m.UserAgent, m.CallID, m.Contact.URI.Raw} {
 		s.lens[f] = uint8(copy(s.buf[f*fieldMax:(f+1)*fieldMax], v))
 	}
@@ -205,7 +252,14 @@ func (p *Pairer) request(pkt *Packet) {
 }
 
 func (p *Pairer) response(pkt *Packet, emit func(*detect.Event)) {
-	k := p.key()
+	m := &p.msg
+	if c := m.Challenge.Nonce; c != nil && (m.Status == 401 || m.Status == 407) {
+		p.stats.Nonces++
+		if p.nonces.issue(nonceKey(p.seed, c), pkt.Dst.Addr(), pkt.Time) {
+			p.stats.NoncesEvicted++
+		}
+	}
+	k := p.key(pkt.Dst.Addr())
 	i, ok := p.index[k]
 	if !ok {
 		p.stats.Unmatched++
@@ -215,7 +269,7 @@ func (p *Pairer) response(pkt *Packet, emit func(*detect.Event)) {
 	s := &p.ring[i]
 	s.live = false
 	p.stats.Paired++
-	p.emit(s, pkt.Time, p.msg.Status, emit)
+	p.emit(s, pkt.Time, m.Status, s.tcp && pkt.Transport == "tcp", emit)
 	p.popDead()
 }
 
@@ -232,7 +286,7 @@ func (p *Pairer) Expire(now time.Time, emit func(*detect.Event)) {
 			delete(p.index, s.key)
 			s.live = false
 			p.stats.Unanswered++
-			p.emit(s, s.t.Add(p.timeout), 0, emit)
+			p.emit(s, s.t.Add(p.timeout), 0, false, emit)
 		}
 		p.pop()
 	}
@@ -257,7 +311,9 @@ func (p *Pairer) popDead() {
 	}
 }
 
-func (p *Pairer) emit(s *slot, t time.Time, status int, emit func(*detect.Event)) {
+// emit reports the transaction of s, answered with status at t (0: none),
+// proven by s's nonce or, with conn, by an answer on its connection.
+func (p *Pairer) emit(s *slot, t time.Time, status int, conn bool, emit func(*detect.Event)) {
 	var f [nfields]string
 	for i := range f {
 		if n := int(s.lens[i]); n > 0 {
@@ -268,7 +324,11 @@ func (p *Pairer) emit(s *slot, t time.Time, status int, emit func(*detect.Event)
 	if s.tcp {
 		transport = "tcp"
 	}
+	proven := s.proven || conn
+	if proven {
+		p.stats.Proven++
+	}
 	p.ev = detect.Event{Time: t, Source: s.src, Transport: transport, Method: f[0], Status: status,
-		Account: f[1], Credentials: s.creds, Target: f[2], UserAgent: f[3], CallID: f[4], Contact: f[5]}
+		Account: f[1], Credentials: s.creds, Proven: proven, Target: f[2], UserAgent: f[3], CallID: f[4], Contact: f[5]}
 	emit(&p.ev)
 }

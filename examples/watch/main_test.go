@@ -16,14 +16,23 @@ import (
 // while sipp registered as alice 10 times from 127.0.0.20 with the right
 // password and as bob 10 times from 127.0.0.21 with a wrong one, against a
 // server that answered every request. -ban-local: they are on loopback.
+//
+// sipp answered each 401 with the nonce the server sent it, so watch proves
+// every credentialed REGISTER: the five first wrong ones ban 127.0.0.21, and
+// all ten (the server, unprotected, kept answering them) are proven guesses
+// at bob from anywhere, which guard bob (AccountSlow: 10 within 24 hours).
+// Before watch read nonces, they were unproven and counted for the address
+// only.
 func TestCaptureFile(t *testing.T) {
 	var out bytes.Buffer
 	local := kernel.Flags{BanLocal: true}
 	require.NoError(t, run(context.Background(), &out, config{file: "testdata/guesser.pcapng", scope: local}))
 	t.Log(out.String())
 	assert.Contains(t, out.String(), "ban 127.0.0.21 (address, bad-credentials)")
+	assert.Contains(t, out.String(), "ban bob@* (guard, bad-credentials)")
 	assert.NotContains(t, out.String(), "127.0.0.20")
-	assert.Contains(t, out.String(), "watch: 80 SIP messages, 40 transactions paired, 0 unanswered, 0 unreadable, 0 frames skipped; 1 bans")
+	assert.NotContains(t, out.String(), "alice")
+	assert.Contains(t, out.String(), "watch: 80 SIP messages, 40 transactions paired, 0 unanswered, 0 unreadable, 0 frames skipped; 2 bans")
 
 	out.Reset()
 	require.NoError(t, run(context.Background(), &out, config{file: "testdata/guesser.pcapng", json: true, scope: local}))

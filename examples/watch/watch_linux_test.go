@@ -117,7 +117,9 @@ func sipp(t *testing.T, scenario, local, account, password string, calls int) {
 // TestCaptures: tcpdump (pcap) and tshark (pcapng) record sipp talking to
 // the server, a phone with the right password and a guesser with a wrong
 // one; watch reads each capture and bans the guesser only, then applies the
-// ban in the kernel when asked.
+// ban in the kernel when asked. The guesser's ten answers to challenges are
+// proven (their nonces were sent to it), so they also guard its account, as
+// in TestCaptureFile.
 func TestCaptures(t *testing.T) {
 	netnstest.Require(t)
 	server(t)
@@ -139,6 +141,7 @@ func TestCaptures(t *testing.T) {
 			require.NoError(t, run(context.Background(), &out, config{file: file, scope: local}))
 			t.Log(out.String())
 			assert.Contains(t, out.String(), "ban 127.0.0.21 (address, bad-credentials)")
+			assert.Contains(t, out.String(), "ban bob@* (guard, bad-credentials)")
 			assert.NotContains(t, out.String(), "127.0.0.20")
 			assert.Contains(t, out.String(), "watch: 80 SIP messages, 40 transactions paired, 0 unanswered")
 			bans := 0
@@ -147,7 +150,7 @@ func TestCaptures(t *testing.T) {
 					bans++
 				}
 			}
-			assert.Equal(t, 1, bans)
+			assert.Equal(t, 2, bans)
 		})
 	}
 
