@@ -111,8 +111,12 @@ func guardDiagnosis(r *Record, d Diagnosis, span time.Duration) Diagnosis {
 	if r.Subject.Anywhere() {
 		acct := r.Subject.Account
 		d.Device = "addresses " + joinAddrs(ev.Addresses)
-		d.Summary = fmt.Sprintf("%d rejected credentials for account %q in %v from several addresses (%s): guessing spread over many sources; only devices that logged in as %q before keep being served, every other request for it is refused without a check (%d so far).",
-			ev.Count, acct, span, joinAddrs(ev.Addresses), acct, r.Blocked)
+		how := "guessing spread over many sources"
+		if len(ev.Addresses) < 2 {
+			how = "guessing kept up over a day"
+		}
+		d.Summary = fmt.Sprintf("%d rejected credentials for account %q in %v from %s: %s; only devices that logged in as %q before keep being served, every other request for it is refused without a check (%d so far).",
+			ev.Count, acct, span, joinAddrs(ev.Addresses), how, acct, r.Blocked)
 		d.Advice = []string{
 			fmt.Sprintf("If a new device of yours must use account %q, lift the guard once its password is right; it enrols at its first login.", acct),
 			fmt.Sprintf("Otherwise leave the guard in place, and make sure account %q has a strong password.", acct),
