@@ -9,7 +9,12 @@
 //	OPTIONS   200
 //	BYE, unmatched CANCEL  481; other methods 405
 //
-// Challenges use MD5 with qop=auth and stateless nonces, so unanswered
-// challenges cost no memory. Server.Handled counts the requests that reach a
-// handler per source address: a banned source's requests never do.
+// Digests are checked with package sipauth: MD5 with qop=auth and stateless
+// nonces bound to the source address, so unanswered challenges cost no
+// memory and a password is checked only for a sender that received the
+// nonce; any other credentials get a fresh stale challenge. Every verdict is
+// marked proven for the Guard. Server.Handled counts the requests that reach
+// a handler per source address: a banned source's requests never do.
+// Server.Checked and CheckedAccount count the passwords actually checked,
+// the guesses an attacker had evaluated.
 package registrar
