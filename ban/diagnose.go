@@ -113,7 +113,7 @@ func guardDiagnosis(r *Record, d Diagnosis, span time.Duration) Diagnosis {
 		d.Device = "addresses " + joinAddrs(ev.Addresses)
 		how := "guessing spread over many sources"
 		if len(ev.Addresses) < 2 {
-			how = "guessing kept up over a day"
+			how = "more guesses than a day allows"
 		}
 		d.Summary = fmt.Sprintf("%d rejected credentials for account %q in %v from %s: %s; only devices that logged in as %q before keep being served, every other request for it is refused without a check (%d so far).",
 			ev.Count, acct, span, joinAddrs(ev.Addresses), how, acct, r.Blocked)

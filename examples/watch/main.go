@@ -92,7 +92,9 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "watch: never banned (allow-list, %d): %s\n", len(sc.Allow), sc.AllowSummary())
+	if len(sc.Allow) > 0 {
+		fmt.Fprintf(out, "watch: never banned (allow-list, %d): %s\n", len(sc.Allow), sc.AllowSummary())
+	}
 	var enforcers []enforce.Enforcer
 	if cfg.enforcer != "" {
 		fmt.Fprintf(out, "watch: kernel bans drop ports %s\n", sc.PortsSummary())
