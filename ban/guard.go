@@ -748,6 +748,7 @@ func (g *Guard) Run(ctx context.Context) error {
 			if _, err := g.Expire(ctx, g.now()); err != nil {
 				g.log.Error("sipban: expiry", "error", err)
 			}
+			g.flush(g.now())
 		case <-resync:
 			if _, err := g.Resync(ctx); err != nil {
 				g.log.Error("sipban: resync", "error", err)
@@ -785,6 +786,20 @@ func (g *Guard) Stats() Stats {
 		Events: g.stats.events.Load(), Invalid: g.stats.invalid.Load(), Records: n,
 		Refused: g.stats.refused.Load(), Evicted: g.stats.evicted.Load(),
 		EnforceErrors: g.stats.enforceErrors.Load(),
+	}
+}
+
+// flush logs the failures counted since the last line once its interval is
+// over, so that none stays silent when they stop coming. Run calls it.
+func (g *Guard) flush(now time.Time) {
+	if n := g.refused.due(now); n > 0 {
+		g.log.Error("sipban: bans refused, the table is full", "refused", n, "max", g.pol.MaxBans)
+	}
+	if n := g.failed.due(now); n > 0 {
+		g.log.Error("sipban: enforcer failed", "failures", n)
+	}
+	if n := g.invalid.due(now); n > 0 {
+		g.log.Error("sipban: events that cannot be judged", "count", n)
 	}
 }
 
@@ -852,7 +867,19 @@ func (l *limiter) note(now time.Time) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.n++
-	if now.Before(l.next) {
+	return l.dueLocked(now)
+}
+
+// due returns the failures counted and not yet reported once the interval
+// is over, or 0.
+func (l *limiter) due(now time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dueLocked(now)
+}
+
+func (l *limiter) dueLocked(now time.Time) int {
+	if l.n == 0 || now.Before(l.next) {
 		return 0
 	}
 	n := l.n
