@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/internal/syncbuf"
 )
 
 // fakeClock is a clock the test moves by hand.
@@ -97,20 +98,6 @@ func TestCut(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink sipgo's goroutines may share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
-
 // serveUDP runs a sipgo UDP server on loopback with the given transport
 // options and returns its address and a channel told of each OPTIONS it
 // answers.
@@ -168,7 +155,7 @@ func sendBatches(t *testing.T, addr string, from, sync *net.UDPAddr, n int, data
 // and sends it 300 unparseable datagrams: sipgo's own logging of them,
 // through LogHandler, stays under 2 KB.
 func TestLogHandlerSipgo(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	clock := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 	h := NewLogHandler(slog.NewTextHandler(&out, nil), &LogOptions{Now: clock.Now})
 	addr, answered := serveUDP(t, sip.WithTransportLayerLogger(slog.New(h)))
@@ -183,7 +170,7 @@ func TestLogHandlerSipgo(t *testing.T) {
 // (every kind in testdata/refused, in turn) ban their source and never
 // reach sipgo's parser or its log.
 func TestFilterSipgo(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	g := newGuard(t)
 	addr, answered := serveUDP(t, TransportOption(g), sip.WithTransportLayerLogger(slog.New(slog.NewTextHandler(&out, nil))))
 	var refused [][]byte

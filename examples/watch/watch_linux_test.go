@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/sipban/sipban/internal/netnstest"
 	"github.com/sipban/sipban/internal/registrar"
 	"github.com/sipban/sipban/internal/scope/scopetest"
+	"github.com/sipban/sipban/internal/syncbuf"
 )
 
 // local lets watch ban the test's clients, which are on loopback.
@@ -50,24 +50,6 @@ func server(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
-// syncBuffer is an io.Writer safe for the capture tools' and run's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // capture starts cmd (tcpdump or tshark writing a file, told to stop by
 // itself after a number of packets with -c) and waits until it says it
 // listens. The returned func waits for it to exit: a tool stopped by a
@@ -76,7 +58,7 @@ func (s *syncBuffer) String() string {
 func capture(t *testing.T, ready string, name string, args ...string) (wait func()) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Start(), "%s must be installed (.ci/run does)", name)
 	done := make(chan error, 1)
@@ -173,7 +155,7 @@ func TestLive(t *testing.T) {
 	netnstest.Require(t)
 	server(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, &out, config{iface: "lo", scope: local}) }()
 	for !strings.Contains(out.String(), "capturing on lo") {

@@ -1,13 +1,11 @@
 package registrar_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,24 +22,6 @@ import (
 // silence is how long a client waits before it counts a request unanswered.
 // The server answers on loopback within a millisecond.
 const silence = 300 * time.Millisecond
-
-// syncBuffer collects log lines from goroutines that may outlive a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testbed is a registrar serving on 127.0.0.1 with its Guard and clock.
 type testbed struct {

@@ -18,6 +18,7 @@ import (
 	"github.com/sipban/sipban/detect"
 	"github.com/sipban/sipban/internal/fakeclock"
 	"github.com/sipban/sipban/internal/registrar"
+	"github.com/sipban/sipban/internal/syncbuf"
 )
 
 // These tests measure what "Trust without holes" asks of the registrar over
@@ -34,7 +35,7 @@ const weakAt = 10
 // the testbed's.
 func startWith(t *testing.T, opts ban.Options) *testbed {
 	t.Helper()
-	logs := new(syncBuffer)
+	logs := new(syncbuf.Buffer)
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	t.Cleanup(func() {
 		if t.Failed() {
