@@ -402,12 +402,15 @@ func (g *Guard) admit(f *detect.Finding, stranger bool) (*entry, []*entry, error
 	if old != nil && now.Before(old.rec.Until) && (old.rec.Scope == scope || scope == ScopeGuard) {
 		return nil, nil, nil
 	}
+	var evicted []*entry
 	if old != nil {
 		// Ended but not yet expired, or a guard a ban now replaces: drop
 		// it here, so that its heap entry cannot later delete the new one.
 		g.drop(old)
+		if old.rec.Scope == ScopeAddress && scope != ScopeAddress {
+			evicted = append(evicted, old) // its ban must go; a new ban would replace it
+		}
 	}
-	var evicted []*entry
 	if len(g.records) >= g.pol.MaxBans {
 		if !f.Proven || len(g.expiry.es) == 0 {
 			g.stats.refused.Add(1)

@@ -346,3 +346,24 @@ func TestStrangerAtATrustedAddress(t *testing.T) {
 		})
 	}
 }
+
+// An address ban that ended, not yet expired by Run, and replaced by a guard
+// on the same address must not leave the address banned in memory.
+func TestGuardReplacesAnEndedBan(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	const office = "192.0.2.110"
+	// Banned first, with no one logged in there yet.
+	require.NoError(t, send(t, g, c, times(5, req{from: office + ":6000", account: "x1", creds: true, status: 403})...))
+	require.True(t, g.Banned(addr(office)))
+	c.Advance(61 * time.Minute) // the 1-hour ban has ended; Expire has not run
+	require.NoError(t, send(t, g, c, req{from: office + ":5062", account: "alice", creds: true, status: 200}))
+	for a := range 3 {
+		require.NoError(t, send(t, g, c, times(2, req{from: office + ":6000", account: fmt.Sprint("y", a), creds: true, status: 403})...))
+	}
+	r, ok := g.Record(detect.SubjectOf(addr(office)))
+	require.True(t, ok)
+	require.Equal(t, ban.ScopeGuard, r.Scope)
+	assert.False(t, g.Banned(addr(office)), "the guard replaced the ended ban, in memory too")
+	assert.Equal(t, ban.Admitted, g.Admit(addr(office), "alice", phoneUA))
+}
