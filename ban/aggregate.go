@@ -8,17 +8,17 @@ import (
 )
 
 // aggregateOf returns the wider prefix that address bans on p count toward,
-// if the policy aggregates p's family.
-func (g *Guard) aggregateOf(p netip.Prefix) (netip.Prefix, bool) {
+// and how many make it banned, if the policy aggregates p's family.
+func (g *Guard) aggregateOf(p netip.Prefix) (q netip.Prefix, threshold int, ok bool) {
 	thr, bits := g.pol.Aggregate6, g.pol.Aggregate6Bits
 	if p.Addr().Is4() {
 		thr, bits = g.pol.Aggregate4, g.pol.Aggregate4Bits
 	}
 	if thr <= 0 || p.Bits() <= bits {
-		return netip.Prefix{}, false
+		return netip.Prefix{}, 0, false
 	}
-	q, _ := p.Addr().Prefix(bits)
-	return q, true
+	q, _ = p.Addr().Prefix(bits)
+	return q, thr, true
 }
 
 // aggregate returns the finding that bans the wider prefix e's ban lies in,
@@ -31,13 +31,9 @@ func (g *Guard) aggregate(e *entry) *detect.Finding {
 	if e.rec.Scope != ScopeAddress || !e.rec.Proven {
 		return nil
 	}
-	q, ok := g.aggregateOf(e.rec.Subject.Prefix)
+	q, thr, ok := g.aggregateOf(e.rec.Subject.Prefix)
 	if !ok {
 		return nil
-	}
-	thr := g.pol.Aggregate6
-	if q.Addr().Is4() {
-		thr = g.pol.Aggregate4
 	}
 	g.mu.RLock()
 	n := g.within[q]

@@ -283,7 +283,7 @@ func (g *Guard) Admit(addr netip.Addr, account, userAgent string) Admission {
 	} else if e, ok := g.records[detect.Subject{Account: account}]; ok && now.Before(e.rec.Until) {
 		guard = e
 	}
-	if guard == nil || g.known.has(g.known.device(where, account, userAgent), now.Add(-g.pol.KnownFor).Unix()) {
+	if guard == nil || g.isKnown(where, account, userAgent, now) {
 		return Admitted
 	}
 	guard.hits.Add(1)
@@ -351,9 +351,13 @@ func (g *Guard) stranger(f *detect.Finding, ev *detect.Event) bool {
 	if !f.Trusted || f.Guard || ev == nil || !f.Subject.Prefix.IsValid() {
 		return false
 	}
-	addr := ev.Source.Addr().Unmap()
-	d := g.known.device(g.where(addr), ev.Account, ev.UserAgent)
-	return !g.known.has(d, g.now().Add(-g.pol.KnownFor).Unix())
+	return !g.isKnown(g.where(ev.Source.Addr().Unmap()), ev.Account, ev.UserAgent, g.now())
+}
+
+// isKnown reports whether (where, account, userAgent) logged in with proof
+// within Policy.KnownFor of now.
+func (g *Guard) isKnown(where netip.Addr, account, userAgent string, now time.Time) bool {
+	return g.known.has(g.known.device(where, account, userAgent), now.Add(-g.pol.KnownFor).Unix())
 }
 
 // scopeOf chooses the response to f and the subject it applies to; a
@@ -364,13 +368,13 @@ func scopeOf(f *detect.Finding, stranger bool) (detect.Subject, string) {
 	switch {
 	case f.Guard:
 		return sub, ScopeGuard
-	case stranger && !(sub.Account != "" && f.Device && (f.OthersOK || f.Cause == detect.StaleAccount)):
-		sub.Account = ""
-		return sub, ScopeGuard
 	case sub.Account != "" && sub.Prefix.IsValid() && f.Device && (f.OthersOK || f.Cause == detect.StaleAccount):
 		return sub, ScopeAccount
 	}
 	sub.Account = ""
+	if stranger {
+		return sub, ScopeGuard
+	}
 	return sub, ScopeAddress
 }
 
@@ -465,7 +469,7 @@ func (g *Guard) count(e *entry, d int) {
 	case ScopeAddress:
 		// Only proven bans aggregate: forged sources in a customer's /48
 		// must not ban the customer's own /64.
-		if p, ok := g.aggregateOf(e.rec.Subject.Prefix); ok && e.rec.Proven {
+		if p, _, ok := g.aggregateOf(e.rec.Subject.Prefix); ok && e.rec.Proven {
 			if g.within[p] += d; g.within[p] <= 0 {
 				delete(g.within, p)
 			}
@@ -506,7 +510,7 @@ func (g *Guard) apply(ctx context.Context, e *entry, evicted []*entry) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	if err := g.enf.lock(ctx); err != nil {
+	if err := g.enf.lockCtx(ctx); err != nil {
 		return g.late(e, fmt.Errorf("ban: enforcers busy: %w", err))
 	}
 	done := make(chan error, 1)
@@ -539,7 +543,7 @@ func (g *Guard) apply(ctx context.Context, e *entry, evicted []*entry) error {
 
 // late marks e's ban as not (yet) in every enforcer, for Resync to retry.
 func (g *Guard) late(e *entry, err error) error {
-	if err != nil && errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) {
 		g.stats.enforceErrors.Add(1)
 		if n := g.failed.note(g.now()); n > 0 {
 			g.log.Error("sipban: enforcers late; Resync retries", "count", n, "subject", e.rec.Subject, "error", err)
@@ -688,7 +692,7 @@ func (g *Guard) unenforce(ctx context.Context, es []*entry, lifted bool) error {
 	for _, e := range es {
 		g.forgetAll(e.rec.Subject, lifted)
 	}
-	g.enf.Lock()
+	g.enf.lock()
 	defer g.enf.unlock()
 	return g.unenforceLocked(ctx, g.enforcers, es)
 }
@@ -840,11 +844,11 @@ func (h *expiryHeap) Pop() any {
 // sem is a lock whose waiters can give up.
 type sem chan struct{}
 
-// Lock waits for the lock.
-func (s sem) Lock() { s <- struct{}{} }
+// lock waits for the lock.
+func (s sem) lock() { s <- struct{}{} }
 
-// lock waits for the lock until ctx is done.
-func (s sem) lock(ctx context.Context) error {
+// lockCtx waits for the lock until ctx is done.
+func (s sem) lockCtx(ctx context.Context) error {
 	select {
 	case s <- struct{}{}:
 		return nil

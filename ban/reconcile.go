@@ -22,7 +22,7 @@ import (
 // how many bans it adopted; on an enforcer's error it goes on with the
 // others and returns the errors joined.
 func (g *Guard) Reconcile(ctx context.Context) (adopted int, err error) {
-	g.enf.Lock()
+	g.enf.lock()
 	defer g.enf.unlock()
 	now := g.now()
 	var errs []error

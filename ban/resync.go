@@ -40,7 +40,7 @@ func (g *Guard) Resync(ctx context.Context) (restored int, err error) {
 	}
 	// Under enf, the records read are the latest: a ban lifted from here
 	// on is lifted after it is put back, not before.
-	g.enf.Lock()
+	g.enf.lock()
 	defer g.enf.unlock()
 	now := g.now()
 	margin := 2 * time.Minute

@@ -261,7 +261,7 @@ func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst [
 		sh.remember(ev.Account, acct)
 	}
 	proven := s.proven(ev)
-	recentOK := r.okAt != 0 && now-r.okAt <= s.trust
+	recentOK := r.trusted(now, s.trust)
 	if !recentOK {
 		r.okMask = 0
 	}
@@ -436,6 +436,10 @@ func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst [
 	return dst, false
 }
 
+// trusted reports whether r's address had a proven login within trust ticks
+// of now.
+func (r *rec) trusted(now, trust uint32) bool { return r.okAt != 0 && now-r.okAt <= trust }
+
 // countAccount adds a failure for account hash a and returns its count. A
 // count is reset when all the address's failure windows are empty (total 0
 // before this failure was added is reported as total <= 1).
@@ -543,8 +547,7 @@ func (s *Standard) finding(sh *shard, r *rec, ev *Event, c Cause, sub Subject, c
 	if r.calls > 0 {
 		e.Unanswered = float64(r.unans) / float64(r.calls)
 	}
-	trusted := r.okAt != 0 && r.last-r.okAt <= s.trust
-	return Finding{Cause: c, Subject: sub, Proven: s.proven(ev), Trusted: trusted, Evidence: e}
+	return Finding{Cause: c, Subject: sub, Proven: s.proven(ev), Trusted: r.trusted(r.last, s.trust), Evidence: e}
 }
 
 // slowOver reports whether n failures reach the long window's threshold.
