@@ -3,31 +3,22 @@ package ban
 import (
 	"hash/maphash"
 	"net/netip"
-	"sync"
+
+	"github.com/sipban/sipban/internal/shardmap"
 )
 
 // known remembers the devices that logged in with proof, by a hash of
 // (address or IPv6 prefix, account, User-Agent): only those pairs inherit
-// the trust their logins earned. Shards of plain maps hold no pointers; the
-// bound evicts the least recently proven of a few entries, so a full set
-// forgets old devices and, under a guard, refuses them: it fails closed.
+// the trust their logins earned. The bound forgets the least recently
+// proven first, so a full set forgets old devices and, under a guard,
+// refuses them: it fails closed.
 type known struct {
-	seed   maphash.Seed
-	per    int
-	shards [64]knownShard
-}
-
-type knownShard struct {
-	mu sync.Mutex
-	m  map[uint64]int64 // Unix seconds of the last proven login
+	seed maphash.Seed
+	m    *shardmap.Map[int64] // Unix seconds of the last proven login
 }
 
 func newKnown(capacity int) *known {
-	k := &known{seed: maphash.MakeSeed(), per: max(capacity/64, 1)}
-	for i := range k.shards {
-		k.shards[i].m = make(map[uint64]int64)
-	}
-	return k
+	return &known{seed: maphash.MakeSeed(), m: shardmap.New(capacity, func(t int64) int64 { return t })}
 }
 
 // device is the key of (where, account, userAgent); where is the address
@@ -45,36 +36,19 @@ func (k *known) device(where netip.Addr, account, userAgent string) uint64 {
 
 // learn notes a proven login of device d at now (Unix seconds).
 func (k *known) learn(d uint64, now int64) {
-	sh := &k.shards[d&63]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if last, ok := sh.m[d]; ok {
-		if last != now {
-			sh.m[d] = now
-		}
-		return
+	sh := k.m.Shard(d)
+	sh.Lock()
+	defer sh.Unlock()
+	if last, ok := sh.Get(d); !ok || last != now {
+		sh.Put(d, now)
 	}
-	if len(sh.m) >= k.per {
-		var victim uint64
-		best, n := int64(1<<62), 0
-		for h, t := range sh.m {
-			if t < best {
-				victim, best = h, t
-			}
-			if n++; n == 4 {
-				break
-			}
-		}
-		delete(sh.m, victim)
-	}
-	sh.m[d] = now
 }
 
 // has reports whether device d logged in with proof at or after since.
 func (k *known) has(d uint64, since int64) bool {
-	sh := &k.shards[d&63]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	t, ok := sh.m[d]
+	sh := k.m.Shard(d)
+	sh.Lock()
+	defer sh.Unlock()
+	t, ok := sh.Get(d)
 	return ok && t >= since
 }

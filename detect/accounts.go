@@ -3,22 +3,16 @@ package detect
 import (
 	"hash/maphash"
 	"net/netip"
-	"sync"
+
+	"github.com/sipban/sipban/internal/shardmap"
 )
 
 // accounts counts rejected credentials per account across all addresses,
 // so that guessing spread over a botnet is seen as one attack on one
-// account. Shards of plain maps keyed by the name's hash: no pointers for
-// the collector to scan, and a bound that evicts the least recently failing
-// of a few entries.
+// account: records keyed by the name's hash, bounded, the least recently
+// failing forgotten first.
 type accounts struct {
-	shards [64]acctShard
-	per    int
-}
-
-type acctShard struct {
-	mu sync.Mutex
-	m  map[uint64]acctRec
+	m *shardmap.Map[acctRec]
 }
 
 // acctRec is what is kept of one account: 60 bytes.
@@ -33,24 +27,17 @@ type acctRec struct {
 }
 
 func newAccounts(capacity int) *accounts {
-	a := &accounts{per: max(capacity/64, 1)}
-	for i := range a.shards {
-		a.shards[i].m = make(map[uint64]acctRec)
-	}
-	return a
+	return &accounts{m: shardmap.New(capacity, func(r acctRec) int64 { return int64(r.last) })}
 }
 
 // fail counts one rejected credential for the account with hash h from
 // source k at tick now, weighted n, and returns the record after it.
 func (a *accounts) fail(h uint64, k key, now, shortW, longW uint32, n uint8) acctRec {
-	sh := &a.shards[h&63]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	r, ok := sh.m[h]
+	sh := a.m.Shard(h)
+	sh.Lock()
+	defer sh.Unlock()
+	r, ok := sh.Get(h)
 	if !ok {
-		if len(sh.m) >= a.per {
-			sh.evict()
-		}
 		r.first = now
 	}
 	r.last = now
@@ -61,54 +48,28 @@ func (a *accounts) fail(h uint64, k key, now, shortW, longW uint32, n uint8) acc
 		r.addrs[0] = k
 	}
 	r.addrsAt[0] = now
-	sh.m[h] = r
+	sh.Put(h, r)
 	return r
-}
-
-// evict drops the least recently failing of a few entries; Go's map
-// iteration starts at a random place.
-func (sh *acctShard) evict() {
-	var victim uint64
-	best, n := ^uint32(0), 0
-	for h, r := range sh.m {
-		if r.last <= best {
-			victim, best = h, r.last
-		}
-		if n++; n == evictTries {
-			break
-		}
-	}
-	delete(sh.m, victim)
 }
 
 // forget clears the short window of the account with hash h, and with
 // lifted the long one too.
 func (a *accounts) forget(h uint64, lifted bool) {
-	sh := &a.shards[h&63]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	r, ok := sh.m[h]
-	if !ok {
-		return
+	sh := a.m.Shard(h)
+	sh.Lock()
+	defer sh.Unlock()
+	r, ok := sh.Get(h)
+	switch {
+	case !ok:
+	case lifted:
+		sh.Delete(h)
+	default:
+		r.short, r.addrs, r.addrsAt = window{}, [2]key{}, [2]uint32{}
+		sh.Put(h, r)
 	}
-	if lifted {
-		delete(sh.m, h)
-		return
-	}
-	r.short, r.addrs, r.addrsAt = window{}, [2]key{}, [2]uint32{}
-	sh.m[h] = r
 }
 
-func (a *accounts) len() int {
-	n := 0
-	for i := range a.shards {
-		sh := &a.shards[i]
-		sh.mu.Lock()
-		n += len(sh.m)
-		sh.mu.Unlock()
-	}
-	return n
-}
+func (a *accounts) len() int { return a.m.Len() }
 
 // sources returns the failing sources r names.
 func (r *acctRec) sources() []netip.Addr {

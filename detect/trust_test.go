@@ -126,3 +126,16 @@ func TestGuardAtAnOffice(t *testing.T) {
 		})
 	}
 }
+
+// Counting proven rejections per account across addresses allocates
+// nothing while no finding is made (the Detector contract).
+func TestAccountCountingAllocs(t *testing.T) {
+	never := Limit{Threshold: 1000}
+	s := newStd(t, Limits{BadCredentials: never, AccountFailures: never, SlowCredentials: never,
+		AccountCredentials: never, AccountSlow: never})
+	ev := register(0, "192.0.2.120:5060", "alice", true, 403)
+	for range 10 {
+		require.Empty(t, s.Observe(&ev, nil)) // the record and the shard's map entry exist
+	}
+	assert.Zero(t, testing.AllocsPerRun(100, func() { s.Observe(&ev, nil) }))
+}
