@@ -21,17 +21,17 @@ func (g *Guard) aggregateOf(p netip.Prefix) (q netip.Prefix, threshold int, ok b
 	return q, thr, true
 }
 
-// aggregate returns the finding that bans the wider prefix e's ban lies in,
+// aggregate returns the finding that bans the wider prefix h's ban lies in,
 // once Policy.Aggregate6 (or Aggregate4) proven address bans lie there: an
 // IPv6 attacker rotating through its /48 holds 65,536 /64s. Bans made without
 // proof never count, so forged sources cannot widen a ban over a customer.
 // Allow-listed prefixes are never inside one: admit refuses a subject that
-// overlaps them.
-func (g *Guard) aggregate(e *entry) *detect.Finding {
-	if e.rec.Scope != ScopeAddress || !e.rec.Proven {
+// overlaps them. f is the finding h was made of.
+func (g *Guard) aggregate(h held, f *detect.Finding) *detect.Finding {
+	if h.scope != scopeAddress || !f.Proven {
 		return nil
 	}
-	q, thr, ok := g.aggregateOf(e.rec.Subject.Prefix)
+	q, thr, ok := g.aggregateOf(h.sub.Prefix)
 	if !ok {
 		return nil
 	}
@@ -41,15 +41,15 @@ func (g *Guard) aggregate(e *entry) *detect.Finding {
 	if n < thr {
 		return nil
 	}
-	ev := e.rec.Evidence
+	ev := &f.Evidence
 	return &detect.Finding{
-		Cause:   e.rec.Cause,
+		Cause:   h.cause,
 		Subject: detect.Subject{Prefix: q},
-		Proven:  e.rec.Proven,
+		Proven:  true,
 		Evidence: detect.Evidence{
 			Count: n, First: ev.First, Last: ev.Last,
 			Accounts: ev.Accounts, UserAgents: ev.UserAgents, Statuses: ev.Statuses,
-			Detail: fmt.Sprintf("%d banned prefixes inside %v, the last for %v", n, q, e.rec.Cause),
+			Detail: fmt.Sprintf("%d banned prefixes inside %v, the last for %v", n, q, h.cause),
 		},
 	}
 }

@@ -49,6 +49,14 @@
 // recently proven; under a guard a forgotten device is refused. Page lists
 // records in bounded memory.
 //
+// A record keeps a capped sample of its evidence (8 of each list; account
+// names cut to 64 bytes, User-Agents to 128, the detail to 512), packed with
+// its strings interned: about 230 bytes per active ban with the in-memory
+// enforcer's entry, for IPv4 addresses and IPv6 /64s alike (230 MB at the
+// default MaxBans). Evidence naming several accounts, agents or addresses
+// is kept whole beside the record, within those caps. The standard detector
+// holds its own table of the sources it tracks (detect.Limits.MaxSources).
+//
 // # Kernel enforcers
 //
 // Kernel enforcers (enforce/nftables, enforce/iptables) keep bans with their

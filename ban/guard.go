@@ -101,19 +101,11 @@ type Guard struct {
 	nsoft, nguard atomic.Int64
 
 	mu       sync.RWMutex
-	records  map[detect.Subject]*entry
+	tab      table
 	expiry   expiryHeap // every record, by Until
 	unproven expiryHeap // records made without proof, by Until: evicted first
 	history  map[detect.Subject]offence
 	within   map[netip.Prefix]int // address bans per aggregate prefix
-}
-
-type entry struct {
-	rec              Record // Diagnosis empty: rendered by snapshot
-	device, othersOK bool   // the finding's, for the diagnosis
-	hits             atomic.Int64
-	pos              [2]int    // indexes in the expiry and unproven heaps; -1 if absent
-	pushed           time.Time // when the enforcers last got the ban
 }
 
 // offence remembers a subject's last ban for escalation.
@@ -136,7 +128,7 @@ func New(opts Options) (*Guard, error) {
 		resync:   opts.ResyncEvery,
 		timeout:  opts.EnforceTimeout,
 		known:    newKnown(pol.MaxKnown),
-		records:  make(map[detect.Subject]*entry),
+		tab:      newTable(),
 		history:  make(map[detect.Subject]offence),
 		within:   make(map[netip.Prefix]int),
 		unproven: expiryHeap{slot: 1},
@@ -264,11 +256,12 @@ func (g *Guard) Admit(addr netip.Addr, account, userAgent string) Admission {
 	}
 	addr = addr.Unmap().WithZone("")
 	now := g.now()
+	ns := now.UnixNano()
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	for _, bits := range g.softBits(addr) {
 		p, _ := addr.Prefix(bits)
-		if e, ok := g.records[detect.Subject{Prefix: p, Account: account}]; ok && now.Before(e.rec.Until) {
+		if e := g.tab.get(detect.Subject{Prefix: p, Account: account}); e != nil && e.active(ns) {
 			e.hits.Add(1)
 			return Blocked
 		}
@@ -278,9 +271,9 @@ func (g *Guard) Admit(addr netip.Addr, account, userAgent string) Admission {
 	}
 	where := g.where(addr)
 	var guard *entry
-	if e, ok := g.records[detect.Subject{Prefix: netip.PrefixFrom(where, g.bitsOf(where))}]; ok && e.rec.Scope == ScopeGuard && now.Before(e.rec.Until) {
+	if e := g.tab.get(detect.Subject{Prefix: netip.PrefixFrom(where, g.bitsOf(where))}); e != nil && e.scope == scopeGuard && e.active(ns) {
 		guard = e
-	} else if e, ok := g.records[detect.Subject{Account: account}]; ok && now.Before(e.rec.Until) {
+	} else if e := g.tab.get(detect.Subject{Account: account}); e != nil && e.active(ns) {
 		guard = e
 	}
 	if guard == nil || g.isKnown(where, account, userAgent, now) {
@@ -328,18 +321,18 @@ func (g *Guard) v6Prefix() int {
 // into a record, or nothing: admit records it, apply makes an address ban
 // real in the enforcers, notify tells people.
 func (g *Guard) decide(ctx context.Context, f *detect.Finding, ev *detect.Event) error {
-	e, evicted, err := g.admit(f, g.stranger(f, ev))
-	if e == nil {
+	h, evicted, err := g.admit(f, g.stranger(f, ev))
+	if h.e == nil {
 		return err
 	}
-	g.forgetAll(e.rec.Subject, false)
-	aerr := g.apply(ctx, e, evicted)
-	g.notify(e, f)
-	if agg := g.aggregate(e); agg != nil {
+	g.forgetAll(h.sub, false)
+	aerr := g.apply(ctx, h, evicted)
+	g.notify(h, f)
+	if agg := g.aggregate(h, f); agg != nil {
 		aerr = errors.Join(aerr, g.decide(ctx, agg, nil))
 	}
 	if aerr != nil {
-		return fmt.Errorf("ban %v: %w", e.rec.Subject, aerr)
+		return fmt.Errorf("ban %v: %w", h.sub, aerr)
 	}
 	return nil
 }
@@ -379,97 +372,93 @@ func scopeOf(f *detect.Finding, stranger bool) (detect.Subject, string) {
 }
 
 // admit records f unless its subject is allow-listed or already covered,
-// and returns the new entry and the address bans evicted to make room.
-func (g *Guard) admit(f *detect.Finding, stranger bool) (*entry, []*entry, error) {
+// and returns the new record and the address bans evicted to make room.
+func (g *Guard) admit(f *detect.Finding, stranger bool) (held, []held, error) {
 	if !f.Subject.IsValid() {
-		return nil, nil, fmt.Errorf("ban: finding for %v: %w: invalid subject", f.Cause, detect.ErrInvalidEvent)
+		return held{}, nil, fmt.Errorf("ban: finding for %v: %w: invalid subject", f.Cause, detect.ErrInvalidEvent)
 	}
 	sub, scope := scopeOf(f, stranger)
 	if scope == ScopeAddress && !sub.Prefix.IsValid() {
-		return nil, nil, fmt.Errorf("ban: finding for %v on %v: %w: an address ban needs an address", f.Cause, sub, detect.ErrInvalidEvent)
+		return held{}, nil, fmt.Errorf("ban: finding for %v on %v: %w: an address ban needs an address", f.Cause, sub, detect.ErrInvalidEvent)
 	}
 	if sub.Prefix.IsValid() && g.pol.allowedPrefix(sub.Prefix) {
 		g.log.Info("sipban: allow-listed subject not banned", "subject", sub, "cause", f.Cause)
-		return nil, nil, nil
+		return held{}, nil, nil
 	}
+	sc := scopeCode(scope)
 	now := g.now()
+	ns := now.UnixNano()
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if sub.Prefix.IsValid() {
 		// An address ban makes the blocks and guards inside it moot.
-		if e := g.records[detect.Subject{Prefix: sub.Prefix}]; e != nil && e.rec.Scope == ScopeAddress && now.Before(e.rec.Until) {
-			return nil, nil, nil
+		if e := g.tab.get(detect.Subject{Prefix: sub.Prefix}); e != nil && e.scope == scopeAddress && e.active(ns) {
+			return held{}, nil, nil
 		}
 	}
-	old := g.records[sub]
-	if old != nil && now.Before(old.rec.Until) && (old.rec.Scope == scope || scope == ScopeGuard) {
-		return nil, nil, nil
+	old := g.tab.get(sub)
+	if old != nil && old.active(ns) && (old.scope == sc || sc == scopeGuard) {
+		return held{}, nil, nil
 	}
-	var evicted []*entry
+	var evicted []held
 	if old != nil {
 		// Ended but not yet expired, or a guard a ban now replaces: drop
 		// it here, so that its heap entry cannot later delete the new one.
-		g.drop(old)
-		if old.rec.Scope == ScopeAddress && scope != ScopeAddress {
-			evicted = append(evicted, old) // its ban must go; a new ban would replace it
+		v := g.drop(old)
+		if v.scope == scopeAddress && sc != scopeAddress {
+			evicted = append(evicted, v) // its ban must go; a new ban would replace it
 		}
 	}
-	if len(g.records) >= g.pol.MaxBans {
+	if g.tab.len() >= g.pol.MaxBans {
 		if !f.Proven || len(g.expiry.es) == 0 {
 			g.stats.refused.Add(1)
 			n := g.refused.note(now)
 			if n > 0 {
 				g.log.Error("sipban: bans refused, the table is full", "refused", n, "max", g.pol.MaxBans, "last", sub, "cause", f.Cause)
 			}
-			return nil, nil, fmt.Errorf("ban %v: %w", sub, ErrTooManyBans)
+			return held{}, nil, fmt.Errorf("ban %v: %w", sub, ErrTooManyBans)
 		}
 		h := &g.unproven
 		if len(h.es) == 0 {
 			h = &g.expiry
 		}
-		v := h.es[0]
-		g.drop(v)
+		v := g.drop(h.es[0])
 		g.stats.evicted.Add(1)
-		if v.rec.Scope == ScopeAddress {
+		if v.scope == scopeAddress {
 			evicted = append(evicted, v)
 		}
 	}
 	level := 0
 	if o, ok := g.history[sub]; ok && now.Sub(o.end) < g.pol.ForgetAfter {
-		level = o.level + 1
+		level = min(o.level+1, 255)
 	}
-	rec := Record{
-		Subject:  sub,
-		Scope:    scope,
-		Cause:    f.Cause,
-		Level:    level,
-		Since:    now,
-		Until:    now.Add(max(g.pol.duration(f.Cause, level), f.Hold)),
-		Proven:   f.Proven,
-		Evidence: f.Evidence,
-	}
-	e := &entry{rec: rec, pushed: now, pos: [2]int{-1, -1}, device: f.Device, othersOK: f.OthersOK}
-	g.records[sub] = e
+	e := g.tab.put(sub, sc)
+	e.cause = f.Cause
+	e.level = uint8(level)
+	e.since = ns
+	e.until = now.Add(max(g.pol.duration(f.Cause, level), f.Hold)).UnixNano()
+	e.flags |= flagIf(f.Proven, fProven) | flagIf(f.Device, fDevice) | flagIf(f.OthersOK, fOthersOK)
+	e.setEvidence(&f.Evidence)
 	heap.Push(&g.expiry, e)
 	if !f.Proven {
 		heap.Push(&g.unproven, e)
 	}
 	g.count(e, 1)
-	return e, evicted, nil
+	return e.hold(), evicted, nil
 }
 
 // count adds d to the tallies e's scope keeps.
 func (g *Guard) count(e *entry, d int) {
-	switch e.rec.Scope {
-	case ScopeAccount:
+	switch e.scope {
+	case scopeAccount:
 		g.nsoft.Add(int64(d))
-	case ScopeGuard:
+	case scopeGuard:
 		g.nguard.Add(int64(d))
-	case ScopeAddress:
+	case scopeAddress:
 		// Only proven bans aggregate: forged sources in a customer's /48
 		// must not ban the customer's own /64.
-		if p, _, ok := g.aggregateOf(e.rec.Subject.Prefix); ok && e.rec.Proven {
+		if p, _, ok := g.aggregateOf(e.prefix()); ok && e.is(fProven) {
 			if g.within[p] += d; g.within[p] <= 0 {
 				delete(g.within, p)
 			}
@@ -484,21 +473,21 @@ func (g *Guard) count(e *entry, d int) {
 // slow or stuck enforcer cannot stall SIP handling. What did not make it in
 // time is marked on the record and put in by the call still running, or by
 // Resync.
-func (g *Guard) apply(ctx context.Context, e *entry, evicted []*entry) error {
-	address := e.rec.Scope == ScopeAddress
+func (g *Guard) apply(ctx context.Context, h held, evicted []held) error {
+	address := h.scope == scopeAddress
 	if !address && len(evicted) == 0 {
 		return nil
 	}
 	var merr error
 	for _, v := range evicted {
-		merr = errors.Join(merr, g.mem.Unban(ctx, v.rec.Subject.Prefix))
+		merr = errors.Join(merr, g.mem.Unban(ctx, v.sub.Prefix))
 	}
 	if address {
 		g.mu.RLock()
 		// Checked under the lock a Lift drops it with: never banned after its lift.
-		lifted := g.records[e.rec.Subject] != e
+		lifted := !h.live()
 		if !lifted {
-			merr = errors.Join(merr, g.mem.Ban(ctx, e.rec.Subject.Prefix, e.rec.Until))
+			merr = errors.Join(merr, g.mem.Ban(ctx, h.sub.Prefix, h.until))
 		}
 		g.mu.RUnlock()
 		if lifted {
@@ -506,12 +495,12 @@ func (g *Guard) apply(ctx context.Context, e *entry, evicted []*entry) error {
 		}
 	}
 	if merr != nil || len(g.enforcers) == 1 {
-		return g.late(e, merr)
+		return g.late(h, merr)
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	if err := g.enf.lockCtx(ctx); err != nil {
-		return g.late(e, fmt.Errorf("ban: enforcers busy: %w", err))
+		return g.late(h, fmt.Errorf("ban: enforcers busy: %w", err))
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -521,11 +510,11 @@ func (g *Guard) apply(ctx context.Context, e *entry, evicted []*entry) error {
 			errs = append(errs, g.unenforceLocked(context.WithoutCancel(ctx), g.enforcers[1:], evicted))
 		}
 		g.mu.RLock()
-		current := address && g.records[e.rec.Subject] == e
+		current := address && h.live()
 		g.mu.RUnlock()
 		if current {
 			errs = append(errs, g.enforce(context.WithoutCancel(ctx), g.enforcers[1:], func(ctx context.Context, en enforce.Enforcer) error {
-				return en.Ban(ctx, e.rec.Subject.Prefix, e.rec.Until)
+				return en.Ban(ctx, h.sub.Prefix, h.until)
 			}))
 		}
 		done <- errors.Join(errs...)
@@ -533,47 +522,52 @@ func (g *Guard) apply(ctx context.Context, e *entry, evicted []*entry) error {
 	select {
 	case err := <-done:
 		if err != nil {
-			return g.late(e, err)
+			return g.late(h, err)
 		}
 		return nil
 	case <-ctx.Done():
-		return g.late(e, fmt.Errorf("ban: enforcers slow: %w", ctx.Err()))
+		return g.late(h, fmt.Errorf("ban: enforcers slow: %w", ctx.Err()))
 	}
 }
 
-// late marks e's ban as not (yet) in every enforcer, for Resync to retry.
-func (g *Guard) late(e *entry, err error) error {
+// late marks h's ban as not (yet) in every enforcer, for Resync to retry.
+func (g *Guard) late(h held, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		g.stats.enforceErrors.Add(1)
 		if n := g.failed.note(g.now()); n > 0 {
-			g.log.Error("sipban: enforcers late; Resync retries", "count", n, "subject", e.rec.Subject, "error", err)
+			g.log.Error("sipban: enforcers late; Resync retries", "count", n, "subject", h.sub, "error", err)
 		}
 	}
-	if err != nil && e.rec.Scope == ScopeAddress {
+	if err != nil && h.scope == scopeAddress {
 		g.mu.Lock()
-		e.rec.EnforceError = err.Error()
+		if h.live() {
+			g.tab.setError(h.e, err.Error())
+		}
 		g.mu.Unlock()
 	}
 	return err
 }
 
 // notify logs a new record and hands it to Options.OnBan.
-func (g *Guard) notify(e *entry, f *detect.Finding) {
-	g.log.Warn("sipban: "+verb(e.rec.Scope), "subject", e.rec.Subject, "cause", f.Cause, "level", e.rec.Level,
-		"until", e.rec.Until.Format(time.RFC3339), "proven", f.Proven, "detail", f.Evidence.Detail)
-	if g.onBan != nil {
-		g.mu.RLock()
-		r := e.snapshot()
-		g.mu.RUnlock()
+func (g *Guard) notify(h held, f *detect.Finding) {
+	g.log.Warn("sipban: "+verb(h.scope), "subject", h.sub, "cause", f.Cause, "level", h.level,
+		"until", h.until.Format(time.RFC3339), "proven", f.Proven, "detail", f.Evidence.Detail)
+	if g.onBan == nil {
+		return
+	}
+	g.mu.RLock()
+	r, ok := g.snapshot(h)
+	g.mu.RUnlock()
+	if ok {
 		g.onBan(r)
 	}
 }
 
-func verb(scope string) string {
+func verb(scope uint8) string {
 	switch scope {
-	case ScopeAccount:
+	case scopeAccount:
 		return "blocked"
-	case ScopeGuard:
+	case scopeGuard:
 		return "guarded"
 	}
 	return "banned"
@@ -616,13 +610,13 @@ func (g *Guard) enforce(ctx context.Context, ens []enforce.Enforcer, fn func(con
 // blocks and guards alike, soonest to expire first. It copies them all: at
 // many bans, use Page.
 func (g *Guard) Bans() []Record {
-	now := g.now()
+	ns := g.now().UnixNano()
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	out := make([]Record, 0, len(g.records))
+	out := make([]Record, 0, g.tab.len())
 	for _, e := range g.expiry.es {
-		if now.Before(e.rec.Until) {
-			out = append(out, e.snapshot())
+		if e.active(ns) {
+			out = append(out, g.render(e))
 		}
 	}
 	sortByUntil(out)
@@ -631,21 +625,29 @@ func (g *Guard) Bans() []Record {
 
 // Record returns the active record for exactly sub.
 func (g *Guard) Record(sub detect.Subject) (Record, bool) {
-	now := g.now()
+	ns := g.now().UnixNano()
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	e, ok := g.records[sub]
-	if !ok || !now.Before(e.rec.Until) {
+	e := g.tab.get(sub)
+	if e == nil || !e.active(ns) {
 		return Record{}, false
 	}
-	return e.snapshot(), true
+	return g.render(e), true
 }
 
-func (e *entry) snapshot() Record {
-	r := e.rec
-	r.Blocked = e.hits.Load()
-	r.Diagnosis = diagnose(&r, e.device, e.othersOK)
+// render unpacks e with its diagnosis. g.mu must be held.
+func (g *Guard) render(e *entry) Record {
+	r := g.tab.record(e)
+	r.Diagnosis = diagnose(&r, e.is(fDevice), e.is(fOthersOK))
 	return r
+}
+
+// snapshot renders h's record if it still is. g.mu must be held.
+func (g *Guard) snapshot(h held) (Record, bool) {
+	if !h.live() {
+		return Record{}, false
+	}
+	return g.render(h.e), true
 }
 
 // Lift ends the record on exactly sub (a ban, block or guard), as a person
@@ -655,55 +657,56 @@ func (e *entry) snapshot() Record {
 // subject, and the enforcers' errors, if any, after lifting it in memory.
 func (g *Guard) Lift(ctx context.Context, sub detect.Subject) error {
 	g.mu.Lock()
-	e, ok := g.records[sub]
-	if ok {
-		g.drop(e)
+	var h held
+	if e := g.tab.get(sub); e != nil {
+		h = g.drop(e)
 	}
 	g.mu.Unlock()
-	if !ok {
+	if h.e == nil {
 		return fmt.Errorf("lift %v: %w", sub, ErrNotFound)
 	}
-	g.log.Info("sipban: lifted", "subject", sub, "cause", e.rec.Cause)
-	if err := g.unenforce(ctx, []*entry{e}, true); err != nil {
+	g.log.Info("sipban: lifted", "subject", sub, "cause", h.cause)
+	if err := g.unenforce(ctx, []held{h}, true); err != nil {
 		return fmt.Errorf("lift %v: %w", sub, err)
 	}
 	return nil
 }
 
-// drop removes e from the records, by identity, and remembers the offence
-// for escalation: an active record is its own history. g.mu must be held.
-func (g *Guard) drop(e *entry) {
-	if g.records[e.rec.Subject] == e {
-		delete(g.records, e.rec.Subject)
-	}
-	g.remember(e.rec.Subject, offence{level: e.rec.Level, end: e.rec.Until})
+// drop removes e from the records and remembers the offence for
+// escalation: an active record is its own history. It returns what the
+// work after the lock needs. g.mu must be held.
+func (g *Guard) drop(e *entry) held {
+	h := e.hold()
+	g.remember(h.sub, offence{level: h.level, end: h.until})
 	if e.pos[0] >= 0 {
-		heap.Remove(&g.expiry, e.pos[0])
+		heap.Remove(&g.expiry, int(e.pos[0]))
 	}
 	if e.pos[1] >= 0 {
-		heap.Remove(&g.unproven, e.pos[1])
+		heap.Remove(&g.unproven, int(e.pos[1]))
 	}
 	g.count(e, -1)
+	g.tab.remove(e)
+	return h
 }
 
-// unenforce ends what the dropped entries still hold: their counts in the
+// unenforce ends what the dropped records still hold: their counts in the
 // detectors and their address-wide bans in every enforcer.
-func (g *Guard) unenforce(ctx context.Context, es []*entry, lifted bool) error {
-	for _, e := range es {
-		g.forgetAll(e.rec.Subject, lifted)
+func (g *Guard) unenforce(ctx context.Context, hs []held, lifted bool) error {
+	for _, h := range hs {
+		g.forgetAll(h.sub, lifted)
 	}
 	g.enf.lock()
 	defer g.enf.unlock()
-	return g.unenforceLocked(ctx, g.enforcers, es)
+	return g.unenforceLocked(ctx, g.enforcers, hs)
 }
 
-// unenforceLocked lifts the address bans among es in the enforcers ens;
+// unenforceLocked lifts the address bans among hs in the enforcers ens;
 // g.enf must be held.
-func (g *Guard) unenforceLocked(ctx context.Context, ens []enforce.Enforcer, es []*entry) error {
+func (g *Guard) unenforceLocked(ctx context.Context, ens []enforce.Enforcer, hs []held) error {
 	var lift []netip.Prefix
-	for _, e := range es {
-		if e.rec.Scope == ScopeAddress {
-			lift = append(lift, e.rec.Subject.Prefix)
+	for _, h := range hs {
+		if h.scope == scopeAddress {
+			lift = append(lift, h.sub.Prefix)
 		}
 	}
 	if len(lift) == 0 {
@@ -719,16 +722,15 @@ func (g *Guard) unenforceLocked(ctx context.Context, ens []enforce.Enforcer, es 
 // Expire lifts the records whose time is up at now and returns how many it
 // lifted. Run calls it; tests call it with a fake clock.
 func (g *Guard) Expire(ctx context.Context, now time.Time) (int, error) {
-	var due []*entry
+	var due []held
+	ns := now.UnixNano()
 	g.mu.Lock()
-	for len(g.expiry.es) > 0 && !now.Before(g.expiry.es[0].rec.Until) {
-		e := g.expiry.es[0]
-		g.drop(e)
-		due = append(due, e)
+	for len(g.expiry.es) > 0 && !g.expiry.es[0].active(ns) {
+		due = append(due, g.drop(g.expiry.es[0]))
 	}
 	g.mu.Unlock()
-	for _, e := range due {
-		g.log.Info("sipban: expired", "subject", e.rec.Subject, "cause", e.rec.Cause)
+	for _, h := range due {
+		g.log.Info("sipban: expired", "subject", h.sub, "cause", h.cause)
 	}
 	if err := g.unenforce(ctx, due, false); err != nil {
 		return len(due), fmt.Errorf("expire %d bans: %w", len(due), err)
@@ -787,7 +789,7 @@ type counters struct {
 // Stats returns the Guard's counts.
 func (g *Guard) Stats() Stats {
 	g.mu.RLock()
-	n := len(g.records)
+	n := g.tab.len()
 	g.mu.RUnlock()
 	return Stats{
 		Events: g.stats.events.Load(), Invalid: g.stats.invalid.Load(), Records: n,
@@ -821,15 +823,15 @@ type expiryHeap struct {
 }
 
 func (h *expiryHeap) Len() int           { return len(h.es) }
-func (h *expiryHeap) Less(i, j int) bool { return h.es[i].rec.Until.Before(h.es[j].rec.Until) }
+func (h *expiryHeap) Less(i, j int) bool { return h.es[i].until < h.es[j].until }
 func (h *expiryHeap) Swap(i, j int) {
 	h.es[i], h.es[j] = h.es[j], h.es[i]
-	h.es[i].pos[h.slot] = i
-	h.es[j].pos[h.slot] = j
+	h.es[i].pos[h.slot] = int32(i)
+	h.es[j].pos[h.slot] = int32(j)
 }
 func (h *expiryHeap) Push(x any) {
 	e := x.(*entry)
-	e.pos[h.slot] = len(h.es)
+	e.pos[h.slot] = int32(len(h.es))
 	h.es = append(h.es, e)
 }
 func (h *expiryHeap) Pop() any {

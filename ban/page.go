@@ -21,33 +21,32 @@ func (g *Guard) Page(after detect.Subject, limit int) (recs []Record, more bool)
 	now := g.now()
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	// The limit smallest subjects after the cursor, largest on top. Keys
-	// are compared before an entry is read: at a million records, reading
-	// each one (a cache miss) cost most of the time.
+	// The limit smallest subjects after the cursor, largest on top; the
+	// records are read in the order they lie in memory.
+	ns := now.UnixNano()
 	h := &pageHeap{}
-	for sub, e := range g.records {
+	g.tab.all(func(e *entry) bool {
+		if !e.active(ns) {
+			return true
+		}
+		sub := e.subject()
 		if after.IsValid() && compareSubjects(sub, after) <= 0 {
-			continue
+			return true
 		}
-		full := h.Len() == limit
-		if full && compareSubjects(sub, h.es[0].rec.Subject) >= 0 {
-			more = true
-			continue
-		}
-		if !now.Before(e.rec.Until) {
-			continue
-		}
-		if !full {
-			heap.Push(h, e)
-			continue
+		if h.Len() < limit {
+			heap.Push(h, paged{sub, e})
+			return true
 		}
 		more = true
-		h.es[0] = e
-		heap.Fix(h, 0)
-	}
+		if compareSubjects(sub, h.es[0].sub) < 0 {
+			h.es[0] = paged{sub, e}
+			heap.Fix(h, 0)
+		}
+		return true
+	})
 	recs = make([]Record, len(h.es))
-	for i, e := range h.es {
-		recs[i] = e.snapshot()
+	for i, p := range h.es {
+		recs[i] = g.render(p.e)
 	}
 	slices.SortFunc(recs, func(a, b Record) int { return compareSubjects(a.Subject, b.Subject) })
 	return recs, more
@@ -74,16 +73,22 @@ func boolInt(b bool) int {
 }
 
 // pageHeap keeps the largest subject on top.
-type pageHeap struct{ es []*entry }
+// paged keeps a subject unpacked while it competes for a place on the page.
+type paged struct {
+	sub detect.Subject
+	e   *entry
+}
+
+type pageHeap struct{ es []paged }
 
 func (h *pageHeap) Len() int { return len(h.es) }
 func (h *pageHeap) Less(i, j int) bool {
-	return compareSubjects(h.es[i].rec.Subject, h.es[j].rec.Subject) > 0
+	return compareSubjects(h.es[i].sub, h.es[j].sub) > 0
 }
 func (h *pageHeap) Swap(i, j int) { h.es[i], h.es[j] = h.es[j], h.es[i] }
-func (h *pageHeap) Push(x any)    { h.es = append(h.es, x.(*entry)) }
+func (h *pageHeap) Push(x any)    { h.es = append(h.es, x.(paged)) }
 func (h *pageHeap) Pop() any {
-	e := h.es[len(h.es)-1]
+	p := h.es[len(h.es)-1]
 	h.es = h.es[:len(h.es)-1]
-	return e
+	return p
 }

@@ -69,58 +69,60 @@ func (g *Guard) Reconcile(ctx context.Context) (adopted int, err error) {
 // same prefix already; it reports whether it did.
 func (g *Guard) adopt(b enforce.Ban, from string, now time.Time) bool {
 	sub := detect.Subject{Prefix: b.Prefix}
+	ns := now.UnixNano()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if e, ok := g.records[sub]; ok && now.Before(e.rec.Until) {
+	old := g.tab.get(sub)
+	if old != nil && old.active(ns) {
 		return false
 	}
-	if len(g.records) >= g.pol.MaxBans {
+	if g.tab.len() >= g.pol.MaxBans {
 		return false
 	}
-	if old := g.records[sub]; old != nil {
+	if old != nil {
 		g.drop(old)
 	}
-	rec := Record{
-		Subject:  sub,
-		Scope:    ScopeAddress,
-		Cause:    detect.CauseUnknown,
-		Since:    now,
-		Until:    b.Until,
-		Evidence: detect.Evidence{Detail: "found in " + from + " at start-up"},
-	}
-	e := &entry{rec: rec, pushed: now, pos: [2]int{-1, -1}}
-	g.records[sub] = e
+	e := g.tab.put(sub, scopeAddress)
+	e.cause = detect.CauseUnknown
+	e.since, e.until = ns, b.Until.UnixNano()
+	e.setEvidence(&detect.Evidence{Detail: "found in " + from + " at start-up"})
 	heap.Push(&g.expiry, e)
 	heap.Push(&g.unproven, e) // why it was made is lost: the first to make room
 	g.count(e, 1)
-	g.log.Info("sipban: adopted ban", "subject", sub, "enforcer", from, "until", rec.Until.Format(time.RFC3339))
+	g.log.Info("sipban: adopted ban", "subject", sub, "enforcer", from, "until", b.Until.Format(time.RFC3339))
 	return true
 }
 
 // addressBans returns the active address-wide bans and their entries.
-func (g *Guard) addressBans(now time.Time) ([]enforce.Ban, []*entry) {
+func (g *Guard) addressBans(now time.Time) ([]enforce.Ban, []held) {
+	ns := now.UnixNano()
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	bans := make([]enforce.Ban, 0, len(g.records))
-	es := make([]*entry, 0, len(g.records))
-	for sub, e := range g.records {
-		if e.rec.Scope == ScopeAddress && now.Before(e.rec.Until) {
-			bans = append(bans, enforce.Ban{Prefix: sub.Prefix, Until: e.rec.Until})
-			es = append(es, e)
+	bans := make([]enforce.Ban, 0, g.tab.len())
+	hs := make([]held, 0, g.tab.len())
+	g.tab.all(func(e *entry) bool {
+		if e.scope == scopeAddress && e.active(ns) {
+			h := e.hold()
+			bans = append(bans, enforce.Ban{Prefix: h.sub.Prefix, Until: h.until})
+			hs = append(hs, h)
 		}
-	}
-	return bans, es
+		return true
+	})
+	return bans, hs
 }
 
 // installed notes that es were installed in every enforcer at now, and
 // unless one failed, that no enforcer lacks them any more.
-func (g *Guard) installed(es []*entry, now time.Time, failed bool) {
+func (g *Guard) installed(hs []held, now time.Time, failed bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, e := range es {
-		e.pushed = now
+	for _, h := range hs {
+		if !h.live() {
+			continue
+		}
+		h.e.pushed = pushedAt(h.e, now)
 		if !failed {
-			e.rec.EnforceError = ""
+			g.tab.setError(h.e, "")
 		}
 	}
 }

@@ -53,14 +53,14 @@ func (g *Guard) Resync(ctx context.Context) (restored int, err error) {
 			caps = append(caps, c.MaxTimeout())
 		}
 	}
-	all, es := g.addressBans(now)
+	all, hs := g.addressBans(now)
 	var again []enforce.Ban
-	var due []*entry
+	var due []held
 	g.mu.RLock()
-	for i, e := range es {
-		if e.rec.EnforceError != "" || capped(e, caps, now, margin) {
+	for i, h := range hs {
+		if h.live() && (g.tab.errorOf(h.e) != "" || capped(h.e, caps, now, margin)) {
 			again = append(again, all[i])
-			due = append(due, e)
+			due = append(due, h)
 		}
 	}
 	g.mu.RUnlock()
@@ -90,9 +90,10 @@ func (g *Guard) Resync(ctx context.Context) (restored int, err error) {
 // capped reports whether an enforcer with one of caps will drop e's ban,
 // installed at e.pushed, before the Guard ends it and within margin.
 func capped(e *entry, caps []time.Duration, now time.Time, margin time.Duration) bool {
+	until := e.untilTime()
 	for _, c := range caps {
-		end := e.pushed.Add(c)
-		if end.Before(e.rec.Until) && end.Sub(now) < margin {
+		end := e.pushedTime().Add(c)
+		if end.Before(until) && end.Sub(now) < margin {
 			return true
 		}
 	}

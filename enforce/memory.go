@@ -26,6 +26,9 @@ type Memory struct {
 	mu sync.RWMutex
 	v4 map[key4]int64 // value: expiry, nanoseconds after base
 	v6 map[key6]int64
+	// IPv6 /64s, the usual size of a ban there, by their upper half: half
+	// the memory of a key6.
+	v64 map[uint64]int64
 	// Prefix lengths in use, so a lookup probes only those.
 	lens4 uint64
 	lens6 [3]uint64
@@ -51,7 +54,7 @@ var (
 
 // NewMemory returns an empty Memory. now is its clock; nil means time.Now.
 func NewMemory(now func() time.Time) *Memory {
-	m := &Memory{now: now, v4: make(map[key4]int64), v6: make(map[key6]int64)}
+	m := &Memory{now: now, v4: make(map[key4]int64), v6: make(map[key6]int64), v64: make(map[uint64]int64)}
 	if now == nil {
 		m.now, m.mono = time.Now, true
 	}
@@ -134,12 +137,15 @@ func (m *Memory) Ban(ctx context.Context, p netip.Prefix, until time.Time) error
 		return nil
 	}
 	hi, lo := v6halves(p.Addr())
-	k := key6{hi, lo, uint8(n)}
-	if _, ok := m.v6[k]; !ok {
+	if !m.has6(hi, lo, n) {
 		m.n6[n]++
 		m.lens6[n/64] |= 1 << (n % 64)
 	}
-	m.v6[k] = exp
+	if n == 64 {
+		m.v64[hi] = exp
+	} else {
+		m.v6[key6{hi, lo, uint8(n)}] = exp
+	}
 	return nil
 }
 
@@ -163,9 +169,12 @@ func (m *Memory) Unban(ctx context.Context, p netip.Prefix) error {
 		return nil
 	}
 	hi, lo := v6halves(p.Addr())
-	k := key6{hi, lo, uint8(n)}
-	if _, ok := m.v6[k]; ok {
-		delete(m.v6, k)
+	if m.has6(hi, lo, n) {
+		if n == 64 {
+			delete(m.v64, hi)
+		} else {
+			delete(m.v6, key6{hi, lo, uint8(n)})
+		}
 		if m.n6[n]--; m.n6[n] == 0 {
 			m.lens6[n/64] &^= 1 << (n % 64)
 		}
@@ -216,7 +225,7 @@ func (m *Memory) lookup(addr netip.Addr) (exp int64, found bool) {
 		for ; l != 0; l &= l - 1 {
 			n := w*64 + bits.TrailingZeros64(l)
 			mh, ml := mask6(hi, lo, n)
-			if e, ok := m.v6[key6{mh, ml, uint8(n)}]; ok && (!found || e > exp) {
+			if e, ok := m.get6(mh, ml, n); ok && (!found || e > exp) {
 				exp, found = e, true
 			}
 		}
@@ -224,12 +233,27 @@ func (m *Memory) lookup(addr netip.Addr) (exp int64, found bool) {
 	return exp, found
 }
 
+// get6 returns the expiry of the ban on exactly the masked prefix hi, lo /n.
+func (m *Memory) get6(hi, lo uint64, n int) (int64, bool) {
+	if n == 64 {
+		e, ok := m.v64[hi]
+		return e, ok
+	}
+	e, ok := m.v6[key6{hi, lo, uint8(n)}]
+	return e, ok
+}
+
+func (m *Memory) has6(hi, lo uint64, n int) bool {
+	_, ok := m.get6(hi, lo, n)
+	return ok
+}
+
 // Len returns how many bans the Memory holds, expired ones included until
 // they are lifted.
 func (m *Memory) Len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return len(m.v4) + len(m.v6)
+	return len(m.v4) + len(m.v6) + len(m.v64)
 }
 
 // List returns the unexpired bans.
@@ -237,7 +261,7 @@ func (m *Memory) List(ctx context.Context) ([]Ban, error) {
 	now := m.elapsed()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make([]Ban, 0, len(m.v4)+len(m.v6))
+	out := make([]Ban, 0, len(m.v4)+len(m.v6)+len(m.v64))
 	for k, exp := range m.v4 {
 		if exp > now {
 			a := uint32(k >> 8)
@@ -251,6 +275,13 @@ func (m *Memory) List(ctx context.Context) ([]Ban, error) {
 			binary.BigEndian.PutUint64(b[:8], k.hi)
 			binary.BigEndian.PutUint64(b[8:], k.lo)
 			out = append(out, Ban{netip.PrefixFrom(netip.AddrFrom16(b), int(k.bits)), m.base.Add(time.Duration(exp))})
+		}
+	}
+	for hi, exp := range m.v64 {
+		if exp > now {
+			var b [16]byte
+			binary.BigEndian.PutUint64(b[:8], hi)
+			out = append(out, Ban{netip.PrefixFrom(netip.AddrFrom16(b), 64), m.base.Add(time.Duration(exp))})
 		}
 	}
 	return out, nil

@@ -5,11 +5,11 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"net/netip"
-	"runtime"
 	"testing"
 
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/internal/memstat"
 	"github.com/sipban/sipban/internal/registrar"
 )
 
@@ -31,20 +31,19 @@ func BenchmarkAdminBans(b *testing.B) {
 	h := registrar.AdminHandler(g)
 	for b.Loop() {
 		b.StopTimer()
-		runtime.GC()
-		var m0, m1 runtime.MemStats
-		runtime.ReadMemStats(&m0)
-		b.StartTimer()
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", "/bans", nil))
-		b.StopTimer()
-		runtime.ReadMemStats(&m1)
+		var rec *httptest.ResponseRecorder
+		u := memstat.Measure(func() {
+			b.StartTimer()
+			rec = httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/bans", nil))
+			b.StopTimer()
+		})
 		if rec.Code != 200 || rec.Header().Get("Link") == "" {
 			b.Fatalf("status %d, Link %q", rec.Code, rec.Header().Get("Link"))
 		}
-		b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/(1<<20), "MB-allocated")
-		b.ReportMetric(float64(int64(m1.HeapInuse)-int64(m0.HeapInuse))/(1<<20), "MB-heap-growth")
-		b.ReportMetric(float64(rec.Body.Len())/(1<<20), "MB-body")
+		b.ReportMetric(memstat.MB(u.Allocated), "MB-allocated")
+		b.ReportMetric(memstat.MB(u.Grown), "MB-heap-growth")
+		b.ReportMetric(memstat.MB(uint64(rec.Body.Len())), "MB-body")
 		b.StartTimer()
 	}
 }
