@@ -3,7 +3,6 @@ package ban_test
 import (
 	"context"
 	"net/netip"
-	"runtime"
 	"testing"
 	"time"
 
@@ -66,25 +65,23 @@ func BenchmarkGuardObserve(b *testing.B) {
 func BenchmarkGuardMemory(b *testing.B) {
 	const n = 1_000_000
 	for b.Loop() {
-		runtime.GC()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		g, err := ban.New(ban.Options{Logger: quiet, Policy: ban.Policy{Limits: detect.Limits{MaxSources: n}}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ev := detect.Event{Method: "REGISTER", Status: 403, Account: "alice", Credentials: true, UserAgent: "Yealink SIP-T46S"}
-		for i := range n {
-			ev.Source = benchSource(i)
-			ev.Time = time.Time{}
-			_ = g.Observe(context.Background(), &ev)
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
+		var g *ban.Guard
+		u := memstat.Measure(func() {
+			var err error
+			g, err = ban.New(ban.Options{Logger: quiet, Policy: ban.Policy{Limits: detect.Limits{MaxSources: n}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ev := detect.Event{Method: "REGISTER", Status: 403, Account: "alice", Credentials: true, UserAgent: "Yealink SIP-T46S"}
+			for i := range n {
+				ev.Source = benchSource(i)
+				ev.Time = time.Time{}
+				_ = g.Observe(context.Background(), &ev)
+			}
+		})
 		tracked := g.Standard().Len()
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(tracked), "bytes/addr")
+		b.ReportMetric(float64(u.Kept)/float64(tracked), "bytes/addr")
 		b.ReportMetric(float64(tracked), "addrs")
-		runtime.KeepAlive(g)
 	}
 }
 

@@ -2,9 +2,10 @@ package detect
 
 import (
 	"net/netip"
-	"runtime"
 	"testing"
 	"time"
+
+	"github.com/sipban/sipban/internal/memstat"
 )
 
 // Source returns the i-th of the benchmark's IPv4 sources.
@@ -55,21 +56,18 @@ func BenchmarkStandardObserve(b *testing.B) {
 func BenchmarkStandardMemory(b *testing.B) {
 	const n = 1_000_000
 	for b.Loop() {
-		runtime.GC()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		s, err := NewStandard(Limits{MaxSources: n})
-		if err != nil {
-			b.Fatal(err)
-		}
-		for i := range n {
-			ev := attempt(source(i), t0)
-			s.Observe(&ev, nil)
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(s.Len()), "bytes/source")
+		var s *Standard
+		u := memstat.Measure(func() {
+			var err error
+			if s, err = NewStandard(Limits{MaxSources: n}); err != nil {
+				b.Fatal(err)
+			}
+			for i := range n {
+				ev := attempt(source(i), t0)
+				s.Observe(&ev, nil)
+			}
+		})
+		b.ReportMetric(float64(u.Kept)/float64(s.Len()), "bytes/source")
 		b.ReportMetric(float64(s.Len()), "sources")
-		runtime.KeepAlive(s)
 	}
 }
