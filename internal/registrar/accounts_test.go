@@ -2,10 +2,13 @@ package registrar_test
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/stretchr/testify/assert"
@@ -16,11 +19,13 @@ import (
 
 func TestParseUsers(t *testing.T) {
 	tests := []struct {
-		name    string
-		in      string
-		users   map[string]string
-		deleted []string
-		err     string // substring of the error; empty: no error
+		name      string
+		in        string
+		users     map[string]string
+		deleted   []string
+		deletedAt map[string]time.Time
+		test      []string
+		err       string // substring of the error; empty: no error
 	}{
 		{name: "empty", in: "", users: map[string]string{}},
 		{name: "comments and blanks", in: "# header\n\n  \n# alice:x\n", users: map[string]string{}},
@@ -29,6 +34,27 @@ func TestParseUsers(t *testing.T) {
 		{name: "password keeps colons and hashes", in: "a:b:c#d\n", users: map[string]string{"a": "b:c#d"}},
 		{name: "surrounding space trimmed", in: "  alice:secret  \r\n", users: map[string]string{"alice": "secret"}},
 		{name: "deleted", in: "alice:s\n!old\n", users: map[string]string{"alice": "s"}, deleted: []string{"old"}},
+		{name: "test account", in: "~qa:pw #1 x\n", users: map[string]string{"qa": "pw #1 x"}, test: []string{"qa"}},
+		{name: "deleted test account", in: "!~qa\n", users: map[string]string{}, deleted: []string{"qa"}, test: []string{"qa"}},
+		{name: "deleted on a day", in: "!old 2026-11-20\n", users: map[string]string{}, deleted: []string{"old"},
+			deletedAt: map[string]time.Time{"old": time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)}},
+		{name: "deleted at a time", in: "!old 2026-11-20T10:00:00Z\n", users: map[string]string{}, deleted: []string{"old"},
+			deletedAt: map[string]time.Time{"old": time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)}},
+		{name: "time with an offset, kept in UTC", in: "!old\t 2026-11-20T12:00:00.5+02:00\n", users: map[string]string{}, deleted: []string{"old"},
+			deletedAt: map[string]time.Time{"old": time.Date(2026, 11, 20, 10, 0, 0, 5e8, time.UTC)}},
+		{name: "deleted test account on a day", in: "!~qa 2026-01-02\n", users: map[string]string{}, deleted: []string{"qa"}, test: []string{"qa"},
+			deletedAt: map[string]time.Time{"qa": time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)}},
+		{name: "bang in a deleted name", in: "!!bang 2026-01-02\n", users: map[string]string{}, deleted: []string{"!bang"},
+			deletedAt: map[string]time.Time{"!bang": time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)}},
+		{name: "bad day", in: "a:b\n!old 2026-13-01\n", err: `line 2: deleted account "old": date "2026-13-01": want a day (2026-11-20) or an RFC 3339 time`},
+		{name: "not a date", in: "!old yesterday\n", err: `line 1: deleted account "old": date "yesterday"`},
+		{name: "date and more", in: "!old 2026-11-20 10:00\n", err: `line 1: deleted account "old": date "2026-11-20 10:00"`},
+		{name: "time without zone", in: "!old 2026-11-20T10:00:00\n", err: `line 1: deleted account "old": date "2026-11-20T10:00:00"`},
+		{name: "name starting with the test mark", in: "~~qa:pw\n", err: `line 1: account name "~qa": a name may not start with '~'`},
+		{name: "test mark alone", in: "~:pw\n", err: "line 1: empty account name"},
+		{name: "deleted test mark alone", in: "!~ 2026-11-20\n", err: "line 1: empty account name"},
+		{name: "test and plain", in: "~qa:a\nqa:b\n", err: `line 2: account "qa" listed twice`},
+		{name: "deleted test and active", in: "!~qa\n~qa:x\n", err: `line 2: account "qa" listed twice`},
 		{name: "missing colon", in: "# c\nalice\n", err: "line 2: missing ':'"},
 		{name: "empty name", in: ":secret\n", err: "line 1: empty account name"},
 		{name: "empty deleted name", in: "!\n", err: "line 1: empty account name"},
@@ -53,11 +79,12 @@ func TestParseUsers(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tt.users, got.Users)
-			var deleted []string
-			for name := range got.Deleted {
-				deleted = append(deleted, name)
+			assert.ElementsMatch(t, tt.deleted, slices.Collect(maps.Keys(got.Deleted)))
+			assert.ElementsMatch(t, tt.test, slices.Collect(maps.Keys(got.Test)))
+			if tt.deletedAt == nil {
+				tt.deletedAt = map[string]time.Time{}
 			}
-			assert.ElementsMatch(t, tt.deleted, deleted)
+			assert.Equal(t, tt.deletedAt, got.DeletedAt)
 		})
 	}
 }
@@ -72,10 +99,13 @@ func TestParseUsersFiles(t *testing.T) {
 		{"demo.txt", 3, 1, ""},
 		{"tricky.txt", 4, 1, ""},
 		{"crlf.txt", 1, 1, ""},
+		{"test-accounts.txt", 2, 4, ""},
 		{"duplicate.txt", 0, 0, "line 2"},
 		{"deleted-active.txt", 0, 0, "line 2"},
 		{"missing-colon.txt", 0, 0, "line 1"},
 		{"empty-name.txt", 0, 0, "line 1"},
+		{"bad-date.txt", 0, 0, `line 2: deleted account "bob": date "20-11-2026"`},
+		{"tilde-name.txt", 0, 0, "line 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -96,14 +126,20 @@ func TestParseUsersFiles(t *testing.T) {
 
 func TestAccountsWriteTo(t *testing.T) {
 	a := registrar.Accounts{
-		Users:   map[string]string{"bob": "b", "alice": "a:1"},
-		Deleted: map[string]bool{"old": true, "gone": true, "kept": false},
+		Users:   map[string]string{"bob": "b", "alice": "a:1", "qa": "q q"},
+		Deleted: map[string]bool{"old": true, "gone": true, "kept": false, "qa-old": true, "then": true},
+		DeletedAt: map[string]time.Time{
+			"gone":   time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC),
+			"qa-old": time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC),
+			"then":   time.Date(2026, 11, 20, 2, 0, 0, 0, time.FixedZone("", 2*3600)),
+		},
+		Test: map[string]bool{"qa": true, "qa-old": true},
 	}
 	var b bytes.Buffer
 	n, err := a.WriteTo(&b)
 	require.NoError(t, err)
 	assert.Equal(t, int64(b.Len()), n)
-	assert.Equal(t, "alice:a:1\nbob:b\n!gone\n!old\n", b.String())
+	assert.Equal(t, "alice:a:1\nbob:b\n~qa:q q\n!gone 2026-11-20\n!old\n!~qa-old 2026-11-20T10:00:00Z\n!then 2026-11-20\n", b.String())
 
 	p, ok := a.Password("alice")
 	assert.True(t, ok)
@@ -127,6 +163,7 @@ func FuzzParseUsers(f *testing.F) {
 		f.Add(string(b))
 	}
 	f.Add("a:b\n!c\n#d\n\n")
+	f.Add("~t:p w#\n!~u 2026-11-20\n!v 2026-11-20T10:00:00.25-03:30\n!w\t2026-02-30\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		a, err := registrar.ParseUsers(strings.NewReader(in))
 		if err != nil {
@@ -150,6 +187,16 @@ func FuzzParseUsers(f *testing.F) {
 				t.Fatalf("deleted set holds %q as false", name)
 			}
 		}
+		for name, at := range a.DeletedAt {
+			if !a.Deleted[name] || at.IsZero() || at.Location() != time.UTC {
+				t.Fatalf("deletion time %v of %q, deleted %v", at, name, a.Deleted[name])
+			}
+		}
+		for name, test := range a.Test {
+			if _, active := a.Users[name]; !test || !active && !a.Deleted[name] {
+				t.Fatalf("test mark of %q: %v, for no account", name, test)
+			}
+		}
 		var b bytes.Buffer
 		if _, err := a.WriteTo(&b); err != nil {
 			t.Fatal(err)
@@ -164,7 +211,7 @@ func FuzzParseUsers(f *testing.F) {
 
 func checkName(t *testing.T, name string) {
 	t.Helper()
-	if name == "" || strings.ContainsAny(name, ":@") || strings.IndexFunc(name, unicode.IsSpace) >= 0 {
+	if name == "" || name[0] == '~' || strings.ContainsAny(name, ":@") || strings.IndexFunc(name, unicode.IsSpace) >= 0 {
 		t.Fatalf("bad account name %q", name)
 	}
 }
