@@ -17,4 +17,10 @@
 // a handler per source address: a banned source's requests never do.
 // Server.Checked and CheckedAccount count the passwords actually checked,
 // the guesses an attacker had evaluated.
+//
+// The accounts come from a users file (see ParseUsers) and live in a
+// Directory, which implements ban.Directory for the Guard's explanations.
+// Server.Reload swaps in a file read again while the server runs, without a
+// lock on the request path; the Directory dates each changed password and
+// each deletion the file does not date itself at the reload.
 package registrar

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -48,6 +49,10 @@ type Config struct {
 	Listen string
 	// Accounts are the users that may register and call.
 	Accounts Accounts
+	// Directory serves the accounts instead, for a caller that needs it
+	// before the Server, to give it to the Guard; nil means one made from
+	// Accounts. Give one of the two.
+	Directory *Directory
 	// Realm is the digest realm; empty means DefaultRealm.
 	Realm string
 	// Guard judges every transaction and holds the bans. Required. The
@@ -66,15 +71,15 @@ type Config struct {
 //
 // A Server serves once. Its methods are safe for concurrent use.
 type Server struct {
-	accounts Accounts
-	realm    string
-	listen   string
-	guard    *ban.Guard
-	log      *slog.Logger
-	auth     *sipauth.Authenticator
-	ua       *sipgo.UserAgent
-	sip      *sipgo.Server
-	started  atomic.Bool
+	dir     *Directory
+	realm   string
+	listen  string
+	guard   *ban.Guard
+	log     *slog.Logger
+	auth    *sipauth.Authenticator
+	ua      *sipgo.UserAgent
+	sip     *sipgo.Server
+	started atomic.Bool
 
 	mu             sync.Mutex
 	handled        counter[netip.Addr]
@@ -87,8 +92,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Guard == nil {
 		return nil, errors.New("registrar: Config.Guard is nil")
 	}
+	dir := cfg.Directory
+	switch {
+	case dir == nil:
+		dir = NewDirectory(cfg.Accounts)
+	case cfg.Accounts.Users != nil || cfg.Accounts.Deleted != nil || cfg.Accounts.DeletedAt != nil || cfg.Accounts.Test != nil:
+		return nil, errors.New("registrar: Config has both Accounts and a Directory")
+	}
 	s := &Server{
-		accounts:       cfg.Accounts,
+		dir:            dir,
 		realm:          cfg.Realm,
 		listen:         cfg.Listen,
 		guard:          cfg.Guard,
@@ -170,6 +182,14 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	}
 	return fmt.Errorf("registrar: %w", err)
 }
+
+// Directory returns the accounts the Server serves, which the Guard may
+// ask when it explains a ban.
+func (s *Server) Directory() *Directory { return s.dir }
+
+// Reload serves a from now on, for requests not yet checked, and notes what
+// changed at the current time; see Directory.Reload.
+func (s *Server) Reload(a Accounts) Changes { return s.dir.Reload(a, time.Now()) }
 
 // Handled returns how many requests from addr reached a handler and were
 // judged by the Guard: the read filter let them through, sipgo parsed them,
@@ -263,9 +283,10 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	password, ok := s.accounts.Password(name)
+	accounts := s.dir.accounts()
+	password, ok := accounts.Password(name)
 	if !ok {
-		s.respond(req, tx, 404, "Not Found", "account", name, "deleted", s.accounts.Deleted[name])
+		s.respond(req, tx, 404, "Not Found", "account", name, "deleted", accounts.Deleted[name])
 		return
 	}
 	r, err := s.auth.Authenticate(req, tx, func(user string) (string, bool) {
@@ -304,7 +325,9 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
 // are unproven), 403 for wrong ones or an unknown caller, 404 for an unknown
 // callee, else 480: the registrar keeps no locations to route to.
 func (s *Server) invite(req *sip.Request, tx sip.ServerTransaction) {
-	r, err := s.auth.Authenticate(req, tx, s.accounts.Password)
+	// One snapshot for the caller and the callee, should a reload come between.
+	accounts := s.dir.accounts()
+	r, err := s.auth.Authenticate(req, tx, accounts.Password)
 	if r.Verdict == sipauth.Unproven {
 		s.challenged(req, r, err)
 		return
@@ -322,7 +345,7 @@ func (s *Server) invite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "wrong password")
 		return
 	}
-	if _, ok := s.accounts.Password(req.Recipient.User); !ok {
+	if _, ok := accounts.Password(req.Recipient.User); !ok {
 		s.respond(req, tx, 404, "Not Found", "account", name, "target", req.Recipient.User)
 		return
 	}
