@@ -18,6 +18,11 @@
 // banned, and the kernel spares them even inside a wider banned prefix;
 // -ban-local takes loopback and the host's addresses off that list (to
 // attack the demo from 127.0.0.2).
+//
+// SIGHUP re-reads the -users file without a restart: changed passwords
+// apply to the next request, and the bans stay. A file that does not parse,
+// or has no active account, is logged and the accounts read before stay.
+// SIGINT and SIGTERM stop it.
 package main
 
 import (
@@ -50,7 +55,7 @@ carol:carol-secret
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.listen, "listen", registrar.DefaultListen, "UDP `address` to serve SIP on")
-	flag.StringVar(&cfg.users, "users", "", "accounts `file`: \"name:password\" per line; \"!name\" marks a deleted account; '#' comments\n(default: a built-in demo set, printed at start)")
+	flag.StringVar(&cfg.users, "users", "", "accounts `file`, re-read on SIGHUP: \"name:password\" per line, \"~name:password\" for a test account;\n\"!name\" or \"!~name\" marks a deleted one, optionally with its date: \"!name 2026-11-20\" or \"!name 2026-11-20T10:00:00Z\"; '#' comments\n(default: a built-in demo set, printed at start)")
 	flag.StringVar(&cfg.realm, "realm", registrar.DefaultRealm, "digest `realm`")
 	flag.StringVar(&cfg.admin, "admin", "127.0.0.1:8080", "HTTP `address` of the JSON API; empty disables")
 	flag.StringVar(&cfg.enforcer, "enforcer", "memory", "`name` of the enforcer: memory, nftables or iptables (root)")
@@ -64,6 +69,10 @@ func main() {
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// Before serving, so that an early SIGHUP does not kill the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	cfg.reload = hup
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, log, cfg); err != nil {
@@ -78,10 +87,12 @@ type config struct {
 	enforcer, table             string
 	keep                        bool
 	scope                       kernel.Flags
+	reload                      <-chan os.Signal // each re-reads users; nil: never
 }
 
-// run serves SIP, the JSON API and the Guard until ctx is done or the first
-// failure, which it returns.
+// run serves SIP, the JSON API and the Guard, re-reading the users at each
+// signal on cfg.reload, until ctx is done or the first failure, which it
+// returns.
 func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	accounts, err := loadUsers(cfg.users)
 	if err != nil {
@@ -96,7 +107,10 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	if err != nil {
 		return fmt.Errorf("-enforcer %s: %w", cfg.enforcer, err)
 	}
+	dir := registrar.NewDirectory(accounts)
 	opts := ban.Options{Logger: log, Policy: ban.Policy{Allow: sc.Allow}}
+	// TODO(issue 9): opts.Directory = dir once ban.Options has the field, so
+	// that explanations can ask which accounts exist, went or changed.
 	if ke != nil {
 		log.Info("registrar: kernel bans drop these destination ports", "enforcer", cfg.enforcer, "ports", sc.PortsSummary())
 		defer func() {
@@ -116,7 +130,7 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	} else if n > 0 {
 		log.Info("registrar: adopted bans left in the kernel", "count", n)
 	}
-	srv, err := registrar.New(registrar.Config{Listen: cfg.listen, Accounts: accounts, Realm: cfg.realm, Guard: g, Logger: log})
+	srv, err := registrar.New(registrar.Config{Listen: cfg.listen, Directory: dir, Realm: cfg.realm, Guard: g, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -132,10 +146,11 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	defer cancel()
 
 	// Each part runs until ctx is done; the first to end stops the others.
-	done := make(chan error, 3)
-	parts := 2
+	done := make(chan error, 4)
+	parts := 3
 	go func() { done <- g.Run(ctx) }()
 	go func() { done <- srv.ListenAndServe(ctx) }()
+	go func() { done <- reloads(ctx, log, cfg, srv) }()
 	if ln != nil {
 		parts++
 		hs := &http.Server{Handler: registrar.AdminHandler(g), ReadHeaderTimeout: 5 * time.Second}
@@ -166,6 +181,41 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	return first
 }
 
+// reloads re-reads the users file into srv at each signal on
+// cfg.reload, until ctx is done.
+func reloads(ctx context.Context, log *slog.Logger, cfg config, srv *registrar.Server) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-cfg.reload:
+			reload(log, cfg.users, srv)
+		}
+	}
+}
+
+// reload reads the users file name again and serves it, or logs why not
+// and leaves the accounts as they were.
+func reload(log *slog.Logger, name string, srv *registrar.Server) {
+	if name == "" {
+		log.Warn("registrar: SIGHUP: no -users file to re-read; the demo accounts stay")
+		return
+	}
+	a, err := readUsers(name)
+	if err == nil && len(a.Users) == 0 {
+		// A file caught while it is rewritten may be empty: serving it
+		// would delete every account.
+		err = errors.New("no active account in the file")
+	}
+	if err != nil {
+		log.Error("registrar: reload failed; the accounts read before stay", "file", name, "error", err)
+		return
+	}
+	c := srv.Reload(a)
+	log.Info("registrar: reloaded accounts", "file", name, "accounts", c.Accounts, "added", c.Added,
+		"passwords_changed", c.Passwords, "deleted", c.Deleted)
+}
+
 // loadUsers reads the accounts file, or returns the demo set after
 // printing it, so that whoever runs the demo knows the passwords.
 func loadUsers(name string) (registrar.Accounts, error) {
@@ -178,6 +228,11 @@ func loadUsers(name string) (registrar.Accounts, error) {
 		_, err = a.WriteTo(os.Stdout)
 		return a, err
 	}
+	return readUsers(name)
+}
+
+// readUsers reads the accounts file name.
+func readUsers(name string) (registrar.Accounts, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return registrar.Accounts{}, err
