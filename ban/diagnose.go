@@ -1,7 +1,6 @@
 package ban
 
 import (
-	"fmt"
 	"net/netip"
 	"strings"
 	"time"
@@ -9,9 +8,22 @@ import (
 	"github.com/sipban/sipban/detect"
 )
 
-// Diagnosis tells the customer what caused a ban and what to fix before
-// lifting it.
+// Diagnosis tells the customer what caused a ban, which device, and what
+// to fix before lifting it. Cause, Confidence, DidYouMean and Devices are
+// data; Summary, Device and Advice are rendered from them in the reader's
+// language (Guard.Explain).
 type Diagnosis struct {
+	// Cause is why, as the customer must fix it: one of the Cause*
+	// constants (CauseAttack and the five misconfigurations).
+	Cause string `json:"cause"`
+	// Confidence is how strongly the evidence supports Cause, 0 to 1.
+	Confidence float64 `json:"confidence"`
+	// DidYouMean is the existing account an unknown one is likely a typo
+	// of (needs Options.Directory).
+	DidYouMean string `json:"did_you_mean,omitempty"`
+	// Devices lists the devices seen at the address in the last 24 hours,
+	// the healthy ones too; the ones to fix are marked Suspect.
+	Devices []Device `json:"devices,omitempty"`
 	// Summary is one sentence: who, what, and the response chosen.
 	Summary string `json:"summary"`
 	// Device describes the device that caused the ban, as far as it is known.
@@ -23,113 +35,183 @@ type Diagnosis struct {
 	Attack bool `json:"attack"`
 }
 
-// diagnose renders r's diagnosis when it is read, not when it is made: a
-// million bans keep no prose. dev and othersOK are the finding's Device and
-// OthersOK.
-func diagnose(r *Record, dev, othersOK bool) Diagnosis {
+// The causes a Diagnosis names.
+const (
+	CauseOutdated   = "outdated-credentials" // a device that logged in before fails now: the password changed or the account went
+	CauseTypo       = "credential-typo"      // a device that never logged in: the password or account name is mistyped
+	CauseTestDevice = "test-device"          // a device still using a deleted or test account it never logged in with
+	CausePBX        = "pbx-misconfiguration" // registrations work, calls are refused as sent
+	CauseScript     = "call-script"          // too many call attempts, mostly unanswered
+	CauseAttack     = "attack"               // a scanner, an account scan, guessing without history
+	CauseUnknown    = "unknown"              // the ban's reason was not kept
+)
+
+// diagnose renders r's diagnosis in lang when it is read, not when it is
+// made: a million bans keep no prose. flags are the entry's.
+func (g *Guard) diagnose(r *Record, flags uint8, lang string) Diagnosis {
+	c := classify(r, flags, g.dir)
+	t := g.texts(lang)
+	d := Diagnosis{Cause: c.cause, Confidence: c.confidence, DidYouMean: c.didYouMean, Attack: c.cause == CauseAttack}
+	d.Devices = g.devicesOf(r)
 	ev := &r.Evidence
 	if r.Cause == detect.CauseUnknown {
-		return Diagnosis{
-			Summary: fmt.Sprintf("All traffic from %v is dropped by a ban %s; why it was made was not kept.", r.Subject.Prefix, ev.Detail),
-			Device:  "unknown",
-			Advice: []string{
-				"If the address is yours, check the devices there (passwords, accounts, dial plans) before lifting the ban.",
-				"Lift it if you know it to be harmless; it ends by itself at the time shown.",
-			},
-		}
+		d.Summary = t.f("unknown.summary", r.Subject.Prefix, ev.Detail)
+		d.Device = t.f("unknown.device")
+		d.Advice = []string{t.f("unknown.advice.check"), t.f("unknown.advice.lift")}
+		return d
 	}
-	d := Diagnosis{Device: device(r.Subject, ev)}
+	d.Device = t.device(r.Subject, ev)
 	span := roundSpan(ev.Last.Sub(ev.First))
-	acct := r.Subject.Account
-	if acct == "" && len(ev.Accounts) > 0 && (dev || len(ev.Accounts) == 1) {
-		acct = ev.Accounts[0]
-	}
-	scope := "all traffic from " + r.Subject.Prefix.String() + " is dropped"
+	acct := c.account
+	scope := t.f("scope.address", r.Subject.Prefix)
 	if r.Subject.Account != "" {
-		scope = fmt.Sprintf("only account %q from %s is refused", acct, r.Subject.Prefix.Addr())
-		if othersOK {
-			scope += "; the other devices there keep working"
+		scope = t.f("scope.account", acct, r.Subject.Prefix.Addr())
+		if flags&fOthersOK != 0 {
+			scope += t.f("scope.others")
 		}
 	}
 	if r.Scope == ScopeGuard {
-		return guardDiagnosis(r, d, span)
+		return t.guard(r, d, span)
 	}
-	switch r.Cause {
-	case detect.BadCredentials:
-		if dev {
-			d.Summary = fmt.Sprintf("A device registering as %q had its password rejected %d times (address first seen %v earlier); %s.", acct, ev.Count, span, scope)
-			d.Advice = []string{
-				fmt.Sprintf("Re-enter the password of account %q on the device (%s); if the password was changed, update every device that uses it.", acct, d.Device),
-				"Lift the block once the device is fixed; it will be blocked again otherwise.",
-			}
-		} else {
-			d.Attack = true
-			d.Summary = fmt.Sprintf("%d rejected credentials for %d account(s) in %v from an address with no recent successful login: password guessing; %s.", ev.Count, max(ev.DistinctAccounts, 1), span, scope)
-			d.Advice = []string{
-				"If these are your devices, correct the passwords on each device listed before lifting the ban.",
-				"Otherwise leave the ban in place, and check the accounts tried have strong passwords.",
-			}
+	lift := t.f("advice.lift")
+	switch {
+	case r.Cause == detect.BadCredentials && c.cause == CauseOutdated:
+		d.Summary = t.f("outdated.password.summary", acct, ev.Count, span, scope) + t.changed(c.info)
+		d.Advice = []string{t.f("outdated.password.advice", acct, d.Device), lift}
+	case r.Cause == detect.BadCredentials && c.cause == CauseTypo:
+		d.Summary = t.f("typo.password.summary", acct, ev.Count, span, scope)
+		d.Advice = []string{t.f("typo.password.advice", acct, d.Device), lift}
+	case r.Cause == detect.BadCredentials:
+		d.Summary = t.f("attack.guessing.summary", ev.Count, max(ev.DistinctAccounts, 1), span, scope)
+		d.Advice = []string{t.f("attack.guessing.advice.yours"), t.f("attack.guessing.advice.leave")}
+	case r.Cause == detect.StaleAccount && c.cause == CauseTypo:
+		d.Summary = t.f("typo.account.summary", acct, c.didYouMean, ev.Count, scope)
+		d.Advice = []string{t.f("typo.account.advice", acct, c.didYouMean, d.Device), lift}
+	case r.Cause == detect.StaleAccount && c.cause == CauseOutdated:
+		d.Summary = t.f("outdated.account.summary", acct, ev.Count, t.every(ev.Interval), scope) + t.deleted(c.info)
+		d.Advice = []string{t.f("outdated.account.advice", acct, d.Device), lift}
+	case r.Cause == detect.StaleAccount:
+		what := "test.account.unknown"
+		switch {
+		case c.info.Test:
+			what = "test.account.test"
+		case c.info.Deleted:
+			what = "test.account.deleted"
 		}
-	case detect.StaleAccount:
-		every := ""
-		if ev.Interval > 0 {
-			every = fmt.Sprintf(" about every %v", ev.Interval.Round(time.Second))
+		d.Summary = t.f("test.summary", acct, t.f(what), ev.Count, t.every(ev.Interval), scope)
+		d.Advice = []string{t.f("test.advice", acct, d.Device), t.f("test.advice.restore")}
+	case r.Cause == detect.Enumeration:
+		d.Summary = t.f("attack.enumeration.summary", ev.DistinctAccounts, span, scope)
+		d.Advice = []string{t.f("attack.enumeration.advice")}
+	case r.Cause == detect.CallRate:
+		d.Summary = t.f("script.summary", ev.Count, span, ev.Unanswered*100, scope)
+		d.Advice = []string{t.f("script.advice.slow"), t.f("script.advice.compromised")}
+	case r.Cause == detect.Signalling:
+		key := "pbx.summary"
+		if c.cause == CauseAttack {
+			key = "attack.signalling.summary"
 		}
-		d.Summary = fmt.Sprintf("A device keeps using account %q, which does not exist, %d times%s; %s.", acct, ev.Count, every, scope)
-		d.Advice = []string{
-			fmt.Sprintf("Remove account %q from the device (%s): it was deleted, or is a test account that was never reset.", acct, d.Device),
-			"If the account should exist, restore it before lifting the block.",
-		}
-	case detect.Enumeration:
-		d.Attack = true
-		d.Summary = fmt.Sprintf("About %d distinct account names probed in %v: an account scan; %s.", ev.DistinctAccounts, span, scope)
-		d.Advice = []string{"Leave the ban in place unless the source is yours; a provisioning tool that tries many accounts should be allow-listed instead."}
-	case detect.CallRate:
-		d.Summary = fmt.Sprintf("%d call attempts in %v, %.0f%% unanswered: a dialer pattern; %s.", ev.Count, span, ev.Unanswered*100, scope)
-		d.Advice = []string{
-			"Slow the dialer or auto-dialer on this device to within the call-rate limit, and stop it retrying unanswered numbers at once.",
-			"If the device was not meant to place these calls, change its account passwords: it may be compromised.",
-		}
-	case detect.Signalling:
-		d.Summary = fmt.Sprintf("%d requests refused as sent in %v (statuses %v); %s.", ev.Count, span, ev.Statuses, scope)
-		d.Advice = signallingAdvice(ev.Statuses)
-	case detect.Scanner:
-		d.Attack = true
-		d.Summary = fmt.Sprintf("A SIP scanner: %s; %s.", ev.Detail, scope)
-		d.Advice = []string{"Leave the ban in place: no phone or PBX identifies itself this way."}
+		d.Summary = t.f(key, ev.Count, span, ev.Statuses, scope)
+		d.Advice = t.signallingAdvice(ev.Statuses)
+	case r.Cause == detect.Scanner:
+		d.Summary = t.f("attack.scanner.summary", ev.Detail, scope)
+		d.Advice = []string{t.f("attack.scanner.advice")}
 	default:
-		d.Summary = fmt.Sprintf("%v: %s; %s.", r.Cause, ev.Detail, scope)
-		d.Advice = []string{"See the evidence; fix the device before lifting the ban."}
+		d.Summary = t.f("custom.summary", r.Cause, ev.Detail, scope)
+		d.Advice = []string{t.f("custom.advice")}
 	}
 	return d
 }
 
-// guardDiagnosis explains a guard: who is still served, who is refused.
-func guardDiagnosis(r *Record, d Diagnosis, span time.Duration) Diagnosis {
+// class is what the evidence says a record's cause is.
+type class struct {
+	cause      string
+	confidence float64
+	account    string      // the account concerned, if one
+	didYouMean string      // for an unknown account
+	info       AccountInfo // the directory's word on account
+}
+
+// classify names the customer's cause of r. flags are the entry's: the
+// finding's Device (a one-device pattern, not an attack) and whether the
+// failing device logged in as the account before (fKnownDev).
+func classify(r *Record, flags uint8, dir Directory) class {
 	ev := &r.Evidence
-	d.Attack = true
-	if r.Subject.Anywhere() {
-		acct := r.Subject.Account
-		d.Device = "addresses " + joinAddrs(ev.Addresses)
-		how := "guessing spread over many sources"
-		if len(ev.Addresses) < 2 {
-			how = "more guesses than a day allows"
-		}
-		d.Summary = fmt.Sprintf("%d rejected credentials for account %q in %v from %s: %s; only devices that logged in as %q before keep being served, every other request for it is refused without a check (%d so far).",
-			ev.Count, acct, span, joinAddrs(ev.Addresses), how, acct, r.Blocked)
-		d.Advice = []string{
-			fmt.Sprintf("If a new device of yours must use account %q, lift the guard once its password is right; it enrols at its first login.", acct),
-			fmt.Sprintf("Otherwise leave the guard in place, and make sure account %q has a strong password.", acct),
-		}
-		return d
+	c := class{account: r.Subject.Account}
+	dev := flags&fDevice != 0
+	if c.account == "" && len(ev.Accounts) > 0 && (dev || len(ev.Accounts) == 1) {
+		c.account = ev.Accounts[0]
 	}
-	d.Summary = fmt.Sprintf("%d rejected credentials for about %d account(s) in %v from %s, where other accounts log in: guessing behind a shared address; the devices that logged in there keep working, every other request from it is refused without a check (%d so far).",
-		ev.Count, max(ev.DistinctAccounts, 1), span, r.Subject.Prefix, r.Blocked)
-	d.Advice = []string{
-		"If you are adding a device at this address, lift the guard once its account and password are right; it enrols at its first login.",
-		"Otherwise something at this address is guessing passwords: find it (the ports and User-Agents in the evidence) before lifting the guard.",
+	if dir != nil && c.account != "" {
+		c.info = dir.Account(c.account)
 	}
-	return d
+	known := flags&fKnownDev != 0
+	switch {
+	case r.Cause == detect.CauseUnknown:
+		c.cause = CauseUnknown
+	case r.Scope == ScopeGuard:
+		c.cause, c.confidence = CauseAttack, 0.8
+	case r.Cause == detect.Scanner:
+		c.cause, c.confidence = CauseAttack, 0.95
+	case r.Cause == detect.Enumeration:
+		c.cause, c.confidence = CauseAttack, 0.9
+	case r.Cause == detect.BadCredentials && !dev:
+		c.cause, c.confidence = CauseAttack, 0.8
+		if ev.DistinctAccounts > 1 {
+			c.confidence = 0.9
+		}
+	case r.Cause == detect.BadCredentials && known:
+		c.cause, c.confidence = CauseOutdated, 0.8
+		if !c.info.PasswordChanged.IsZero() && !c.info.PasswordChanged.After(ev.Last) {
+			c.confidence = 0.95 // it worked, the password changed, then it failed
+		}
+	case r.Cause == detect.BadCredentials:
+		// Never logged in as an account that exists: a mistyped password.
+		c.cause, c.confidence = CauseTypo, 0.6
+		if c.info.Exists {
+			c.confidence = 0.75
+		}
+	case r.Cause == detect.StaleAccount:
+		c.classifyUnknown(dir, known)
+	case r.Cause == detect.Signalling:
+		c.cause, c.confidence = CausePBX, 0.85
+		if !dev {
+			// Nothing registers from there: junk, or a device not set up at all.
+			c.cause, c.confidence = CauseAttack, 0.5
+		}
+	case r.Cause == detect.CallRate:
+		c.cause, c.confidence = CauseScript, 0.8
+		if !dev {
+			c.confidence = 0.6 // a dialer, or toll fraud from a stolen account
+		}
+	default:
+		c.cause, c.confidence = CauseUnknown, 0
+	}
+	return c
+}
+
+// classifyUnknown tells a device using an account that does not exist:
+// one it used before (outdated), a typo of an existing one, or a test
+// device left configured.
+func (c *class) classifyUnknown(dir Directory, known bool) {
+	switch {
+	case known:
+		c.cause, c.confidence = CauseOutdated, 0.9
+		return
+	case c.info.Test:
+		c.cause, c.confidence = CauseTestDevice, 0.9
+		return
+	}
+	if dir != nil && !c.info.Deleted {
+		if s, ok := dir.Similar(c.account); ok {
+			c.cause, c.confidence, c.didYouMean = CauseTypo, 0.85, s
+			return
+		}
+	}
+	c.cause, c.confidence = CauseTestDevice, 0.5
+	if c.info.Deleted {
+		c.confidence = 0.75
+	}
 }
 
 func joinAddrs(as []netip.Addr) string {
@@ -146,48 +228,4 @@ func roundSpan(d time.Duration) time.Duration {
 		return d.Round(100 * time.Millisecond)
 	}
 	return d.Round(time.Second)
-}
-
-func device(s detect.Subject, ev *detect.Evidence) string {
-	var b strings.Builder
-	b.WriteString("address ")
-	b.WriteString(s.Prefix.String())
-	if len(ev.Ports) > 0 {
-		fmt.Fprintf(&b, ", source port(s) %v", ev.Ports)
-	}
-	if len(ev.UserAgents) > 0 {
-		fmt.Fprintf(&b, `, User-Agent %q`, strings.Join(ev.UserAgents, `", "`))
-	}
-	return b.String()
-}
-
-func signallingAdvice(statuses []int) []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(s string) {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	for _, st := range statuses {
-		switch st {
-		case 488, 415:
-			add("488/415: the calls offer no codec or media the server accepts; align the device's codec list (e.g. enable G.711) and SDP settings.")
-		case 484:
-			add("484: numbers are dialled incomplete; fix the device's dial plan or digit map.")
-		case 404:
-			add("404: the numbers called do not exist as dialled; check the dial prefix and number format (E.164).")
-		case 403:
-			add("403: calls are sent to a domain or with an identity the server does not accept; check the device's domain, outbound proxy and caller ID.")
-		case 400, 0:
-			add("400/unreadable: the device sends malformed SIP; update its firmware or turn off the router's SIP ALG.")
-		case 420, 416:
-			add("420/416: the device requires extensions or URI schemes the server does not support; turn them off.")
-		}
-	}
-	if len(out) == 0 {
-		out = append(out, "Check the device's SIP settings against the provider's configuration guide.")
-	}
-	return append(out, "Lift the ban once calls from the device succeed in a test.")
 }

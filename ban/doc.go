@@ -7,6 +7,24 @@
 // Diagnosis that tells the customer what to fix before lifting the ban. The
 // diagnosis is rendered when a record is read.
 //
+// # Diagnosis
+//
+// A Diagnosis is data first: the customer's cause (CauseOutdated,
+// CauseTypo, CauseTestDevice, CausePBX, CauseScript, CauseAttack), a
+// confidence, the existing account an unknown one is a typo of
+// (DidYouMean), and every device seen at the address in the last day —
+// port, User-Agent, Contact, +sip.instance, accounts, failures and
+// successes — with the ones to fix marked Suspect. A device that logged in
+// as the account before and fails now has outdated credentials; one that
+// never did has a typo; an unknown account near an existing one is a typo
+// of it; a deleted or test account from a device that never used it is a
+// test device left configured. Options.Directory (the caller's accounts:
+// which exist, which were deleted and when, when passwords changed) makes
+// those calls surer; without it they are still made. Summary and Advice are
+// rendered in the reader's language: Explain takes one of Languages()
+// ("en", "de") or the caller's own (Options.Messages), and Language picks
+// from an Accept-Language list.
+//
 // # Responses
 //
 // The response is graduated, so that an office is never cut off for one

@@ -12,7 +12,8 @@ import (
 )
 
 // A phone with a mistyped password sits in an office whose other phones
-// work: only its account is blocked at that address, and the record says why.
+// work: only its account is blocked at that address, and the record says
+// why, which device, and what to do, in English or German.
 // The server proves each sender receives its answers (a nonce issued to
 // its address, package sipauth): only proven logins earn the office trust.
 func ExampleGuard() {
@@ -36,13 +37,23 @@ func ExampleGuard() {
 	fmt.Println("alice blocked:", g.Admit(office, "alice", "") == ban.Blocked)
 	r := g.Bans()[0]
 	fmt.Println(r.Subject, r.Scope, r.Cause, r.Until.Sub(r.Since))
-	fmt.Println(r.Diagnosis.Summary)
-	fmt.Println(r.Diagnosis.Advice[0])
+	d := r.Diagnosis
+	fmt.Println(d.Cause, d.Confidence)
+	for _, dev := range d.Devices {
+		fmt.Println(dev.Port, dev.Accounts, "failures", dev.Failures, "suspect", dev.Suspect)
+	}
+	fmt.Println(d.Advice[0])
+	de, _ := g.Explain(r.Subject, g.Language("de-DE", "en"))
+	fmt.Println(de.Diagnosis.Advice[0])
 	// Output:
 	// office banned: false
 	// carol blocked: true
 	// alice blocked: false
 	// carol@198.51.100.7 account bad-credentials 1h0m0s
-	// A device registering as "carol" had its password rejected 5 times (address first seen 1m0s earlier); only account "carol" from 198.51.100.7 is refused; the other devices there keep working.
-	// Re-enter the password of account "carol" on the device (address 198.51.100.7/32, source port(s) [5062], User-Agent "Yealink SIP-T46S"); if the password was changed, update every device that uses it.
+	// credential-typo 0.6
+	// 5062 [carol] failures 5 suspect true
+	// 5061 [bob] failures 0 suspect false
+	// 5060 [alice] failures 0 suspect false
+	// Re-enter the password of account "carol" on the device (address 198.51.100.7/32, source port(s) [5062], User-Agent "Yealink SIP-T46S"), carefully.
+	// Geben Sie das Passwort des Kontos "carol" auf dem Gerät (Adresse 198.51.100.7/32, Quellport(s) [5062], User-Agent "Yealink SIP-T46S") sorgfältig neu ein.
 }

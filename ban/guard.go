@@ -68,6 +68,12 @@ type Options struct {
 	// or guard) once the enforcers have applied it, from the goroutine whose
 	// Observe made it. It must not call back into the Guard's Observe.
 	OnBan func(Record)
+	// Directory, if set, tells explanations which accounts exist, which
+	// were deleted and when passwords changed; see Directory.
+	Directory Directory
+	// Messages adds or replaces explanation languages, by language tag
+	// ("en", "de", "fr"); keys missing from one fall back to English.
+	Messages map[string]Messages
 }
 
 // Guard turns events into bans: it runs the detectors, applies the policy,
@@ -88,6 +94,9 @@ type Guard struct {
 	timeout   time.Duration
 	v6bits    int
 	known     *known
+	sites     *sites
+	dir       Directory
+	msgs      map[string]Messages
 
 	refused, failed, invalid limiter
 	stats                    counters
@@ -128,6 +137,9 @@ func New(opts Options) (*Guard, error) {
 		resync:   opts.ResyncEvery,
 		timeout:  opts.EnforceTimeout,
 		known:    newKnown(pol.MaxKnown),
+		sites:    newSites(max(pol.MaxKnown/4, 1)),
+		dir:      opts.Directory,
+		msgs:     catalogues(opts.Messages),
 		tab:      newTable(),
 		history:  make(map[detect.Subject]offence),
 		within:   make(map[netip.Prefix]int),
@@ -208,8 +220,13 @@ func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
 	if g.pol.allowed(addr) {
 		return nil
 	}
-	if ev.Account != "" && ev.Authenticated() && (ev.Proven || g.pol.Limits.TrustUnproven) {
-		g.known.learn(g.known.device(g.where(addr), ev.Account, ev.UserAgent), ev.Time.Unix())
+	where := g.where(addr)
+	ok := ev.Account != "" && ev.Authenticated() && (ev.Proven || g.pol.Limits.TrustUnproven)
+	if ok {
+		g.known.learn(g.known.device(where, ev.Account, ev.UserAgent), ev.Time.Unix())
+	}
+	if ok || ev.Failed() {
+		g.sites.note(where, ev, ok)
 	}
 	var findings []detect.Finding
 	for _, d := range g.detectors {
@@ -321,7 +338,7 @@ func (g *Guard) v6Prefix() int {
 // into a record, or nothing: admit records it, apply makes an address ban
 // real in the enforcers, notify tells people.
 func (g *Guard) decide(ctx context.Context, f *detect.Finding, ev *detect.Event) error {
-	h, evicted, err := g.admit(f, g.stranger(f, ev))
+	h, evicted, err := g.admit(f, g.stranger(f, ev), g.knownDevice(f, ev))
 	if h.e == nil {
 		return err
 	}
@@ -345,6 +362,20 @@ func (g *Guard) stranger(f *detect.Finding, ev *detect.Event) bool {
 		return false
 	}
 	return !g.isKnown(g.where(ev.Source.Addr().Unmap()), ev.Account, ev.UserAgent, g.now())
+}
+
+// knownDevice reports whether the device that made f logged in with proof
+// as f's account before: then its failures are outdated credentials, not a
+// typo.
+func (g *Guard) knownDevice(f *detect.Finding, ev *detect.Event) bool {
+	if ev == nil {
+		return false
+	}
+	acct := f.Subject.Account
+	if acct == "" {
+		acct = ev.Account
+	}
+	return acct != "" && g.isKnown(g.where(ev.Source.Addr().Unmap()), acct, ev.UserAgent, g.now())
 }
 
 // isKnown reports whether (where, account, userAgent) logged in with proof
@@ -373,7 +404,7 @@ func scopeOf(f *detect.Finding, stranger bool) (detect.Subject, string) {
 
 // admit records f unless its subject is allow-listed or already covered,
 // and returns the new record and the address bans evicted to make room.
-func (g *Guard) admit(f *detect.Finding, stranger bool) (held, []held, error) {
+func (g *Guard) admit(f *detect.Finding, stranger, knownDev bool) (held, []held, error) {
 	if !f.Subject.IsValid() {
 		return held{}, nil, fmt.Errorf("ban: finding for %v: %w: invalid subject", f.Cause, detect.ErrInvalidEvent)
 	}
@@ -438,7 +469,7 @@ func (g *Guard) admit(f *detect.Finding, stranger bool) (held, []held, error) {
 	e.level = uint8(level)
 	e.since = ns
 	e.until = now.Add(max(g.pol.duration(f.Cause, level), f.Hold)).UnixNano()
-	e.flags |= flagIf(f.Proven, fProven) | flagIf(f.Device, fDevice) | flagIf(f.OthersOK, fOthersOK)
+	e.flags |= flagIf(f.Proven, fProven) | flagIf(f.Device, fDevice) | flagIf(f.OthersOK, fOthersOK) | flagIf(knownDev, fKnownDev)
 	e.setEvidence(&f.Evidence)
 	heap.Push(&g.expiry, e)
 	if !f.Proven {
@@ -624,7 +655,11 @@ func (g *Guard) Bans() []Record {
 }
 
 // Record returns the active record for exactly sub.
-func (g *Guard) Record(sub detect.Subject) (Record, bool) {
+func (g *Guard) Record(sub detect.Subject) (Record, bool) { return g.Explain(sub, "en") }
+
+// Explain returns the active record for exactly sub, its diagnosis in lang
+// (a tag Language returns; others fall back to English).
+func (g *Guard) Explain(sub detect.Subject, lang string) (Record, bool) {
 	ns := g.now().UnixNano()
 	g.mu.RLock()
 	defer g.mu.RUnlock()
@@ -632,13 +667,18 @@ func (g *Guard) Record(sub detect.Subject) (Record, bool) {
 	if e == nil || !e.active(ns) {
 		return Record{}, false
 	}
-	return g.render(e), true
+	return g.renderIn(e, lang), true
 }
 
-// render unpacks e with its diagnosis. g.mu must be held.
+// render unpacks e with its diagnosis in English. g.mu must be held.
 func (g *Guard) render(e *entry) Record {
+	return g.renderIn(e, "en")
+}
+
+// renderIn unpacks e with its diagnosis in lang. g.mu must be held.
+func (g *Guard) renderIn(e *entry, lang string) Record {
 	r := g.tab.record(e)
-	r.Diagnosis = diagnose(&r, e.is(fDevice), e.is(fOthersOK))
+	r.Diagnosis = g.diagnose(&r, e.flags, lang)
 	return r
 }
 

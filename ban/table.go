@@ -55,6 +55,7 @@ const (
 	fDevice   // the finding's Device, for the diagnosis
 	fOthersOK // the finding's OthersOK
 	fIs4
+	fKnownDev // the failing device logged in as the account before
 )
 
 // entry is one active record, packed.

@@ -48,6 +48,9 @@ type Event struct {
 	UserAgent string
 	CallID    string
 	Contact   string
+	// Instance is the Contact's +sip.instance (RFC 5626), else its reg-id:
+	// what tells one device from another behind one address and User-Agent.
+	Instance string
 	// Malformed is non-empty when the request could not be read; it says why.
 	Malformed string
 }
@@ -73,6 +76,13 @@ func (ev *Event) Rejected() bool {
 // Unknown reports whether ev asked for an account that does not exist.
 func (ev *Event) Unknown() bool {
 	return ev.UnknownAccount || (ev.Status == 404 && ev.Method == "REGISTER")
+}
+
+// Failed reports whether ev failed as the detectors count failures:
+// credentials rejected or refused by a guard, an unknown account, an INVITE
+// refused as sent, or a request that could not be read.
+func (ev *Event) Failed() bool {
+	return ev.Rejected() || ev.Unknown() || ev.Malformed != "" || ev.Method == "INVITE" && signallingStatus(ev.Status)
 }
 
 // Challenged reports whether ev is the first half of a digest exchange: no
