@@ -108,9 +108,8 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		return fmt.Errorf("-enforcer %s: %w", cfg.enforcer, err)
 	}
 	dir := registrar.NewDirectory(accounts)
-	opts := ban.Options{Logger: log, Policy: ban.Policy{Allow: sc.Allow}}
-	// TODO(issue 9): opts.Directory = dir once ban.Options has the field, so
-	// that explanations can ask which accounts exist, went or changed.
+	// Explanations ask the directory which accounts exist, went or changed.
+	opts := ban.Options{Logger: log, Policy: ban.Policy{Allow: sc.Allow}, Directory: dir}
 	if ke != nil {
 		log.Info("registrar: kernel bans drop these destination ports", "enforcer", cfg.enforcer, "ports", sc.PortsSummary())
 		defer func() {

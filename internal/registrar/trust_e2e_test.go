@@ -43,11 +43,12 @@ func startWith(t *testing.T, opts ban.Options) *testbed {
 		}
 	})
 	tb := &testbed{clock: fakeclock.New(time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC))}
-	opts.Logger, opts.Now = log, tb.clock.Now
+	dir := registrar.NewDirectory(demoAccounts(t))
+	opts.Logger, opts.Now, opts.Directory = log, tb.clock.Now, dir
 	var err error
 	tb.g, err = ban.New(opts)
 	require.NoError(t, err)
-	tb.srv, err = registrar.New(registrar.Config{Accounts: demoAccounts(t), Guard: tb.g, Logger: log})
+	tb.srv, err = registrar.New(registrar.Config{Directory: dir, Guard: tb.g, Logger: log})
 	require.NoError(t, err)
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
