@@ -25,6 +25,16 @@
 // ("en", "de") or the caller's own (Options.Messages), and Language picks
 // from an Accept-Language list.
 //
+// # Lifting
+//
+// Lift is an operator's. LiftAs is also a customer's: they say which cause
+// they fixed, cannot lift an attack (a guard, which refuses only strangers,
+// they can), and have Policy.SelfLifts per SelfLiftPeriod (3 in 7 days).
+// Their lift starts a probation (Policy.Probation, a day): if the cause
+// comes back, the second proven failure makes the record again, one level
+// longer, so lift–ban–lift loops end. Every lift is kept with its subject
+// (Record.Lifts).
+//
 // # Responses
 //
 // The response is graduated, so that an office is never cut off for one

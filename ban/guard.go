@@ -95,6 +95,7 @@ type Guard struct {
 	v6bits    int
 	known     *known
 	sites     *sites
+	lifts     *lifts
 	dir       Directory
 	msgs      map[string]Messages
 
@@ -138,6 +139,7 @@ func New(opts Options) (*Guard, error) {
 		timeout:  opts.EnforceTimeout,
 		known:    newKnown(pol.MaxKnown),
 		sites:    newSites(max(pol.MaxKnown/4, 1)),
+		lifts:    newLifts(max(pol.MaxBans, 1)),
 		dir:      opts.Directory,
 		msgs:     catalogues(opts.Messages),
 		tab:      newTable(),
@@ -232,6 +234,11 @@ func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
 	for _, d := range g.detectors {
 		findings = d.Observe(ev, findings)
 	}
+	if g.lifts.nprob.Load() > 0 && ev.Failed() && (ev.Proven || g.pol.Limits.TrustUnproven) {
+		if f, ok := g.repeat(ev, g.probationSubjects(addr, ev.Account)); ok {
+			findings = append(findings, f)
+		}
+	}
 	var errs []error
 	for i := range findings {
 		if err := g.decide(ctx, &findings[i], ev); err != nil {
@@ -298,6 +305,20 @@ func (g *Guard) Admit(addr netip.Addr, account, userAgent string) Admission {
 	}
 	guard.hits.Add(1)
 	return Guarded
+}
+
+// probationSubjects lists the subjects a failure from addr for account
+// falls under: the address, and the account blocks there.
+func (g *Guard) probationSubjects(addr netip.Addr, account string) []detect.Subject {
+	where := g.where(addr)
+	subs := []detect.Subject{{Prefix: netip.PrefixFrom(where, g.bitsOf(where))}}
+	if account != "" {
+		for _, bits := range g.softBits(addr) {
+			p, _ := addr.Prefix(bits)
+			subs = append(subs, detect.Subject{Prefix: p, Account: account})
+		}
+	}
+	return subs
 }
 
 // where is what sources are counted by: the address, or its IPv6 prefix.
@@ -462,8 +483,12 @@ func (g *Guard) admit(f *detect.Finding, stranger, knownDev bool) (held, []held,
 	}
 	level := 0
 	if o, ok := g.history[sub]; ok && now.Sub(o.end) < g.pol.ForgetAfter {
-		level = min(o.level+1, 255)
+		level = o.level + 1
 	}
+	if g.lifts.repeated(sub, f.Cause, now) {
+		level++ // back within a customer's probation: longer
+	}
+	level = min(level, 255)
 	e := g.tab.put(sub, sc)
 	e.cause = f.Cause
 	e.level = uint8(level)
@@ -679,6 +704,7 @@ func (g *Guard) render(e *entry) Record {
 func (g *Guard) renderIn(e *entry, lang string) Record {
 	r := g.tab.record(e)
 	r.Diagnosis = g.diagnose(&r, e.flags, lang)
+	r.Lifts = g.lifts.notesOf(r.Subject)
 	return r
 }
 
@@ -690,26 +716,14 @@ func (g *Guard) snapshot(h held) (Record, bool) {
 	return g.render(h.e), true
 }
 
-// Lift ends the record on exactly sub (a ban, block or guard), as a person
-// would. The subject keeps its level, so a repeat offence is still banned
-// longer, but the detectors forget all they counted against it, so that a
-// new device may enrol. It returns ErrNotFound if no active record has that
-// subject, and the enforcers' errors, if any, after lifting it in memory.
+// Lift ends the record on exactly sub (a ban, block or guard), as an
+// operator would (LiftAs is a customer's lift). The subject keeps its
+// level, so a repeat offence is still banned longer, but the detectors
+// forget all they counted against it, so that a new device may enrol. It
+// returns ErrNotFound if no active record has that subject, and the
+// enforcers' errors, if any, after lifting it in memory.
 func (g *Guard) Lift(ctx context.Context, sub detect.Subject) error {
-	g.mu.Lock()
-	var h held
-	if e := g.tab.get(sub); e != nil {
-		h = g.drop(e)
-	}
-	g.mu.Unlock()
-	if h.e == nil {
-		return fmt.Errorf("lift %v: %w", sub, ErrNotFound)
-	}
-	g.log.Info("sipban: lifted", "subject", sub, "cause", h.cause)
-	if err := g.unenforce(ctx, []held{h}, true); err != nil {
-		return fmt.Errorf("lift %v: %w", sub, err)
-	}
-	return nil
+	return g.LiftAs(ctx, sub, LiftRequest{Operator: true})
 }
 
 // drop removes e from the records and remembers the offence for

@@ -51,6 +51,14 @@ type Policy struct {
 	// many unrelated customers.
 	Aggregate4     int `json:"aggregate4"`
 	Aggregate4Bits int `json:"aggregate4_bits"`
+	// Probation is how long after a customer's lift (Guard.LiftAs) the
+	// same cause coming back is a repeat: then the second proven failure
+	// makes the record again, one level longer. Zero means 24 hours.
+	Probation time.Duration `json:"probation"`
+	// SelfLifts bounds the lifts one customer may make in SelfLiftPeriod;
+	// past it only an operator lifts. Zero means 3 in 7 days.
+	SelfLifts      int           `json:"self_lifts"`
+	SelfLiftPeriod time.Duration `json:"self_lift_period"`
 }
 
 // DefaultBanTime returns the length of a first ban for c when Policy.BanTime
@@ -112,6 +120,18 @@ func (p Policy) compile() (*policy, error) {
 	}
 	if c.KnownFor < 0 || c.MaxKnown < 0 {
 		return nil, fmt.Errorf("ban: negative KnownFor or MaxKnown")
+	}
+	if c.Probation == 0 {
+		c.Probation = 24 * time.Hour
+	}
+	if c.SelfLifts == 0 {
+		c.SelfLifts = 3
+	}
+	if c.SelfLiftPeriod == 0 {
+		c.SelfLiftPeriod = 7 * 24 * time.Hour
+	}
+	if c.Probation < 0 || c.SelfLifts < 0 || c.SelfLiftPeriod < 0 {
+		return nil, fmt.Errorf("ban: negative Probation, SelfLifts or SelfLiftPeriod")
 	}
 	if c.Aggregate6 == 0 {
 		c.Aggregate6 = 4

@@ -30,6 +30,8 @@ type Record struct {
 	// EnforceError is set when an enforcer failed to apply the ban; the ban
 	// still holds in memory.
 	EnforceError string `json:"enforce_error,omitempty"`
+	// Lifts are the latest lifts of the subject, customers' and operators'.
+	Lifts []LiftNote `json:"lifts,omitempty"`
 }
 
 func sortByUntil(rs []Record) {

@@ -1,0 +1,218 @@
+package ban
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sipban/sipban/detect"
+)
+
+// Errors of a customer's lift.
+var (
+	// ErrAttack: the record is an attack; only an operator lifts it.
+	ErrAttack = errors.New("ban: an attack is lifted by an operator only")
+	// ErrLiftLimit: the customer used up Policy.SelfLifts.
+	ErrLiftLimit = errors.New("ban: self-service lifts used up for now; an operator can lift it")
+	// ErrFixedMissing: a customer's lift must say which cause was fixed.
+	ErrFixedMissing = errors.New("ban: say which cause was fixed")
+)
+
+// LiftRequest says who lifts a record, and what they fixed.
+type LiftRequest struct {
+	// By names who lifts, for the record: a customer, an operator.
+	By string
+	// Operator lifts any record, past any limit, with no probation.
+	Operator bool
+	// Fixed is the cause (a Diagnosis cause) the customer says they fixed.
+	Fixed string
+}
+
+// LiftNote is one lift, kept with the subject.
+type LiftNote struct {
+	By       string    `json:"by,omitempty"`
+	Operator bool      `json:"operator"`
+	Fixed    string    `json:"fixed,omitempty"`
+	Cause    string    `json:"cause"` // the diagnosis at the lift
+	At       time.Time `json:"at"`
+}
+
+const liftNotes = 4 // per subject, the latest
+
+// lifts remembers customers' lifts: what each subject was lifted for, how
+// many lifts each customer made, and the subjects on probation. Each map is
+// bounded by Policy.MaxBans; a full one forgets an arbitrary entry, which
+// at worst gives a customer one lift more or one probation less.
+type lifts struct {
+	mu    sync.Mutex
+	max   int
+	notes map[detect.Subject][]LiftNote
+	by    map[string][]time.Time
+	prob  map[detect.Subject]probation
+	nprob atomic.Int64
+}
+
+// probation is a customer's lift waiting to see whether its cause returns.
+type probation struct {
+	until time.Time
+	cause detect.Cause
+	flags uint8 // the lifted entry's
+	fails int
+	first time.Time
+	fixed string
+}
+
+func newLifts(max int) *lifts {
+	return &lifts{max: max, notes: map[detect.Subject][]LiftNote{}, by: map[string][]time.Time{}, prob: map[detect.Subject]probation{}}
+}
+
+func room[K comparable, V any](m map[K]V, k K, max int) {
+	if _, ok := m[k]; ok || len(m) < max {
+		return
+	}
+	for x := range m {
+		delete(m, x)
+		return
+	}
+}
+
+// LiftAs ends the record on exactly sub as req's lifter. An operator lifts
+// anything, as Lift does. A customer must say what they fixed, cannot lift
+// an attack (a guard, which refuses only strangers, they can), and has
+// Policy.SelfLifts per Policy.SelfLiftPeriod; their lift starts a
+// probation: if the cause comes back within Policy.Probation, the second
+// proven failure makes the record again, one level longer. Each lift is
+// kept with the subject (Record.Lifts).
+func (g *Guard) LiftAs(ctx context.Context, sub detect.Subject, req LiftRequest) error {
+	now := g.now()
+	g.mu.Lock()
+	e := g.tab.get(sub)
+	if e == nil || !e.active(now.UnixNano()) {
+		g.mu.Unlock()
+		return fmt.Errorf("lift %v: %w", sub, ErrNotFound)
+	}
+	cause := classify(&Record{Subject: sub, Scope: scopeNames[e.scope], Cause: e.cause, Evidence: e.evidence()}, e.flags, g.dir).cause
+	if !req.Operator {
+		var err error
+		switch {
+		case req.Fixed == "":
+			err = ErrFixedMissing
+		case cause == CauseAttack && e.scope != scopeGuard:
+			err = ErrAttack
+		case !g.lifts.take(req.By, now, g.pol.SelfLifts, g.pol.SelfLiftPeriod):
+			err = ErrLiftLimit
+		}
+		if err != nil {
+			g.mu.Unlock()
+			return fmt.Errorf("lift %v: %w", sub, err)
+		}
+	}
+	flags := e.flags
+	h := g.drop(e)
+	g.mu.Unlock()
+	g.lifts.note(sub, LiftNote{By: req.By, Operator: req.Operator, Fixed: req.Fixed, Cause: cause, At: now.UTC()})
+	if !req.Operator {
+		g.lifts.probe(sub, probation{until: now.Add(g.pol.Probation), cause: h.cause, flags: flags, fixed: req.Fixed})
+	}
+	g.log.Info("sipban: lifted", "subject", sub, "cause", h.cause, "by", req.By, "operator", req.Operator, "fixed", req.Fixed)
+	if err := g.unenforce(ctx, []held{h}, true); err != nil {
+		return fmt.Errorf("lift %v: %w", sub, err)
+	}
+	return nil
+}
+
+// take counts one lift by who at now if the limit allows it.
+func (l *lifts) take(who string, now time.Time, limit int, period time.Duration) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ts := slices.DeleteFunc(l.by[who], func(t time.Time) bool { return now.Sub(t) >= period })
+	if len(ts) >= limit {
+		l.by[who] = ts
+		return false
+	}
+	room(l.by, who, l.max)
+	l.by[who] = append(ts, now)
+	return true
+}
+
+func (l *lifts) note(sub detect.Subject, n LiftNote) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	room(l.notes, sub, l.max)
+	ns := append(l.notes[sub], n)
+	l.notes[sub] = ns[max(len(ns)-liftNotes, 0):]
+}
+
+func (l *lifts) probe(sub detect.Subject, p probation) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	room(l.prob, sub, l.max)
+	l.prob[sub] = p
+	l.nprob.Store(int64(len(l.prob)))
+}
+
+// notesOf returns the lifts kept for sub.
+func (l *lifts) notesOf(sub detect.Subject) []LiftNote {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.notes[sub])
+}
+
+// repeated reports whether a record for sub of cause c now repeats a
+// customer's lift on probation, and ends that probation.
+func (l *lifts) repeated(sub detect.Subject, c detect.Cause, now time.Time) bool {
+	if l.nprob.Load() == 0 {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.prob[sub]
+	if !ok {
+		return false
+	}
+	delete(l.prob, sub)
+	l.nprob.Store(int64(len(l.prob)))
+	return p.cause == c && now.Before(p.until)
+}
+
+// repeat counts ev, a proven failure, against the probations of the
+// subjects it falls under, and returns the finding that makes a record
+// again at the second.
+func (g *Guard) repeat(ev *detect.Event, subs []detect.Subject) (detect.Finding, bool) {
+	l := g.lifts
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, sub := range subs {
+		p, ok := l.prob[sub]
+		if !ok {
+			continue
+		}
+		if !ev.Time.Before(p.until) {
+			delete(l.prob, sub)
+			l.nprob.Store(int64(len(l.prob)))
+			continue
+		}
+		if p.fails++; p.fails == 1 {
+			p.first = ev.Time
+		}
+		l.prob[sub] = p
+		if p.fails < 2 {
+			continue
+		}
+		evid := detect.Evidence{Count: p.fails, First: p.first, Last: ev.Time, Ports: []uint16{ev.Source.Port()},
+			Detail: fmt.Sprintf("%d failures in the probation after a customer's lift (fixed: %s)", p.fails, p.fixed)}
+		if ev.Account != "" {
+			evid.Accounts = []string{ev.Account}
+		}
+		if ev.UserAgent != "" {
+			evid.UserAgents = []string{ev.UserAgent}
+		}
+		return detect.Finding{Cause: p.cause, Subject: sub, Device: p.flags&fDevice != 0, OthersOK: p.flags&fOthersOK != 0,
+			Proven: true, Evidence: evid}, true
+	}
+	return detect.Finding{}, false
+}

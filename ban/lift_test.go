@@ -1,0 +1,125 @@
+package ban_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/detect"
+)
+
+// typoBlock makes the office's softphone blocked for mistyping carol's
+// password, next to a working desk phone, and returns the block's subject.
+func typoBlock(t *testing.T, s site) detect.Subject {
+	t.Helper()
+	s.dev(healthy, deskUA, "REGISTER", "alice", 200)
+	for range 5 {
+		s.dev(suspect, softUA, "REGISTER", "carol", 403)
+	}
+	sub := sub("carol@198.51.100.50")
+	_, ok := s.g.Record(sub)
+	require.True(t, ok)
+	return sub
+}
+
+// A customer's lift is kept, and the cause coming back within probation
+// blocks again at the second proven failure, longer; unproven failures
+// (forged datagrams) never count.
+func TestLiftProbation(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	s := site{t, g, c}
+	subj := typoBlock(t, s)
+	first, _ := g.Record(subj)
+	ctx := context.Background()
+	liftAt := c.Now()
+	require.NoError(t, g.LiftAs(ctx, subj, ban.LiftRequest{By: "customer-7", Fixed: ban.CauseTypo}))
+	_, ok := g.Record(subj)
+	require.False(t, ok)
+
+	forged := detect.Event{Source: netip.MustParseAddrPort("198.51.100.50:5062"), Method: "REGISTER", Account: "carol",
+		Credentials: true, Status: 403, UserAgent: softUA}
+	for range 3 {
+		c.Advance(time.Second)
+		require.NoError(t, g.Observe(ctx, &forged))
+	}
+	_, ok = g.Record(subj)
+	assert.False(t, ok, "unproven failures made the block again")
+
+	c.Advance(time.Hour)
+	s.dev(healthy, deskUA, "REGISTER", "alice", 200)
+	s.dev(suspect, softUA, "REGISTER", "carol", 403)
+	_, ok = g.Record(subj)
+	assert.False(t, ok, "one failure is not a repeat")
+	s.dev(suspect, softUA, "REGISTER", "carol", 403)
+	again, ok := g.Record(subj)
+	require.True(t, ok, "the second failure in probation blocks again")
+	assert.Equal(t, first.Level+2, again.Level, "one level for the repeat, one for the probation")
+	assert.Equal(t, 4*first.Until.Sub(first.Since), again.Until.Sub(again.Since))
+	require.Len(t, again.Lifts, 1)
+	assert.Equal(t, ban.LiftNote{By: "customer-7", Fixed: ban.CauseTypo, Cause: ban.CauseTypo, At: liftAt}, again.Lifts[0])
+	assert.Equal(t, ban.Admitted, g.Admit(addr("198.51.100.50"), "alice", deskUA), "the desk phone keeps working")
+}
+
+// After the probation the detector's own threshold applies again.
+func TestLiftProbationEnds(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	s := site{t, g, c}
+	subj := typoBlock(t, s)
+	require.NoError(t, g.LiftAs(context.Background(), subj, ban.LiftRequest{By: "customer-7", Fixed: ban.CauseTypo}))
+	c.Advance(25 * time.Hour)
+	s.dev(healthy, deskUA, "REGISTER", "alice", 200) // the desk phone re-registers
+	for range 4 {
+		s.dev(suspect, softUA, "REGISTER", "carol", 403)
+	}
+	_, ok := g.Record(subj)
+	assert.False(t, ok, "4 failures a day later are below the threshold")
+	s.dev(suspect, softUA, "REGISTER", "carol", 403)
+	_, ok = g.Record(subj)
+	assert.True(t, ok)
+}
+
+func TestLiftRules(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	s := site{t, g, c}
+	ctx := context.Background()
+	subj := typoBlock(t, s)
+	assert.ErrorIs(t, g.LiftAs(ctx, subj, ban.LiftRequest{By: "customer-7"}), ban.ErrFixedMissing)
+	assert.ErrorIs(t, g.LiftAs(ctx, sub("carol@198.51.100.99"), ban.LiftRequest{By: "customer-7", Fixed: ban.CauseTypo}), ban.ErrNotFound)
+
+	var guess []req
+	for i := range 5 {
+		guess = append(guess, req{from: "203.0.113.80:5060", account: string(rune('a' + i)), creds: true, status: 403})
+	}
+	require.NoError(t, send(t, g, c, guess...))
+	attack := sub("203.0.113.80")
+	assert.ErrorIs(t, g.LiftAs(ctx, attack, ban.LiftRequest{By: "customer-7", Fixed: ban.CauseTypo}), ban.ErrAttack)
+	assert.True(t, g.Banned(attack.Prefix.Addr()))
+	require.NoError(t, g.LiftAs(ctx, attack, ban.LiftRequest{By: "noc", Operator: true}))
+	assert.False(t, g.Banned(attack.Prefix.Addr()))
+
+	// Three self-service lifts a week, then only an operator.
+	for i := range 4 {
+		if i > 0 {
+			c.Advance(25 * time.Hour) // past the probation, so that each block is a fresh one
+			s.dev(healthy, deskUA, "REGISTER", "alice", 200)
+			for range 5 {
+				s.dev(suspect, softUA, "REGISTER", "carol", 403)
+			}
+		}
+		err := g.LiftAs(ctx, subj, ban.LiftRequest{By: "customer-7", Fixed: ban.CauseTypo})
+		if i < 3 {
+			require.NoError(t, err, "lift %d", i+1)
+			continue
+		}
+		assert.ErrorIs(t, err, ban.ErrLiftLimit)
+		require.NoError(t, g.LiftAs(ctx, subj, ban.LiftRequest{By: "customer-8", Fixed: ban.CauseTypo}), "another customer's count is their own")
+	}
+}
