@@ -15,6 +15,11 @@ import (
 // sort by address, then prefix length, then account; accounts anywhere
 // ("alice@*") come last.
 func (g *Guard) Page(after detect.Subject, limit int) (recs []Record, more bool) {
+	return g.PageIn(after, limit, "en")
+}
+
+// PageIn is Page with the diagnoses in lang (see Language).
+func (g *Guard) PageIn(after detect.Subject, limit int, lang string) (recs []Record, more bool) {
 	if limit <= 0 {
 		return nil, false
 	}
@@ -46,7 +51,7 @@ func (g *Guard) Page(after detect.Subject, limit int) (recs []Record, more bool)
 	})
 	recs = make([]Record, len(h.es))
 	for i, p := range h.es {
-		recs[i] = g.render(p.e)
+		recs[i] = g.renderIn(p.e, lang)
 	}
 	slices.SortFunc(recs, func(a, b Record) int { return compareSubjects(a.Subject, b.Subject) })
 	return recs, more
