@@ -1,14 +1,22 @@
 // Package watch protects SIP servers that are not written in Go (Asterisk,
 // FreeSWITCH, Kamailio, or any stack whose hooks give you packets) by
-// watching their traffic: a capture file, a mirror port or a live interface.
+// watching their traffic: a capture file, a mirror port, a live interface,
+// or the server's own mirror of its SIP over HEP.
 //
-// Three parts, each usable alone:
+// Four parts, each usable alone:
 //
 //   - Decoder turns link-layer frames (Ethernet, 802.1Q, Linux cooked SLL
 //     and SLL2, BSD loopback, raw IP; IPv4 and IPv6) into Packets: source,
 //     destination, transport and payload of a UDP datagram or TCP segment.
 //   - ReadFile reads pcap and pcapng files (github.com/gopacket/gopacket/pcapgo,
 //     pure Go); OpenLive captures on a Linux interface (AF_PACKET).
+//   - HEPDecoder turns HEP (Homer encapsulation protocol: HEPv3, and
+//     HEPv1/v2 over UDP) into the same Packets, and HEPServer receives it
+//     over UDP and TCP. Every server named above can send it, and so
+//     mirrors SIP over TLS decrypted, which no capture reads;
+//     watch/README.md has the lines each needs. Destinations finds the
+//     server in its own mirror. HEP is unauthenticated: listen where only
+//     the SIP server reaches, and set an auth key.
 //   - Pairer reads each packet's SIP messages with sipparse and pairs a
 //     request to the server with the server's final response (Call-ID,
 //     CSeq and top Via branch), making one detect.Event per transaction.
@@ -30,11 +38,19 @@
 //		return nil
 //	})
 //
+// From HEP, the same function is HEPServer.Serve's (pc and ln listen on
+// one port, UDP and TCP):
+//
+//	s, _ := watch.NewHEPServer(watch.HEPOptions{AuthKey: key})
+//	err := s.Serve(ctx, pc, ln, fn)
+//
 // Limits: IP fragments are skipped (Decoder.Skipped counts them), and TCP is
 // read segment by segment without reassembly, so a message split across
-// segments is not read. A server's answer is attributed to the request's
-// source address as captured: capture where the server sees its clients'
-// real addresses.
+// segments is not read; HEP carries whole messages. A server's answer is
+// attributed to the request's source address as captured: capture where
+// the server sees its clients' real addresses. HEP times packets to the
+// microsecond, and Kamailio marks TLS and WebSocket as one IP protocol
+// (22), read as tcp.
 //
 // # Numbers
 //

@@ -312,3 +312,49 @@ func (s *Destinations) Server(a netip.AddrPort) bool {
 	_, ok := s.set[a]
 	return ok
 }
+
+// ErrHEPTooLong is returned by AppendHEP for a payload that does not fit
+// in a HEPv3 packet, whose length is 16 bits.
+var ErrHEPTooLong = errors.New("watch: hep: payload too long for a HEP packet")
+
+// AppendHEP appends p to dst as a HEPv3 packet, as a capture agent sends it:
+// to relay a capture to a HEP collector, or to test a HEP input. Its time
+// is kept to the microsecond.
+func AppendHEP(dst []byte, p *Packet) ([]byte, error) {
+	v4 := p.Src.Addr().Is4() && p.Dst.Addr().Is4()
+	family, src, addr := byte(2), byte(hepSrc4), 4
+	if !v4 {
+		family, src, addr = 10, hepSrc6, 16
+	}
+	n := 6 + 2*7 + 2*(6+addr) + 2*8 + 2*10 + 7 + 6 + len(p.Payload)
+	if n > 0xffff {
+		return dst, ErrHEPTooLong
+	}
+	proto := byte(17)
+	if p.Transport == "tcp" {
+		proto = 6
+	}
+	chunk := func(b []byte, typ byte, size int) []byte {
+		return append(b, 0, 0, 0, typ, byte((6+size)>>8), byte(6+size))
+	}
+	ip := func(b []byte, a netip.Addr) []byte {
+		if v4 {
+			a4 := a.As4()
+			return append(b, a4[:]...)
+		}
+		a16 := a.As16()
+		return append(b, a16[:]...)
+	}
+	b := append(dst, 'H', 'E', 'P', '3', byte(n>>8), byte(n))
+	b = append(chunk(b, hepFamily, 1), family)
+	b = append(chunk(b, hepIPProto, 1), proto)
+	b = ip(chunk(b, src, addr), p.Src.Addr())
+	b = ip(chunk(b, src+1, addr), p.Dst.Addr())
+	b = binary.BigEndian.AppendUint16(chunk(b, hepSrcPort, 2), p.Src.Port())
+	b = binary.BigEndian.AppendUint16(chunk(b, hepDstPort, 2), p.Dst.Port())
+	b = binary.BigEndian.AppendUint32(chunk(b, hepSeconds, 4), uint32(p.Time.Unix()))
+	b = binary.BigEndian.AppendUint32(chunk(b, hepMicros, 4), uint32(p.Time.Nanosecond()/1000))
+	b = append(chunk(b, hepProtoType, 1), hepSIP)
+	b = append(chunk(b, hepPayload, len(p.Payload)), p.Payload...)
+	return b, nil
+}

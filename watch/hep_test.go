@@ -316,7 +316,11 @@ func FuzzHEP(f *testing.F) {
 		if string(b[:min(4, len(b))]) == "HEP3" && int(binary.BigEndian.Uint16(b[4:])) != len(b) {
 			t.Fatalf("%d bytes decoded as a packet of %d", len(b), binary.BigEndian.Uint16(b[4:]))
 		}
-		q, err := again.Decode(t0, hepOf(*p))
+		enc, err := watch.AppendHEP(nil, p)
+		if err != nil {
+			t.Fatalf("encode %+v: %v", p, err)
+		}
+		q, err := again.Decode(t0, enc)
 		if err != nil {
 			t.Fatalf("re-encoded %+v: %v", p, err)
 		}
@@ -327,6 +331,35 @@ func FuzzHEP(f *testing.F) {
 			t.Fatalf("time %v, re-encoded %v", p.Time, q.Time)
 		}
 	})
+}
+
+// TestAppendHEP: the encoder writes what Kamailio does, but the capture ID.
+func TestAppendHEP(t *testing.T) {
+	for _, p := range []watch.Packet{udp4, tcp6} {
+		proto := map[string]byte{"udp": 17, "tcp": 6}[p.Transport]
+		b, err := watch.AppendHEP([]byte("x"), &p)
+		require.NoError(t, err)
+		assert.Equal(t, append([]byte("x"), hep3(without(chunksOf(p, proto), 12)...)...), b)
+	}
+	mixed := watch.Packet{Time: t0, Src: phone, Dst: server6, Transport: "udp", Payload: sip}
+	b, err := watch.AppendHEP(nil, &mixed)
+	require.NoError(t, err)
+	var d watch.HEPDecoder
+	got, err := d.Decode(t0, b)
+	require.NoError(t, err, "the IPv4 address as IPv4-mapped IPv6")
+	assert.Equal(t, phone, got.Src)
+	assert.Equal(t, server6, got.Dst)
+
+	big := udp4
+	big.Payload = make([]byte, 0xffff-89) // 89 bytes of header and chunk headers
+	_, err = watch.AppendHEP(nil, &big)
+	require.NoError(t, err)
+	big.Payload = make([]byte, 0xffff-88)
+	_, err = watch.AppendHEP(nil, &big)
+	assert.ErrorIs(t, err, watch.ErrHEPTooLong)
+
+	buf := make([]byte, 0, 1024)
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = watch.AppendHEP(buf, &tcp6) }))
 }
 
 // BenchmarkHEP decodes HEPv3 packets and pairs what they carry: the work

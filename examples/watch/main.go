@@ -11,6 +11,17 @@
 //
 //	sudo go run ./examples/watch -i eth0 -server 192.0.2.10:5060 -enforcer nftables
 //
+// Or receive the server's own mirror of its SIP over HEP, on UDP and TCP,
+// which also shows SIP over TLS decrypted (watch/README.md has the lines
+// Kamailio, OpenSIPS, FreeSWITCH and Asterisk need to send it):
+//
+//	go run ./examples/watch -hep 127.0.0.1:9060 -hep-key s3cret
+//
+// With -hep the server is every address the mirrored requests are sent
+// to, unless -server names it; give -server for a proxy whose mirror
+// shows requests it forwards. HEP proves nothing about its sender: listen
+// where only the SIP server reaches.
+//
 // A capture is replayed as if it began when the program started, so that
 // the bans it applies last as long as they would have.
 //
@@ -29,6 +40,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -45,6 +57,7 @@ import (
 
 type config struct {
 	file, iface     string
+	hep, hepKey     string
 	servers         string
 	enforcer, table string
 	keep, json      bool
@@ -55,7 +68,9 @@ func main() {
 	var cfg config
 	flag.StringVar(&cfg.file, "r", "", "read a pcap or pcapng `file` (\"-\" for standard input)")
 	flag.StringVar(&cfg.iface, "i", "", "capture live on `interface` (Linux, root)")
-	flag.StringVar(&cfg.servers, "server", "", "the server's `address:port`es, comma-separated (default: any address on port 5060 or 5061)")
+	flag.StringVar(&cfg.hep, "hep", "", "receive HEP from the server on `address:port`, UDP and TCP")
+	flag.StringVar(&cfg.hepKey, "hep-key", "", "with -hep, refuse HEP packets without this auth `key`")
+	flag.StringVar(&cfg.servers, "server", "", "the server's `address:port`es, comma-separated (default: any address on port 5060 or 5061; with -hep, where the requests go)")
 	flag.StringVar(&cfg.enforcer, "enforcer", "", "apply bans with `name`: nftables or iptables (root); empty only prints them")
 	flag.StringVar(&cfg.table, "table", "sipban", "nftables table, or ipset name prefix")
 	flag.BoolVar(&cfg.keep, "keep", false, "leave kernel bans in place on exit")
@@ -77,12 +92,28 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer, cfg config) error {
-	if (cfg.file == "") == (cfg.iface == "") {
-		return errors.New("give one of -r file or -i interface")
+	sources := 0
+	for _, s := range []string{cfg.file, cfg.iface, cfg.hep} {
+		if s != "" {
+			sources++
+		}
+	}
+	if sources != 1 {
+		return errors.New("give one of -r file, -i interface or -hep address")
+	}
+	if cfg.hepKey != "" && cfg.hep == "" {
+		return errors.New("-hep-key needs -hep")
 	}
 	server, err := parseServers(cfg.servers)
 	if err != nil {
 		return fmt.Errorf("-server: %w", err)
+	}
+	// A server's own mirror shows only its traffic: where the requests go
+	// is the server.
+	var dests *watch.Destinations
+	if server == nil && cfg.hep != "" {
+		dests = watch.NewDestinations(64)
+		server = dests.Server
 	}
 	pairer, err := watch.NewPairer(watch.Options{Server: server})
 	if err != nil {
@@ -151,15 +182,18 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 			started, offset = true, time.Since(p.Time)
 		}
 		now = p.Time.Add(offset)
+		if dests != nil {
+			dests.Learn(p)
+		}
 		pairer.Packet(p, emit)
 		if now.Sub(lastExpire) >= time.Second {
 			lastExpire = now
 			_, err := g.Expire(ctx, now)
 			keep(err)
 		}
-		// Watching live, the Guard's clock is the capture's, so this
+		// Watching live, the Guard's clock is the packets', so this
 		// loop, not Run, puts back what the kernel lost.
-		if cfg.iface != "" && len(enforcers) > 0 && now.Sub(lastResync) >= time.Minute {
+		if cfg.file == "" && len(enforcers) > 0 && now.Sub(lastResync) >= time.Minute {
 			lastResync = now
 			_, err := g.Resync(ctx)
 			keep(err)
@@ -167,29 +201,78 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		return nil
 	}
 	d := watch.NewDecoder()
-	if cfg.file != "" {
+	var hs *watch.HEPServer
+	switch {
+	case cfg.file != "":
 		err = readFile(cfg.file, d, handle)
-	} else {
+	case cfg.iface != "":
 		var live *watch.Live
 		if live, err = watch.OpenLive(cfg.iface); err != nil {
 			return err
 		}
 		defer live.Close()
 		fmt.Fprintf(out, "watch: capturing on %s\n", cfg.iface)
-		if err = live.Run(ctx, d, handle); errors.Is(err, context.Canceled) {
-			err = nil
+		err = live.Run(ctx, d, handle)
+	default:
+		if hs, err = serveHEP(ctx, out, cfg, handle); err != nil {
+			return err
 		}
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	// Report what never got an answer: an hour past the last packet is
 	// past any request's timeout.
 	pairer.Expire(now.Add(-offset).Add(time.Hour), emit)
 	st := pairer.Stats()
-	fmt.Fprintf(out, "watch: %d SIP messages, %d transactions paired, %d unanswered, %d unreadable, %d frames skipped; %d bans\n",
-		st.Messages, st.Paired, st.Unanswered, st.Malformed, d.Skipped, bans)
+	skipped := fmt.Sprintf("%d frames skipped", d.Skipped)
+	if hs != nil {
+		hst := hs.Stats()
+		skipped = fmt.Sprintf("%d HEP packets refused, %d not SIP", hst.Refused, hst.Unsupported)
+	}
+	fmt.Fprintf(out, "watch: %d SIP messages, %d transactions paired, %d unanswered, %d unreadable, %s; %d bans\n",
+		st.Messages, st.Paired, st.Unanswered, st.Malformed, skipped, bans)
 	return errors.Join(errs...)
+}
+
+// serveHEP receives HEP on cfg.hep, UDP and TCP on one port, until ctx is
+// done. It returns the server for its counts, and an error for one that
+// could not start; Serve's own error (ctx's) is the caller's to ignore.
+func serveHEP(ctx context.Context, out io.Writer, cfg config, fn func(*watch.Packet) error) (*watch.HEPServer, error) {
+	hs, err := watch.NewHEPServer(watch.HEPOptions{AuthKey: cfg.hepKey, Logger: slog.New(slog.NewTextHandler(out, nil))})
+	if err != nil {
+		return nil, err
+	}
+	pc, ln, err := listenHEP(cfg.hep)
+	if err != nil {
+		return nil, fmt.Errorf("-hep: %w", err)
+	}
+	fmt.Fprintf(out, "watch: receiving HEP on %s (udp and tcp)\n", pc.LocalAddr())
+	err = hs.Serve(ctx, pc, ln, fn)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return hs, err
+}
+
+// listenHEP listens on addr over UDP and TCP. Given port 0, it takes a
+// port free for both.
+func listenHEP(addr string) (net.PacketConn, net.Listener, error) {
+	for range 10 {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if _, port, _ := net.SplitHostPort(addr); port != "0" {
+			return nil, nil, err
+		}
+	}
+	return nil, nil, errors.New("no port free for both UDP and TCP")
 }
 
 func readFile(name string, d *watch.Decoder, fn func(*watch.Packet) error) error {

@@ -4,12 +4,20 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipban/sipban/internal/kernel"
+	"github.com/sipban/sipban/internal/syncbuf"
+	"github.com/sipban/sipban/watch"
 )
 
 // TestCaptureFile reads the capture kept in testdata: tshark on loopback
@@ -62,8 +70,11 @@ func TestRunRefuses(t *testing.T) {
 		cfg config
 		err string
 	}{
-		{config{}, "give one of -r file or -i interface"},
-		{config{file: "x", iface: "lo"}, "give one of -r file or -i interface"},
+		{config{}, "give one of -r file, -i interface or -hep address"},
+		{config{file: "x", iface: "lo"}, "give one of -r file, -i interface or -hep address"},
+		{config{file: "x", hep: "127.0.0.1:0"}, "give one of -r file, -i interface or -hep address"},
+		{config{file: "testdata/guesser.pcapng", hepKey: "k"}, "-hep-key needs -hep"},
+		{config{hep: "127.0.0.1"}, "-hep: listen udp"},
 		{config{file: "testdata/none.pcap"}, "no such file"},
 		{config{file: "main.go"}, "watch: pcap"},
 		{config{file: "testdata/guesser.pcapng", servers: "5060"}, "-server"},
@@ -76,4 +87,101 @@ func TestRunRefuses(t *testing.T) {
 		err := run(context.Background(), io.Discard, tc.cfg)
 		assert.ErrorContains(t, err, tc.err, "%+v", tc.cfg)
 	}
+}
+
+// startHEP runs watch with -hep on a free loopback port until the returned
+// func is called, which returns run's error.
+func startHEP(t *testing.T, cfg config, out *syncbuf.Buffer) (addr string, stop func() error) {
+	t.Helper()
+	cfg.hep = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, out, cfg) }()
+	listening := regexp.MustCompile(`watch: receiving HEP on (\S+) \(udp and tcp\)`)
+	for {
+		if m := listening.FindStringSubmatch(out.String()); m != nil {
+			addr = m[1]
+			break
+		}
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("run: %v\n%s", err, out.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		return <-done
+	}
+	t.Cleanup(func() { _ = stop() })
+	return addr, stop
+}
+
+// waitOutput waits for run to print want.
+func waitOutput(t *testing.T, out *syncbuf.Buffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), want) {
+		require.True(t, time.Now().Before(deadline), "no %q in:\n%s", want, out.String())
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestHEP mirrors testdata's capture over HEP, as the server would have
+// sent it, to watch -hep: the same bans as TestCaptureFile, the server
+// found as where the requests went. A datagram that is not HEP is
+// refused and logged.
+func TestHEP(t *testing.T) {
+	file, err := os.ReadFile("testdata/guesser.pcapng")
+	require.NoError(t, err)
+	var stream []byte
+	require.NoError(t, watch.ReadFile(bytes.NewReader(file), watch.NewDecoder(), func(p *watch.Packet) error {
+		stream, err = watch.AppendHEP(stream, p)
+		return err
+	}))
+
+	var out syncbuf.Buffer
+	addr, stop := startHEP(t, config{scope: kernel.Flags{BanLocal: true}}, &out)
+	junk, err := net.Dial("udp", addr)
+	require.NoError(t, err)
+	defer junk.Close()
+	_, err = junk.Write([]byte("OPTIONS sip:x SIP/2.0\r\n\r\n"))
+	require.NoError(t, err)
+	waitOutput(t, &out, `msg="watch: hep: packet refused"`)
+
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write(stream)
+	require.NoError(t, err)
+	// The last packet, bob's tenth 403, guards bob.
+	waitOutput(t, &out, "ban bob@* (guard, bad-credentials)")
+	require.NoError(t, stop())
+	t.Log(out.String())
+	assert.Contains(t, out.String(), "ban 127.0.0.21 (address, bad-credentials)")
+	assert.NotContains(t, out.String(), "ban 127.0.0.20")
+	assert.Contains(t, out.String(), "watch: 80 SIP messages, 40 transactions paired, 0 unanswered, 0 unreadable, 1 HEP packets refused, 0 not SIP; 2 bans")
+}
+
+// TestHEPKey: with -hep-key, packets without the key are refused.
+func TestHEPKey(t *testing.T) {
+	var out syncbuf.Buffer
+	addr, stop := startHEP(t, config{hepKey: "s3cret", scope: kernel.Flags{BanLocal: true}}, &out)
+	hep, err := watch.AppendHEP(nil, &watch.Packet{Time: time.Now(), Src: netip.MustParseAddrPort("127.0.0.21:5062"),
+		Dst: netip.MustParseAddrPort("127.0.0.1:5060"), Transport: "udp", Payload: []byte("OPTIONS sip:x SIP/2.0\r\n\r\n")})
+	require.NoError(t, err)
+	c, err := net.Dial("udp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write(hep)
+	require.NoError(t, err)
+	waitOutput(t, &out, `err="watch: hep: wrong or missing auth key"`)
+	require.NoError(t, stop())
+	assert.Contains(t, out.String(), "watch: 0 SIP messages, 0 transactions paired, 0 unanswered, 0 unreadable, 1 HEP packets refused, 0 not SIP; 0 bans")
 }
