@@ -35,6 +35,12 @@ const weakAt = 10
 // the testbed's.
 func startWith(t *testing.T, opts ban.Options) *testbed {
 	t.Helper()
+	return startAccounts(t, opts, demoAccounts(t))
+}
+
+// startAccounts is startWith serving the accounts a.
+func startAccounts(t *testing.T, opts ban.Options, a registrar.Accounts) *testbed {
+	t.Helper()
 	logs := new(syncbuf.Buffer)
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	t.Cleanup(func() {
@@ -43,7 +49,7 @@ func startWith(t *testing.T, opts ban.Options) *testbed {
 		}
 	})
 	tb := &testbed{clock: fakeclock.New(time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC))}
-	dir := registrar.NewDirectory(demoAccounts(t))
+	dir := registrar.NewDirectory(a)
 	opts.Logger, opts.Now, opts.Directory = log, tb.clock.Now, dir
 	var err error
 	tb.g, err = ban.New(opts)
