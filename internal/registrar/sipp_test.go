@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/detect"
 )
 
@@ -63,6 +64,38 @@ func TestSipp(t *testing.T) {
 		assert.Equal(t, 10, tb.srv.Handled(addr), "requests from a banned source reached a handler")
 	})
 
+	// A softphone with a mistyped password next to a working phone: only
+	// its account is blocked there, named a typo, the softphone the suspect.
+	t.Run("typo explained", func(t *testing.T) {
+		addr := netip.MustParseAddr("127.0.0.12")
+		r := runSipp(t, bin, tb.addr, "register.xml", "127.0.0.12", "alice", "alice-secret", 2)
+		require.Equal(t, 0, r.exit, "%s", r.out)
+		r = runSipp(t, bin, tb.addr, "register_wrong.xml", "127.0.0.12:5072", "carol", "Carol-Secret", 5)
+		require.Equal(t, 5, r.ok, "403 answers\n%s", r.out)
+		r = runSipp(t, bin, tb.addr, "register.xml", "127.0.0.12", "alice", "alice-secret", 1)
+		require.Equal(t, 0, r.exit, "the phone registers after the block\n%s", r.out)
+		tb.settle(t, addr, 4+10+2)
+		assert.False(t, tb.g.Banned(addr))
+		rec, ok := tb.g.Record(detect.Subject{Prefix: netip.PrefixFrom(addr, 32), Account: "carol"})
+		require.True(t, ok, "bans: %+v", tb.g.Bans())
+		d := rec.Diagnosis
+		assert.Equal(t, ban.CauseTypo, d.Cause)
+		var suspects, healthy int
+		for _, dv := range d.Devices {
+			if dv.Suspect {
+				suspects++
+				assert.Equal(t, []string{"carol"}, dv.Accounts)
+				assert.Equal(t, 5, dv.Failures)
+				continue
+			}
+			healthy++
+			assert.Positive(t, dv.Successes)
+			assert.Zero(t, dv.Failures)
+		}
+		assert.Equal(t, 1, suspects, "%+v", d.Devices)
+		assert.Equal(t, 1, healthy, "the phone, port 5060: %+v", d.Devices)
+	})
+
 	t.Run("phone unaffected", func(t *testing.T) {
 		r := runSipp(t, bin, tb.addr, "register.xml", "127.0.0.10", "alice", "alice-secret", 3)
 		assert.Equal(t, 0, r.exit, "%s", r.out)
@@ -83,11 +116,16 @@ var (
 	sippFailed = regexp.MustCompile(`Failed call\s*\|\s*\d+\s*\|\s*(\d+)`)
 )
 
-// runSipp runs scenario (a file in testdata/sipp) from local to target as
-// account with password, calls times, one call at a time. Each response is
-// awaited for half a second: longer means the server is silent.
+// runSipp runs scenario (a file in testdata/sipp) from local (an address,
+// or address:port; sipp's default port is 5060) to target as account with
+// password, calls times, one call at a time. Each response is awaited for
+// half a second: longer means the server is silent.
 func runSipp(t *testing.T, bin, target, scenario, local, account, password string, calls int) sippResult {
 	t.Helper()
+	var port []string
+	if ap, err := netip.ParseAddrPort(local); err == nil {
+		local, port = ap.Addr().String(), []string{"-p", strconv.Itoa(int(ap.Port()))}
+	}
 	sf, err := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -103,6 +141,7 @@ func runSipp(t *testing.T, bin, target, scenario, local, account, password strin
 		"-timeout", "30s", // sipp's own bound on the whole run
 		"-nostdin",
 	)
+	cmd.Args = append(cmd.Args, port...)
 	cmd.Dir = t.TempDir() // for any file sipp decides to write
 	out, err := cmd.CombinedOutput()
 	r := sippResult{out: string(out)}
