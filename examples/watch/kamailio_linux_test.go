@@ -29,11 +29,12 @@ import (
 
 	"github.com/sipban/sipban/ban/bantest"
 	"github.com/sipban/sipban/internal/kernel"
+	"github.com/sipban/sipban/internal/netnstest"
 	"github.com/sipban/sipban/internal/syncbuf"
 )
 
-// kamailioCfg is a registrar on UDP and TLS that knows alice and bob
-// (passwords alice-secret, bob-secret): a REGISTER without credentials, or
+// kamailioCfg is a registrar on UDP and TLS that knows alice, bob and
+// carol (passwords alice-secret, ...): a REGISTER without credentials, or
 // with a stale nonce, is challenged; wrong credentials get a 403. siptrace
 // mirrors every message Kamailio receives and sends to watch over HEPv3,
 // with an auth key. The verbs: the UDP address, the TLS one, the TLS
@@ -49,10 +50,10 @@ auto_aliases=no
 listen=udp:%s
 listen=tls:%s
 
+loadmodule "tm.so"
+loadmodule "sl.so"
 loadmodule "tls.so"
 modparam("tls", "config", "%s")
-loadmodule "sl.so"
-loadmodule "tm.so"
 loadmodule "pv.so"
 loadmodule "auth.so"
 loadmodule "siptrace.so"
@@ -72,7 +73,7 @@ request_route {
 		exit;
 	}
 	$var(pw) = "";
-	if ($au == "alice" || $au == "bob") {
+	if ($au == "alice" || $au == "bob" || $au == "carol") {
 		$var(pw) = $au + "-secret";
 	}
 	$var(rc) = pv_www_authenticate("$td", "$var(pw)", "0");
@@ -271,15 +272,26 @@ func kamailio(t *testing.T, sip, cfg string) {
 
 // TestKamailio: watch -hep receives Kamailio's siptrace mirror while a
 // phone registers with the right password and a guesser tries others, over
-// UDP and then over TLS; watch bans the guessers, not the phones. Selected with
-// SIPBAN_KAMAILIO=1 (.ci/run does), where it fails if kamailio is missing.
+// UDP and then over TLS; watch bans the guessers, not the phones. In a
+// network namespace of its own (SIPBAN_NETNS=1 too), watch applies the bans
+// with nftables, and the guessers no longer reach Kamailio while the phones
+// do. Selected with SIPBAN_KAMAILIO=1 (.ci/run does), where it fails if
+// kamailio is missing.
 func TestKamailio(t *testing.T) {
 	if os.Getenv("SIPBAN_KAMAILIO") != "1" {
 		t.Skip("set SIPBAN_KAMAILIO=1 to run against Debian's kamailio")
 	}
-	var out syncbuf.Buffer
-	hep, stop := startHEP(t, config{hepKey: "s3cret", scope: kernel.Flags{BanLocal: true}}, &out)
 	sip, sips := freeUDP(t), freeTCP(t)
+	cfg := config{hepKey: "s3cret", scope: kernel.Flags{BanLocal: true}}
+	kernelBans := netnstest.Selected()
+	if kernelBans {
+		netnstest.Require(t)
+		_, sipPort, _ := net.SplitHostPort(sip)
+		_, sipsPort, _ := net.SplitHostPort(sips)
+		cfg.enforcer, cfg.table, cfg.scope.Ports = "nftables", "watchkamailio", sipPort+","+sipsPort
+	}
+	var out syncbuf.Buffer
+	hep, stop := startHEP(t, cfg, &out)
 	dir := t.TempDir()
 	cert, key := selfSigned(t, dir)
 	tlsCfg := filepath.Join(dir, "tls.cfg")
@@ -309,6 +321,7 @@ func TestKamailio(t *testing.T) {
 	waitOutput(t, &out, "ban 127.0.0.21 (address, bad-credentials)")
 
 	// Over TLS, which no capture reads: Kamailio mirrors it decrypted.
+	bans, registrations := 2, 3+5+1+5
 	tlsPhone := dialTLS(t, "127.0.0.23", sips)
 	require.Equal(t, 200, tlsPhone.register("bob", "bob-secret"))
 	tlsGuesser := dialTLS(t, "127.0.0.22", sips)
@@ -316,17 +329,41 @@ func TestKamailio(t *testing.T) {
 		require.Equal(t, 403, tlsGuesser.register("bob", fmt.Sprintf("guess-%d", i)), "guess %d over TLS", i)
 	}
 	waitOutput(t, &out, "ban 127.0.0.22 (address, bad-credentials)")
+
+	if kernelBans {
+		_, err := guesser.Register(ctx, "alice", "one more")
+		assert.ErrorIs(t, err, bantest.ErrNoAnswer, "the UDP guesser is dropped")
+		_, err = tls.DialWithDialer(&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.22")}, Timeout: time.Second},
+			"tcp", sips, &tls.Config{InsecureSkipVerify: true})
+		assert.Error(t, err, "the TLS guesser cannot connect")
+		status, err := phone.Register(ctx, "alice", "alice-secret")
+		require.NoError(t, err, "the UDP phone still reaches Kamailio")
+		assert.Equal(t, 200, status)
+		assert.Equal(t, 200, tlsPhone.register("bob", "bob-secret"), "the TLS phone too")
+		// A third guesser's ban, at an account of its own, follows the
+		// mirror of all the above.
+		third, err := d.Dial(ctx, "127.0.0.24:0", sip)
+		require.NoError(t, err)
+		defer third.Close()
+		for i := range 5 {
+			status, err := third.Register(ctx, "carol", fmt.Sprintf("guess-%d", i))
+			require.NoError(t, err)
+			require.Equal(t, 403, status)
+		}
+		waitOutput(t, &out, "ban 127.0.0.24 (address, bad-credentials)")
+		bans, registrations = 3, registrations+2+5
+	}
 	require.NoError(t, stop())
 	t.Log(out.String())
 	assert.NotContains(t, out.String(), "ban 127.0.0.20")
 	assert.NotContains(t, out.String(), "ban 127.0.0.23")
-	// Every message mirrored was paired: the phones' 4 and the guessers'
-	// 10 registrations, each challenged first, and the start-up probes.
-	m := regexp.MustCompile(`watch: (\d+) SIP messages, (\d+) transactions paired, 0 unanswered, 0 unreadable, 0 HEP packets refused, 0 not SIP; 2 bans`).
+	// Every message mirrored was paired: the registrations, each
+	// challenged first, and the start-up probes.
+	m := regexp.MustCompile(fmt.Sprintf(`watch: (\d+) SIP messages, (\d+) transactions paired, 0 unanswered, 0 unreadable, 0 HEP packets refused, 0 not SIP; %d bans`, bans)).
 		FindStringSubmatch(out.String())
 	require.NotNil(t, m, "summary")
 	messages, _ := strconv.Atoi(m[1])
 	paired, _ := strconv.Atoi(m[2])
-	assert.GreaterOrEqual(t, paired, 2*(4+10))
+	assert.GreaterOrEqual(t, paired, 2*registrations)
 	assert.Equal(t, 2*paired, messages)
 }
