@@ -196,7 +196,9 @@ func (r *hepRun) accept(ctx context.Context, ln net.Listener) {
 			// Out of descriptors, or a connection reset before it was
 			// accepted: wait and retry, as net/http does.
 			wait = min(max(2*wait, 5*time.Millisecond), time.Second)
-			r.s.refused("accept failed", ln.Addr(), err)
+			r.s.mu.Lock()
+			r.s.logLocked("accept failed", ln.Addr(), err)
+			r.s.mu.Unlock()
 			select {
 			case <-ctx.Done():
 			case <-time.After(wait):
@@ -305,7 +307,8 @@ func (s *HEPServer) refused(what string, from any, err error) {
 }
 
 // logLocked logs a refusal unless one was logged within LogEvery; the
-// next line says how many there were since.
+// next line says how many there were since (refused packets, connections
+// closed, accept errors).
 func (s *HEPServer) logLocked(what string, from any, err error) {
 	s.pending++
 	now := time.Now()

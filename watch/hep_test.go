@@ -363,34 +363,40 @@ func TestAppendHEP(t *testing.T) {
 }
 
 // BenchmarkHEP decodes HEPv3 packets and pairs what they carry: the work
-// of watch fed by HEP, but the socket reads and the Guard.
+// of watch fed by HEP, but the socket reads and the Guard; and the decoding
+// alone.
 func BenchmarkHEP(b *testing.B) {
 	pkts := traffic(b, 4)
 	heps := make([][]byte, len(pkts))
 	for i, p := range pkts {
 		heps[i] = hepOf(p)
 	}
-	p, err := watch.NewPairer(watch.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var d watch.HEPDecoder
-	events := 0
-	emit := func(*detect.Event) { events++ }
-	b.ReportAllocs()
-	b.ResetTimer()
-	i := 0
-	for b.Loop() {
-		pkt, err := d.Decode(t0, heps[i%len(heps)])
-		if err != nil {
-			b.Fatal(err)
-		}
-		p.Packet(pkt, emit)
-		i++
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-	if events == 0 {
-		b.Fatal("nothing paired")
+	for _, pair := range []bool{true, false} {
+		b.Run(map[bool]string{true: "decode+pair", false: "decode"}[pair], func(b *testing.B) {
+			p, err := watch.NewPairer(watch.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var d watch.HEPDecoder
+			events := 0
+			emit := func(*detect.Event) { events++ }
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				pkt, err := d.Decode(t0, heps[i%len(heps)])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if pair {
+					p.Packet(pkt, emit)
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			if pair && events == 0 {
+				b.Fatal("nothing paired")
+			}
+		})
 	}
 }
 
