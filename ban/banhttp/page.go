@@ -1,0 +1,181 @@
+package banhttp
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/detect"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"subjectPath": func(s detect.Subject) string { return "/ui/bans/" + url.PathEscape(s.String()) },
+	"when":        func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"percent":     func(f float64) float64 { return f * 100 },
+}).ParseFS(templateFS, "templates/*.html"))
+
+// view is what every page shows: its language, the links to the others,
+// and who is looking.
+type view struct {
+	texts
+	Title  string
+	Lang   string
+	Langs  []langLink
+	Viewer Viewer
+}
+
+type langLink struct {
+	Tag, Name, Href string
+	Current         bool
+}
+
+func (h *Handler) view(r *http.Request) view {
+	lang := language(h.g, r)
+	t, ok := h.texts[lang]
+	if !ok {
+		t = englishTexts
+	}
+	v := view{texts: texts{t}, Lang: lang, Viewer: viewerOf(r)}
+	for _, tag := range []string{"en", "de"} {
+		q := r.URL.Query()
+		q.Set("lang", tag)
+		q.Del("lifted")
+		v.Langs = append(v.Langs, langLink{Tag: tag, Name: v.T("lang." + tag), Href: r.URL.Path + "?" + q.Encode(), Current: tag == lang})
+	}
+	return v
+}
+
+type listData struct {
+	view
+	Records []ban.Record
+	Next    string // the next page's URL, if more follow
+	Lifted  string // the subject just lifted
+}
+
+func (h *Handler) listPage(w http.ResponseWriter, r *http.Request) {
+	v := h.view(r)
+	after, limit, err := cursor(r)
+	if err != nil {
+		h.errorPage(w, v, http.StatusBadRequest, err.Error())
+		return
+	}
+	if r.URL.Query().Get("limit") == "" {
+		limit = 100
+	}
+	v.Title = v.T("title.list")
+	d := listData{view: v, Lifted: r.URL.Query().Get("lifted")}
+	var next detect.Subject
+	d.Records, next = h.page(v.Viewer, after, limit, v.Lang)
+	if next.IsValid() {
+		d.Next = "/ui/bans?" + url.Values{"after": {next.String()}, "limit": {strconv.Itoa(limit)}, "lang": {v.Lang}}.Encode()
+	}
+	render(w, http.StatusOK, "list.html", d)
+}
+
+type recordData struct {
+	view
+	Rec      ban.Record
+	Causes   []string
+	Selected string
+	Token    string
+	Path     string
+	// Liftable is false for an attack a customer cannot lift: the page
+	// says so instead of offering the form.
+	Liftable bool
+	Refusal  string
+}
+
+func (h *Handler) recordPage(w http.ResponseWriter, r *http.Request) {
+	v := h.view(r)
+	rec, ok := h.record(w, r, v.Lang, h.errorFor(v))
+	if ok {
+		render(w, http.StatusOK, "record.html", h.recordData(v, rec, ""))
+	}
+}
+
+func (h *Handler) recordData(v view, rec ban.Record, refusal string) recordData {
+	v.Title = v.T("title.record", rec.Subject.String())
+	d := recordData{view: v, Rec: rec, Causes: customerCauses, Token: h.token(v.Viewer, rec.Subject),
+		Path: "/ui/bans/" + url.PathEscape(rec.Subject.String()), Refusal: refusal,
+		Liftable: v.Viewer.Operator || rec.Diagnosis.Cause != ban.CauseAttack || rec.Scope == ban.ScopeGuard}
+	for _, c := range customerCauses {
+		if c == rec.Diagnosis.Cause {
+			d.Selected = c
+		}
+	}
+	return d
+}
+
+// liftForm serves the form's POST: the token, then the lift; a lift
+// refused shows the page again with why.
+func (h *Handler) liftForm(w http.ResponseWriter, r *http.Request) {
+	v := h.view(r)
+	rec, ok := h.record(w, r, v.Lang, h.errorFor(v))
+	if !ok {
+		return
+	}
+	if !h.tokenOK(v.Viewer, rec.Subject, r.PostFormValue("token")) {
+		render(w, http.StatusForbidden, "record.html", h.recordData(v, rec, v.T("refused.token")))
+		return
+	}
+	err := h.liftAs(r.Context(), v.Viewer, rec.Subject, r.PostFormValue("fixed"))
+	if err == nil {
+		q := url.Values{"lifted": {rec.Subject.String()}, "lang": {v.Lang}}
+		http.Redirect(w, r, "/ui/bans?"+q.Encode(), http.StatusSeeOther)
+		return
+	}
+	st, _ := liftStatus(err)
+	key, ok := refusals[st]
+	if !ok {
+		// Lifted in memory; an enforcer failed to follow.
+		h.errorPage(w, v, st, v.T("refused.failed"))
+		return
+	}
+	render(w, st, "record.html", h.recordData(v, rec, v.T(key)))
+}
+
+// refusals name the page's message for each refused lift's status.
+var refusals = map[int]string{http.StatusNotFound: "refused.notfound", http.StatusForbidden: "refused.attack",
+	http.StatusTooManyRequests: "refused.limit", http.StatusBadRequest: "refused.fixed"}
+
+type errorData struct {
+	view
+	Message string
+}
+
+// errorFor answers a page's 400 and 404 in v's language.
+func (h *Handler) errorFor(v view) func(http.ResponseWriter, int, string) {
+	return func(w http.ResponseWriter, status int, msg string) {
+		if status == http.StatusNotFound {
+			msg = v.T("refused.notfound")
+		}
+		h.errorPage(w, v, status, msg)
+	}
+}
+
+func (h *Handler) errorPage(w http.ResponseWriter, v view, status int, msg string) {
+	render(w, status, "error.html", errorData{v, msg})
+}
+
+// render executes a template into a buffer first, so that a failure
+// cannot send half a page with a 200.
+func render(w http.ResponseWriter, status int, name string, data any) {
+	var b bytes.Buffer
+	if err := pages.ExecuteTemplate(&b, name, data); err != nil {
+		http.Error(w, "banhttp: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = b.WriteTo(w) // the client went away; nothing to tell it
+}
