@@ -400,6 +400,55 @@ func BenchmarkHEP(b *testing.B) {
 	}
 }
 
+// BenchmarkHEPServe sends HEPv3 packets, one write each as Kamailio sends
+// them, over a loopback TCP connection to a HEPServer: the socket reads,
+// the framing and the decoding, no pairing.
+func BenchmarkHEPServe(b *testing.B) {
+	pkts := traffic(b, 1)
+	heps := make([][]byte, len(pkts))
+	for i, p := range pkts {
+		heps[i] = hepOf(p)
+	}
+	s, err := watch.NewHEPServer(watch.HEPOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, all := 0, make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Serve(ctx, nil, ln, func(*watch.Packet) error {
+			if n++; n == b.N {
+				close(all)
+			}
+			return nil
+		})
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := c.Write(heps[i%len(heps)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-all
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		b.Fatal(err)
+	}
+}
+
 // collect pairs packets and keeps copies of the events.
 type collect struct {
 	p      *watch.Pairer
