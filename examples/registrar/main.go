@@ -1,12 +1,19 @@
 // Command registrar runs a digest-authenticating SIP registrar protected by
-// sipban, with a JSON API to list and lift bans.
+// sipban, with the operator's JSON API and pages to list and lift bans, and
+// optionally the customers' self-service portal (package ban/banhttp).
 //
-//	go run ./examples/registrar -listen 127.0.0.1:5060 -users users.txt -admin 127.0.0.1:8080
+//	go run ./examples/registrar -listen 127.0.0.1:5060 -users users.txt -admin 127.0.0.1:8080 -portal 127.0.0.1:8081
 //
 // Attack it with sipp or ban/bantest, then see the bans:
 //
 //	curl -s 127.0.0.1:8080/bans
 //	curl -s -X DELETE 127.0.0.1:8080/bans/127.0.0.2
+//
+// -admin serves whoever reaches it as an operator: keep it private. On
+// -portal a customer logs in (HTTP Basic) with a SIP account and its
+// password, and sees the records of that account and of the addresses it
+// registered from, at /ui/bans in a browser, and lifts them after saying
+// which cause they fixed; wrong passwords there count as guesses.
 //
 // As root, -enforcer nftables or iptables also bans in the kernel; -table
 // names the nftables table or the ipset prefix, and -keep leaves the bans in
@@ -57,7 +64,8 @@ func main() {
 	flag.StringVar(&cfg.listen, "listen", registrar.DefaultListen, "UDP `address` to serve SIP on")
 	flag.StringVar(&cfg.users, "users", "", "accounts `file`, re-read on SIGHUP: \"name:password\" per line, \"~name:password\" for a test account;\n\"!name\" or \"!~name\" marks a deleted one, optionally with its date: \"!name 2026-11-20\" or \"!name 2026-11-20T10:00:00Z\"; '#' comments\n(default: a built-in demo set, printed at start)")
 	flag.StringVar(&cfg.realm, "realm", registrar.DefaultRealm, "digest `realm`")
-	flag.StringVar(&cfg.admin, "admin", "127.0.0.1:8080", "HTTP `address` of the JSON API; empty disables")
+	flag.StringVar(&cfg.admin, "admin", "127.0.0.1:8080", "HTTP `address` of the operator's API and pages, unauthenticated; empty disables")
+	flag.StringVar(&cfg.portal, "portal", "", "HTTP `address` of the customers' self-service pages and API (log in with a SIP account); empty disables")
 	flag.StringVar(&cfg.enforcer, "enforcer", "memory", "`name` of the enforcer: memory, nftables or iptables (root)")
 	flag.StringVar(&cfg.table, "table", "sipban", "nftables table, or ipset name prefix, for -enforcer nftables or iptables")
 	flag.BoolVar(&cfg.keep, "keep", false, "leave kernel bans in place on exit, for the next run to adopt")
@@ -84,6 +92,7 @@ func main() {
 
 type config struct {
 	listen, users, realm, admin string
+	portal                      string
 	enforcer, table             string
 	keep                        bool
 	scope                       kernel.Flags
@@ -134,28 +143,39 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		return err
 	}
 
-	var ln net.Listener
-	if cfg.admin != "" {
-		if ln, err = net.Listen("tcp", cfg.admin); err != nil {
-			return fmt.Errorf("-admin %s: %w", cfg.admin, err)
+	portal, err := registrar.PortalHandler(g, dir)
+	if err != nil {
+		return err
+	}
+	var sites []site
+	for _, s := range []site{{flag: "-admin", addr: cfg.admin, h: registrar.AdminHandler(g), who: "operator"}, {flag: "-portal", addr: cfg.portal, h: portal, who: "customers"}} {
+		if s.addr == "" {
+			continue
 		}
+		if s.ln, err = net.Listen("tcp", s.addr); err != nil {
+			for _, o := range sites {
+				o.ln.Close()
+			}
+			return fmt.Errorf("%s %s: %w", s.flag, s.addr, err)
+		}
+		sites = append(sites, s)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	// Each part runs until ctx is done; the first to end stops the others.
-	done := make(chan error, 4)
+	done := make(chan error, 3+len(sites))
 	parts := 3
 	go func() { done <- g.Run(ctx) }()
 	go func() { done <- srv.ListenAndServe(ctx) }()
 	go func() { done <- reloads(ctx, log, cfg, srv) }()
-	if ln != nil {
+	for _, s := range sites {
 		parts++
-		hs := &http.Server{Handler: registrar.AdminHandler(g), ReadHeaderTimeout: 5 * time.Second}
-		log.Info("registrar: serving the JSON API", "http", ln.Addr().String())
+		hs := &http.Server{Handler: s.h, ReadHeaderTimeout: 5 * time.Second}
+		log.Info("registrar: serving HTTP", "for", s.who, "http", s.ln.Addr().String())
 		go func() {
-			err := hs.Serve(ln)
+			err := hs.Serve(s.ln)
 			if errors.Is(err, http.ErrServerClosed) {
 				err = nil
 			}
@@ -178,6 +198,14 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		log.Info("registrar: shut down")
 	}
 	return first
+}
+
+// site is one HTTP listener: the operator's or the customers'.
+type site struct {
+	flag, addr string
+	h          http.Handler
+	who        string
+	ln         net.Listener
 }
 
 // reloads re-reads the users file into srv at each signal on

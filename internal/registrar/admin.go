@@ -1,118 +1,99 @@
 package registrar
 
 import (
-	"encoding/json"
+	"crypto/subtle"
 	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
-	"strconv"
+	"net/netip"
+	"slices"
 
 	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/ban/banhttp"
 	"github.com/sipban/sipban/detect"
 )
 
-// Page sizes of GET /bans.
-const (
-	defaultPage = 1000
-	maxPage     = 10_000
-)
-
-// AdminHandler returns the JSON API over g's bans:
+// AdminHandler returns the operator's API and pages over g (see package
+// banhttp), open to whoever reaches it: serve it on a private address only.
 //
 //	GET    /bans            a page of active records (bans, account blocks, guards), in subject order
 //	GET    /bans/{subject}  one record; 404 if there is none
 //	DELETE /bans/{subject}  lift it; 204, or 404 if there is none
+//	GET    /ui/bans         the same as pages, with an unblock form
 //
 // GET /bans takes ?limit=N (default 1000, at most 10000) and ?after=SUBJECT,
 // the last subject of the page before; when more follow, a Link header
-// (rel="next") names the next page. Memory stays bounded by the limit
-// whatever the number of bans.
-//
-// A subject is written as detect.Subject.String writes it: "203.0.113.7",
-// "2001:db8::/64" or "alice@203.0.113.7"; it may be percent-encoded. An
-// unreadable subject is answered 400. Errors are JSON objects {"error": "..."}.
-// The API lifts bans: serve it on a private address only.
+// (rel="next") names the next page. Only Host headers naming localhost or
+// an address are served (DNS rebinding).
 func AdminHandler(g *ban.Guard) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /bans", func(w http.ResponseWriter, r *http.Request) {
-		limit := defaultPage
-		if v := r.URL.Query().Get("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > maxPage {
-				writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want 1 to %d", v, maxPage))
-				return
-			}
-			limit = n
-		}
-		var after detect.Subject
-		if v := r.URL.Query().Get("after"); v != "" {
-			sub, err := detect.ParseSubject(v)
-			if err != nil {
-				writeError(w, http.StatusBadRequest, "after: "+err.Error())
-				return
-			}
-			after = sub
-		}
-		recs, more := g.Page(after, limit)
-		if more && len(recs) > 0 {
-			next := url.Values{"after": {recs[len(recs)-1].Subject.String()}, "limit": {strconv.Itoa(limit)}}
-			w.Header().Set("Link", fmt.Sprintf(`</bans?%s>; rel="next"`, next.Encode()))
-		}
-		if recs == nil {
-			recs = []ban.Record{}
-		}
-		writeJSON(w, http.StatusOK, recs)
-	})
-	mux.HandleFunc("GET /bans/{subject...}", func(w http.ResponseWriter, r *http.Request) {
-		sub, ok := subject(w, r)
-		if !ok {
-			return
-		}
-		rec, found := g.Record(sub)
-		if !found {
-			writeError(w, http.StatusNotFound, "no active ban on "+sub.String())
-			return
-		}
-		writeJSON(w, http.StatusOK, rec)
-	})
-	mux.HandleFunc("DELETE /bans/{subject...}", func(w http.ResponseWriter, r *http.Request) {
-		sub, ok := subject(w, r)
-		if !ok {
-			return
-		}
-		err := g.Lift(r.Context(), sub)
-		switch {
-		case errors.Is(err, ban.ErrNotFound):
-			writeError(w, http.StatusNotFound, "no active ban on "+sub.String())
-		case err != nil:
-			// Lifted in memory; an enforcer failed to follow.
-			writeError(w, http.StatusInternalServerError, err.Error())
-		default:
-			w.WriteHeader(http.StatusNoContent)
-		}
-	})
-	return mux
-}
-
-// subject reads the {subject} path value, answering 400 if it is unreadable.
-func subject(w http.ResponseWriter, r *http.Request) (detect.Subject, bool) {
-	sub, err := detect.ParseSubject(r.PathValue("subject"))
+	h, err := banhttp.New(g, banhttp.Options{Unauthenticated: true})
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return detect.Subject{}, false
+		panic(err) // New refuses only a nil Guard or no Authorize; neither here
 	}
-	return sub, true
+	return h
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+// errLogin is the answer to a portal request without good credentials.
+var errLogin = errors.New("log in with your SIP account and password")
+
+// PortalHandler returns the customers' self-service API and pages over g:
+// a customer logs in with HTTP Basic authentication as one of dir's SIP
+// accounts, and sees and lifts the records of that account (blocked at an
+// address, or guarded) and the records of the addresses where a device
+// logged in that used it in the last day. Wrong passwords are failed
+// logins to g like those over SIP, from the HTTP client's address: they ban
+// it or guard it as guesses do. Serve it over TLS where it leaves the host.
+func PortalHandler(g *ban.Guard, dir *Directory) (http.Handler, error) {
+	return banhttp.New(g, banhttp.Options{
+		Authorize: func(r *http.Request) (banhttp.Viewer, error) { return login(g, dir, r) },
+		Challenge: `Basic realm="sipban", charset="UTF-8"`,
+	})
 }
 
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+// portalAgent is the User-Agent of the portal's failed logins in g's
+// records.
+const portalAgent = "sipban portal (HTTP)"
+
+// login checks r's Basic credentials against dir and returns the customer
+// they name.
+func login(g *ban.Guard, dir *Directory, r *http.Request) (banhttp.Viewer, error) {
+	user, pass, ok := r.BasicAuth()
+	if !ok || user == "" {
+		return banhttp.Viewer{}, errLogin
+	}
+	src, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return banhttp.Viewer{}, errLogin
+	}
+	addr := src.Addr().Unmap()
+	if g.Banned(addr) || g.Admit(addr, user, portalAgent) != ban.Admitted {
+		return banhttp.Viewer{}, errLogin // refused unchecked, as over SIP
+	}
+	want, exists := dir.accounts().Password(user)
+	if exists && subtle.ConstantTimeCompare([]byte(pass), []byte(want)) == 1 {
+		return banhttp.Customer(user, owns(user)), nil
+	}
+	ev := detect.Event{Source: src, Transport: "tcp", Method: "REGISTER", Account: user, Credentials: true,
+		Proven: true, UnknownAccount: !exists, Status: http.StatusForbidden, UserAgent: portalAgent}
+	if !exists {
+		ev.Status = 404
+	}
+	// The Guard logs what it cannot judge or enforce; the login fails either way.
+	_ = g.Observe(r.Context(), &ev)
+	return banhttp.Viewer{}, errLogin
+}
+
+// owns reports the records of account's customer: the account's own, and
+// those of an address where a device that used it logged in.
+func owns(account string) func(*ban.Record) bool {
+	return func(r *ban.Record) bool {
+		if r.Subject.Account == account {
+			return true
+		}
+		for _, d := range r.Diagnosis.Devices {
+			if d.Successes > 0 && slices.Contains(d.Accounts, account) {
+				return true
+			}
+		}
+		return false
+	}
 }

@@ -35,7 +35,7 @@ func BenchmarkAdminBans(b *testing.B) {
 		u := memstat.Measure(func() {
 			b.StartTimer()
 			rec = httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest("GET", "/bans", nil))
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1:8080/bans", nil))
 			b.StopTimer()
 		})
 		if rec.Code != 200 || rec.Header().Get("Link") == "" {

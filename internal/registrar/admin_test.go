@@ -38,6 +38,10 @@ func bannedGuard(t *testing.T) *ban.Guard {
 	return g
 }
 
+// local is where the API is served: the Handler serves Host headers that
+// name loopback, localhost or an address only.
+const local = "http://127.0.0.1:8080"
+
 func TestAdminHandler(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -69,12 +73,22 @@ func TestAdminHandler(t *testing.T) {
 		{"bad cursor", "GET", "/bans?after=x", 400, `"error": "after`},
 		{"account guard subject", "GET", "/bans/alice@*", 404, `"error": "no active ban on alice@*"`},
 		{"unknown path", "GET", "/other", 404, ""},
+		{"a name rebound to loopback", "GET", "http://attacker.example:8080/bans", 403, `"error": "host \"attacker.example:8080\" not served"`},
+		{"lift, cross-origin", "DELETE", "http://localhost:8080/bans/192.0.2.1", 403, `"error": "cross-origin request refused"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := registrar.AdminHandler(bannedGuard(t))
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+			target := local + tt.path
+			if strings.HasPrefix(tt.path, "http:") {
+				target = tt.path
+			}
+			req := httptest.NewRequest(tt.method, target, nil)
+			if strings.HasPrefix(tt.name, "lift, cross-origin") {
+				req.Header.Set("Origin", "http://attacker.example")
+			}
+			h.ServeHTTP(rec, req)
 			assert.Equal(t, tt.status, rec.Code, rec.Body.String())
 			assert.Contains(t, rec.Body.String(), tt.want)
 			if rec.Code != 204 && rec.Code != 405 && tt.path != "/other" {
@@ -91,7 +105,7 @@ func TestAdminPages(t *testing.T) {
 	for pages := 0; next != ""; pages++ {
 		require.Less(t, pages, 5)
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", next, nil))
+		h.ServeHTTP(rec, httptest.NewRequest("GET", local+next, nil))
 		require.Equal(t, 200, rec.Code)
 		var recs []ban.Record
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &recs))
@@ -112,7 +126,7 @@ func TestAdminLift(t *testing.T) {
 	serve := func(method, path string) *httptest.ResponseRecorder {
 		t.Helper()
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		h.ServeHTTP(rec, httptest.NewRequest(method, local+path, nil))
 		return rec
 	}
 	require.Equal(t, 204, serve("DELETE", "/bans/2001:db8::/64").Code)
@@ -128,4 +142,57 @@ func TestAdminLift(t *testing.T) {
 	require.Equal(t, 204, serve("DELETE", "/bans/olduser@192.0.2.9").Code)
 	rec = serve("GET", "/bans")
 	assert.Equal(t, "[]", strings.TrimSpace(rec.Body.String()), "an empty list is [], not null")
+}
+
+// The portal: a customer logs in with a SIP account and sees the records
+// of the addresses where it logged in, and no others; wrong passwords are
+// guesses like those over SIP, and ban the HTTP client's address.
+func TestPortal(t *testing.T) {
+	now := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+	dir := registrar.NewDirectory(demoAccounts(t))
+	g, err := ban.New(ban.Options{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }, Directory: dir})
+	require.NoError(t, err)
+	observe := func(src string, ev detect.Event) {
+		t.Helper()
+		ev.Source, ev.Proven, ev.Credentials = netip.MustParseAddrPort(src), true, true
+		require.NoError(t, g.Observe(t.Context(), &ev))
+	}
+	observe("192.0.2.20:5060", detect.Event{Method: "REGISTER", Status: 200, Account: "alice", UserAgent: "desk"})
+	for range 5 {
+		observe("192.0.2.20:5062", detect.Event{Method: "REGISTER", Status: 403, Account: "carol", UserAgent: "soft"})
+	}
+	observe("192.0.2.1:5060", detect.Event{Method: "OPTIONS", Status: 200, UserAgent: "friendly-scanner"})
+	require.Len(t, g.Bans(), 2)
+	h, err := registrar.PortalHandler(g, dir)
+	require.NoError(t, err)
+	serve := func(from, user, pass, path string) *httptest.ResponseRecorder {
+		t.Helper()
+		req := httptest.NewRequest("GET", local+path, nil)
+		req.RemoteAddr = from
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	const browser = "198.51.100.9:40000"
+	rec := serve(browser, "", "", "/bans")
+	assert.Equal(t, 401, rec.Code)
+	assert.Equal(t, `Basic realm="sipban", charset="UTF-8"`, rec.Header().Get("WWW-Authenticate"))
+
+	rec = serve(browser, "alice", "alice-secret", "/bans")
+	require.Equal(t, 200, rec.Code)
+	assert.Contains(t, rec.Body.String(), `"subject": "carol@192.0.2.20"`, "a record at the address alice logged in from")
+	assert.NotContains(t, rec.Body.String(), "192.0.2.1\"")
+	assert.Equal(t, 404, serve(browser, "alice", "alice-secret", "/bans/192.0.2.1").Code)
+	assert.Equal(t, "[]", strings.TrimSpace(serve(browser, "bob", "bob-secret", "/bans").Body.String()))
+	assert.Equal(t, 404, serve(browser, "bob", "bob-secret", "/bans/carol@192.0.2.20").Code)
+
+	for range 5 {
+		assert.Equal(t, 401, serve(browser, "alice", "guess", "/bans").Code)
+	}
+	assert.True(t, g.Banned(netip.MustParseAddr("198.51.100.9")), "five wrong passwords over HTTP: %+v", g.Bans())
+	assert.Equal(t, 401, serve(browser, "alice", "alice-secret", "/bans").Code, "refused unchecked once banned")
+	assert.Equal(t, 200, serve("198.51.100.10:40000", "alice", "alice-secret", "/bans").Code, "another address is not")
 }
