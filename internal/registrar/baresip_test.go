@@ -60,7 +60,7 @@ func TestBaresip(t *testing.T) {
 	const good, bad = 5094, 5093
 	for _, c := range []struct {
 		name, account, pass, want, didYouMean string
-		before                               func(tb *testbed)
+		before                                func(tb *testbed)
 	}{
 		{"password typo", "carol", "Carol-Secret", ban.CauseTypo, "", nil},
 		{"account typo", "alcie", password("alice"), ban.CauseTypo, "alice", nil},
