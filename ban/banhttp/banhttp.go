@@ -25,9 +25,9 @@ import (
 const (
 	DefaultLimit = 1000
 	MaxLimit     = 10_000
-	// maxScan bounds the records one customer's page reads through to find
-	// theirs; past it the page ends early, with a Link to go on.
-	maxScan = 100_000
+	// scanWindow is how many records one customer's page reads through to
+	// find theirs: ban pages by subject, not by owner.
+	scanWindow = 10_000
 )
 
 // ErrNoAuthorize: New was given neither Authorize nor Unauthenticated.
@@ -204,8 +204,10 @@ func cursor(r *http.Request) (detect.Subject, int, error) {
 }
 
 // page returns up to limit of v's records after after, and the cursor of
-// the next page (invalid at the end). A customer's page reads through
-// everyone's records for theirs, at most maxScan of them per request.
+// the next page (invalid at the end). A customer's page is what is theirs
+// among the next scanWindow records of everyone's: the Guard walks its
+// table once per request, and a page may hold fewer than limit records, or
+// none, with a Link to go on.
 func (h *Handler) page(v Viewer, after detect.Subject, limit int, lang string) ([]ban.Record, detect.Subject) {
 	if v.Operator {
 		recs, more := h.g.PageIn(after, limit, lang)
@@ -214,28 +216,21 @@ func (h *Handler) page(v Viewer, after detect.Subject, limit int, lang string) (
 		}
 		return recs, detect.Subject{}
 	}
+	recs, more := h.g.PageIn(after, scanWindow, lang)
 	var out []ban.Record
-	for scanned := 0; scanned < maxScan; {
-		recs, more := h.g.PageIn(after, limit, lang)
-		scanned += len(recs)
-		for i := range recs {
-			if !v.sees(&recs[i]) {
-				continue
-			}
-			out = append(out, recs[i])
-			if len(out) == limit {
-				if more || i < len(recs)-1 {
-					return out, recs[i].Subject
-				}
-				return out, detect.Subject{}
-			}
+	for i := range recs {
+		if !v.sees(&recs[i]) {
+			continue
 		}
-		if !more || len(recs) == 0 {
-			return out, detect.Subject{}
+		out = append(out, recs[i])
+		if len(out) == limit && (more || i < len(recs)-1) {
+			return out, recs[i].Subject
 		}
-		after = recs[len(recs)-1].Subject
 	}
-	return out, after
+	if more && len(recs) > 0 {
+		return out, recs[len(recs)-1].Subject
+	}
+	return out, detect.Subject{}
 }
 
 // record returns the record on r's subject if the viewer sees it; else it

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/ban/banhttp"
+	"github.com/sipban/sipban/detect"
 )
 
 func TestNewRefusesWithoutAuthorize(t *testing.T) {
@@ -312,4 +313,24 @@ func TestPaging(t *testing.T) {
 	for _, bad := range []string{"/bans?limit=0", "/bans?limit=10001", "/bans?after=x"} {
 		assert.Equal(t, http.StatusBadRequest, do(h, "op", "GET", bad, "").Code, bad)
 	}
+}
+
+// A customer's page reads through at most 10,000 records of everyone's:
+// past them it may be empty, with a Link to the rest.
+func TestPagingWindow(t *testing.T) {
+	f := newFixture(t, ban.Policy{})
+	for i := range 10_001 {
+		ev := detect.Event{Source: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 5060),
+			Method: "OPTIONS", UserAgent: "friendly-scanner"}
+		require.NoError(t, f.g.Observe(context.Background(), &ev))
+	}
+	h := f.handler(t, banhttp.Options{})
+	w := do(h, "a", "GET", "/bans", "")
+	assert.Empty(t, subjects(t, w), "the first 10,000 are scanners")
+	link := w.Header().Get("Link")
+	assert.Equal(t, `</bans?after=10.0.39.15&limit=1000>; rel="next"`, link)
+	next := strings.TrimSuffix(strings.TrimPrefix(link, "<"), `>; rel="next"`)
+	w = do(h, "a", "GET", next, "")
+	assert.Equal(t, []string{"carol@" + office, attack}, subjects(t, w))
+	assert.Empty(t, w.Header().Get("Link"))
 }
