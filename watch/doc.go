@@ -38,8 +38,9 @@
 //		return nil
 //	})
 //
-// From HEP, the same function is HEPServer.Serve's (pc and ln listen on
-// one port, UDP and TCP):
+// From HEP, HEPServer.Serve calls the same function (pc and ln listen on
+// one port, UDP and TCP); Destinations, learning from each packet first,
+// can be the Pairer's Options.Server:
 //
 //	s, _ := watch.NewHEPServer(watch.HEPOptions{AuthKey: key})
 //	err := s.Serve(ctx, pc, ln, fn)

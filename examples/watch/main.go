@@ -236,8 +236,8 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 }
 
 // serveHEP receives HEP on cfg.hep, UDP and TCP on one port, until ctx is
-// done. It returns the server for its counts, and an error for one that
-// could not start; Serve's own error (ctx's) is the caller's to ignore.
+// done. It returns the server, for its counts, and what stopped it if not
+// ctx.
 func serveHEP(ctx context.Context, out io.Writer, cfg config, fn func(*watch.Packet) error) (*watch.HEPServer, error) {
 	hs, err := watch.NewHEPServer(watch.HEPOptions{AuthKey: cfg.hepKey, Logger: slog.New(slog.NewTextHandler(out, nil))})
 	if err != nil {
