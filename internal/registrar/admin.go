@@ -39,9 +39,10 @@ var errLogin = errors.New("log in with your SIP account and password")
 // a customer logs in with HTTP Basic authentication as one of dir's SIP
 // accounts, and sees and lifts the records of that account (blocked at an
 // address, or guarded) and the records of the addresses where a device
-// logged in that used it in the last day. Wrong passwords are failed
-// logins to g like those over SIP, from the HTTP client's address: they ban
-// it or guard it as guesses do. Serve it over TLS where it leaves the host.
+// logged in that used it in the last day. Logins are logins to g as over
+// SIP: wrong passwords ban the browser's address, or guard it, as guesses
+// do, and the browser is listed among the devices at its address. Serve it
+// over TLS where it leaves the host.
 func PortalHandler(g *ban.Guard, dir *Directory) (http.Handler, error) {
 	return banhttp.New(g, banhttp.Options{
 		Authorize: func(r *http.Request) (banhttp.Viewer, error) { return login(g, dir, r) },
@@ -49,12 +50,15 @@ func PortalHandler(g *ban.Guard, dir *Directory) (http.Handler, error) {
 	})
 }
 
-// portalAgent is the User-Agent of the portal's failed logins in g's
-// records.
-const portalAgent = "sipban portal (HTTP)"
+// maxAgent bounds the browser's User-Agent the portal reports to g.
+const maxAgent = 100
 
 // login checks r's Basic credentials against dir and returns the customer
-// they name.
+// they name. Each check is a login to g, as a REGISTER over SIP would be,
+// from the client's address with port 0 (one device per browser, however
+// many connections it opens) and its User-Agent: failures count as
+// guesses, and successes make the browser a known device, which a guard
+// on the address, or on the account, keeps serving.
 func login(g *ban.Guard, dir *Directory, r *http.Request) (banhttp.Viewer, error) {
 	user, pass, ok := r.BasicAuth()
 	if !ok || user == "" {
@@ -65,21 +69,29 @@ func login(g *ban.Guard, dir *Directory, r *http.Request) (banhttp.Viewer, error
 		return banhttp.Viewer{}, errLogin
 	}
 	addr := src.Addr().Unmap()
-	if g.Banned(addr) || g.Admit(addr, user, portalAgent) != ban.Admitted {
+	agent := "portal: " + r.UserAgent()
+	if len(agent) > maxAgent {
+		agent = agent[:maxAgent]
+	}
+	if g.Banned(addr) || g.Admit(addr, user, agent) != ban.Admitted {
 		return banhttp.Viewer{}, errLogin // refused unchecked, as over SIP
 	}
 	want, exists := dir.accounts().Password(user)
-	if exists && subtle.ConstantTimeCompare([]byte(pass), []byte(want)) == 1 {
-		return banhttp.Customer(user, owns(user)), nil
-	}
-	ev := detect.Event{Source: src, Transport: "tcp", Method: "REGISTER", Account: user, Credentials: true,
-		Proven: true, UnknownAccount: !exists, Status: http.StatusForbidden, UserAgent: portalAgent}
-	if !exists {
+	good := exists && subtle.ConstantTimeCompare([]byte(pass), []byte(want)) == 1
+	ev := detect.Event{Source: netip.AddrPortFrom(addr, 0), Transport: "tcp", Method: "REGISTER", Account: user,
+		Credentials: true, Proven: true, UnknownAccount: !exists, Status: http.StatusOK, UserAgent: agent}
+	switch {
+	case !exists:
 		ev.Status = 404
+	case !good:
+		ev.Status = 403
 	}
-	// The Guard logs what it cannot judge or enforce; the login fails either way.
+	// The Guard logs what it cannot judge or enforce; the answer is the same.
 	_ = g.Observe(r.Context(), &ev)
-	return banhttp.Viewer{}, errLogin
+	if !good {
+		return banhttp.Viewer{}, errLogin
+	}
+	return banhttp.Customer(user, owns(user)), nil
 }
 
 // owns reports the records of account's customer: the account's own, and

@@ -146,7 +146,8 @@ func TestAdminLift(t *testing.T) {
 
 // The portal: a customer logs in with a SIP account and sees the records
 // of the addresses where it logged in, and no others; wrong passwords are
-// guesses like those over SIP, and ban the HTTP client's address.
+// guesses like those over SIP: a stranger's ban its address, those of a
+// browser that logged in as the account before block the account there.
 func TestPortal(t *testing.T) {
 	now := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
 	dir := registrar.NewDirectory(demoAccounts(t))
@@ -189,10 +190,28 @@ func TestPortal(t *testing.T) {
 	assert.Equal(t, "[]", strings.TrimSpace(serve(browser, "bob", "bob-secret", "/bans").Body.String()))
 	assert.Equal(t, 404, serve(browser, "bob", "bob-secret", "/bans/carol@192.0.2.20").Code)
 
+	const guesser = "198.51.100.11:40000"
 	for range 5 {
-		assert.Equal(t, 401, serve(browser, "alice", "guess", "/bans").Code)
+		assert.Equal(t, 401, serve(guesser, "alice", "guess", "/bans").Code)
 	}
-	assert.True(t, g.Banned(netip.MustParseAddr("198.51.100.9")), "five wrong passwords over HTTP: %+v", g.Bans())
-	assert.Equal(t, 401, serve(browser, "alice", "alice-secret", "/bans").Code, "refused unchecked once banned")
-	assert.Equal(t, 200, serve("198.51.100.10:40000", "alice", "alice-secret", "/bans").Code, "another address is not")
+	assert.True(t, g.Banned(netip.MustParseAddr("198.51.100.11")), "five wrong passwords over HTTP: %+v", g.Bans())
+	assert.Equal(t, 401, serve(guesser, "alice", "alice-secret", "/bans").Code, "refused unchecked once banned")
+
+	// The browser logged in as alice: its typos block alice there, as a
+	// phone's would, and it may still log in as bob.
+	for range 5 {
+		assert.Equal(t, 401, serve(browser, "alice", "alice-secret ", "/bans").Code)
+	}
+	blocked, ok := g.Record(detect.Subject{Prefix: netip.MustParsePrefix("198.51.100.9/32"), Account: "alice"})
+	require.True(t, ok, "records: %+v", g.Bans())
+	assert.Equal(t, ban.ScopeAccount, blocked.Scope)
+	assert.False(t, g.Banned(netip.MustParseAddr("198.51.100.9")))
+	assert.Equal(t, 401, serve(browser, "alice", "alice-secret", "/bans").Code, "refused unchecked once blocked")
+	assert.Equal(t, 200, serve(browser, "bob", "bob-secret", "/bans").Code)
+	// Alice failing from two addresses guards her account: a browser
+	// that never logged in as her is refused, right password or not.
+	guard, ok := g.Record(detect.Subject{Account: "alice"})
+	require.True(t, ok, "records: %+v", g.Bans())
+	assert.Equal(t, ban.ScopeGuard, guard.Scope)
+	assert.Equal(t, 401, serve("198.51.100.10:40000", "alice", "alice-secret", "/bans").Code)
 }
