@@ -3,6 +3,7 @@ package banhttp_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -251,13 +252,33 @@ func TestLanguage(t *testing.T) {
 	}
 }
 
+// A caller overrides the page's strings, and adds a language, which the
+// page links to once the Guard explains in it too.
 func TestLanguageOverride(t *testing.T) {
 	f := newFixture(t, ban.Policy{})
-	h := f.handler(t, banhttp.Options{Texts: map[string]banhttp.Texts{"de": {"lift.button": "Freigeben"}}})
+	texts := map[string]banhttp.Texts{"de": {"lift.button": "Freigeben"}, "fr": {"lift.button": "Débloquer"}, "it": {"lift.button": "Sblocca"}}
+	h := f.handler(t, banhttp.Options{Texts: texts})
 	doc := parse(t, do(h, "a", "GET", "/ui/bans/carol@"+office+"?lang=de", "").Body.String())
 	assert.Equal(t, "Freigeben", text(find(doc, func(n *html.Node) bool { return attr(n, "id") == "unblock" })))
 	assert.Equal(t, "Gerät (User-Agent)", text(find(doc, func(n *html.Node) bool { return n.Data == "th" && strings.HasPrefix(text(n), "Gerät") })),
 		"the keys not overridden stay German")
+	var langs []string
+	for _, a := range findAll(doc, func(n *html.Node) bool { return attr(n, "hreflang") != "" }) {
+		langs = append(langs, attr(a, "hreflang"))
+	}
+	assert.Equal(t, []string{"en"}, langs, "the current language is no link; the Guard explains in neither fr nor it")
+
+	g, err := ban.New(ban.Options{Logger: slog.New(slog.DiscardHandler), Messages: map[string]ban.Messages{"fr": {}}})
+	require.NoError(t, err)
+	h, err = banhttp.New(g, banhttp.Options{Unauthenticated: true, Texts: texts})
+	require.NoError(t, err)
+	doc = parse(t, do(h, "", "GET", "/ui/bans?lang=fr", "").Body.String())
+	langs = nil
+	for _, a := range findAll(doc, func(n *html.Node) bool { return attr(n, "hreflang") != "" }) {
+		langs = append(langs, attr(a, "hreflang")+"="+text(a))
+	}
+	assert.Equal(t, []string{"de=Deutsch", "en=English"}, langs)
+	assert.Equal(t, "fr", attr(find(doc, func(n *html.Node) bool { return n.Data == "html" }), "lang"))
 }
 
 func TestAcceptLanguage(t *testing.T) {

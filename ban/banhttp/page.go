@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"embed"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -44,11 +46,19 @@ func (h *Handler) view(r *http.Request) view {
 		t = englishTexts
 	}
 	v := view{texts: texts{t}, Lang: lang, Viewer: viewerOf(r)}
-	for _, tag := range []string{"en", "de"} {
+	// The page's languages the diagnosis comes in too.
+	for _, tag := range slices.Sorted(maps.Keys(h.texts)) {
+		if h.g.Language(tag) != tag {
+			continue
+		}
 		q := r.URL.Query()
 		q.Set("lang", tag)
 		q.Del("lifted")
-		v.Langs = append(v.Langs, langLink{Tag: tag, Name: v.T("lang." + tag), Href: r.URL.Path + "?" + q.Encode(), Current: tag == lang})
+		name := v.T("lang." + tag)
+		if name == "" {
+			name = tag
+		}
+		v.Langs = append(v.Langs, langLink{Tag: tag, Name: name, Href: r.URL.Path + "?" + q.Encode(), Current: tag == lang})
 	}
 	return v
 }
