@@ -288,48 +288,8 @@ func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst [
 	switch {
 	case ev.Malformed != "":
 		return s.signalling(sh, r, ev, sub, now, recentOK, othersOK, dst), false
-	case ev.Rejected():
-		r.flags |= flagCreds
-		w := uint8(1)
-		if ev.Guarded {
-			w = 2 // a guess at a guarded subject: banned sooner
-		}
-		n := r.fail.add(now, s.failW, w)
-		slow := r.slow.add(now, s.slowW, w)
-		r.failMask |= bit(acct)
-		an := r.countAccount(acct, r.fail.sum()+r.unk.count(now, s.unkW))
-		device := atLeast(r.failMask) <= s.lim.DeviceAccounts
-		acctFail = proven && !ev.Guarded && !ev.Unknown() && ev.Account != ""
-		if othersOK {
-			// Working devices here: block a failing device's account, and
-			// guard the address when failures spread over accounts or pile
-			// up; account blocks do not reset the address's count.
-			if device && s.lim.AccountFailures.Threshold > 0 && an >= s.lim.AccountFailures.Threshold {
-				f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub, Account: strings.Clone(ev.Account)}, an)
-				f.Device, f.OthersOK = true, true
-				f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for account %q; other accounts work from this address", an, ev.Account)
-				dst = append(dst, f)
-			}
-			if !device && s.lim.BadCredentials.Threshold > 0 && n >= s.lim.BadCredentials.Threshold || s.slowOver(slow) {
-				f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub}, max(n, slow))
-				f.OthersOK, f.Guard = true, true
-				s.hold(&f, slow)
-				f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for about %d account(s) from an address where other accounts work", max(n, slow), distinct(r.failMask))
-				dst = append(dst, f)
-			}
-			return dst, acctFail
-		}
-		if s.lim.BadCredentials.Threshold > 0 && n >= s.lim.BadCredentials.Threshold || s.slowOver(slow) {
-			f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub}, max(n, slow))
-			if device {
-				f.Subject.Account = strings.Clone(ev.Account)
-			}
-			s.hold(&f, slow)
-			f.Device = device && recentOK
-			f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for about %d account(s)", max(n, slow), distinct(r.failMask))
-			return append(dst, f), acctFail
-		}
-		return dst, acctFail
+	// An account that does not exist has no password to find: a request
+	// for one counts as such, even refused like a wrong password (403).
 	case ev.Unknown():
 		r.flags |= flagCreds
 		r.unk.add(now, s.unkW, 1)
@@ -370,6 +330,48 @@ func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst [
 			}
 			return append(dst, f), false
 		}
+	case ev.Rejected():
+		r.flags |= flagCreds
+		w := uint8(1)
+		if ev.Guarded {
+			w = 2 // a guess at a guarded subject: banned sooner
+		}
+		n := r.fail.add(now, s.failW, w)
+		slow := r.slow.add(now, s.slowW, w)
+		r.failMask |= bit(acct)
+		an := r.countAccount(acct, r.fail.sum()+r.unk.count(now, s.unkW))
+		device := atLeast(r.failMask) <= s.lim.DeviceAccounts
+		acctFail = proven && !ev.Guarded && ev.Account != ""
+		if othersOK {
+			// Working devices here: block a failing device's account, and
+			// guard the address when failures spread over accounts or pile
+			// up; account blocks do not reset the address's count.
+			if device && s.lim.AccountFailures.Threshold > 0 && an >= s.lim.AccountFailures.Threshold {
+				f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub, Account: strings.Clone(ev.Account)}, an)
+				f.Device, f.OthersOK = true, true
+				f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for account %q; other accounts work from this address", an, ev.Account)
+				dst = append(dst, f)
+			}
+			if !device && s.lim.BadCredentials.Threshold > 0 && n >= s.lim.BadCredentials.Threshold || s.slowOver(slow) {
+				f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub}, max(n, slow))
+				f.OthersOK, f.Guard = true, true
+				s.hold(&f, slow)
+				f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for about %d account(s) from an address where other accounts work", max(n, slow), distinct(r.failMask))
+				dst = append(dst, f)
+			}
+			return dst, acctFail
+		}
+		if s.lim.BadCredentials.Threshold > 0 && n >= s.lim.BadCredentials.Threshold || s.slowOver(slow) {
+			f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub}, max(n, slow))
+			if device {
+				f.Subject.Account = strings.Clone(ev.Account)
+			}
+			s.hold(&f, slow)
+			f.Device = device && recentOK
+			f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for about %d account(s)", max(n, slow), distinct(r.failMask))
+			return append(dst, f), acctFail
+		}
+		return dst, acctFail
 	case ev.Challenged():
 		if recentOK || r.flags&flagCreds != 0 {
 			break

@@ -201,9 +201,9 @@ func TestStaleDeviceBlockedAlone(t *testing.T) {
 
 	res, err = bantest.StaleDevice(ctx, stale, "olduser", 5)
 	require.NoError(t, err)
-	assert.Equal(t, map[int]int{404: 5}, res.Statuses, "%v", res)
+	assert.Equal(t, map[int]int{403: 5}, res.Statuses, "%v", res)
 
-	tb.settle(t, addr, 2+5)
+	tb.settle(t, addr, 2+10) // challenged, as every account is
 	sub := detect.Subject{Prefix: netip.PrefixFrom(addr, 32), Account: "olduser"}
 	rec, ok := tb.g.Record(sub)
 	require.True(t, ok, "no block; bans: %+v", tb.g.Bans())
@@ -222,7 +222,7 @@ func TestStaleDeviceBlockedAlone(t *testing.T) {
 	res, err = bantest.HealthyPhone(ctx, phone, "alice", "alice-secret", 5)
 	require.NoError(t, err)
 	assert.Equal(t, map[int]int{200: 5}, res.Statuses, "%v", res)
-	tb.settle(t, addr, 7+10) // the two refused never reached a handler
+	tb.settle(t, addr, 12+10) // the two refused never reached a handler
 	rec, _ = tb.g.Record(sub)
 	assert.Equal(t, int64(2), rec.Blocked)
 }
@@ -230,20 +230,21 @@ func TestStaleDeviceBlockedAlone(t *testing.T) {
 func TestEnumerationBanned(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name   string
-		local  string
-		attack func(tb *testbed, c *bantest.Client, names []string) (bantest.Result, error)
-		names  []string
+		name     string
+		local    string
+		attack   func(tb *testbed, c *bantest.Client, names []string) (bantest.Result, error)
+		names    []string
+		requests int // per attempt
 	}{
-		{"unknown names answered 404", "127.0.0.6:0", func(tb *testbed, c *bantest.Client, names []string) (bantest.Result, error) {
+		{"unknown names refused as a wrong password would be", "127.0.0.6:0", func(tb *testbed, c *bantest.Client, names []string) (bantest.Result, error) {
 			return bantest.EnumerateAccounts(ctx, c, names)
-		}, bantest.Names("ghost", 40)},
+		}, bantest.Names("ghost", 40), 2},
 		{"challenges never answered", "127.0.0.7:0", func(tb *testbed, c *bantest.Client, names []string) (bantest.Result, error) {
 			// The detector waits a moment before judging unanswered
 			// challenges, as phones booting together are challenged at once.
 			tb.clock.Advance(time.Second)
 			return bantest.ProbeAccounts(ctx, c, names)
-		}, bantest.Names("user", 40)},
+		}, bantest.Names("user", 40), 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -252,7 +253,7 @@ func TestEnumerationBanned(t *testing.T) {
 			c := tb.client(t, tt.local)
 			addr := c.LocalAddr().Addr()
 			i := 0
-			res := tb.untilBanned(t, addr, len(tt.names), 1, func() (bantest.Result, error) {
+			res := tb.untilBanned(t, addr, len(tt.names), tt.requests, func() (bantest.Result, error) {
 				i++
 				return tt.attack(tb, c, tt.names[i-1:i])
 			})

@@ -68,7 +68,7 @@ func explainScenarios() []scenario {
 	}
 	for _, typo := range []string{"alcie", "bbo", "caroll", "frnak"} {
 		out = append(out, scenario{"account typo " + typo, ban.CauseTypo, false, func(t *testing.T, tb *testbed, dev *bantest.Client) {
-			register(t, dev, typo, "whatever", 5, 404)
+			register(t, dev, typo, "whatever", 5, 403)
 		}})
 	}
 	for _, acct := range []string{"bob", "user1"} {
@@ -80,12 +80,12 @@ func explainScenarios() []scenario {
 		out = append(out, scenario{"deleted account used before " + acct, ban.CauseOutdated, false, func(t *testing.T, tb *testbed, dev *bantest.Client) {
 			register(t, dev, acct, password(acct), 1, 200)
 			changePassword(tb, acct, "")
-			register(t, dev, acct, password(acct), 5, 404)
+			register(t, dev, acct, password(acct), 5, 403)
 		}})
 	}
 	for _, acct := range []string{"lab1", "olduser", "qa-bench-7"} {
 		out = append(out, scenario{"test device " + acct, ban.CauseTestDevice, false, func(t *testing.T, tb *testbed, dev *bantest.Client) {
-			register(t, dev, acct, "test", 5, 404)
+			register(t, dev, acct, "test", 5, 403)
 		}})
 	}
 	for _, target := range []string{"nobody", "0049301234567"} {

@@ -49,7 +49,7 @@ func TestReload(t *testing.T) {
 	}{
 		{"alice", "alice-secret", 403},
 		{"alice", "new-secret", 200},
-		{"bob", "bob-secret", 404},
+		{"bob", "bob-secret", 403},
 		{"carol", "carol-secret", 200},
 	} {
 		st, err := c.Register(ctx, tt.account, tt.password)

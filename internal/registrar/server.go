@@ -269,9 +269,11 @@ func source(req *sip.Request) (netip.Addr, bool) {
 	return ap.Addr().Unmap(), true
 }
 
-// register answers REGISTER: 404 for an account that does not exist, 401
-// to ask for credentials (stale=true when they are unproven), 403 for wrong
-// ones, 200 for good ones.
+// register answers REGISTER: 401 to ask for credentials (stale=true when
+// they are unproven), 403 for wrong ones, 200 for good ones. An account
+// that does not exist is challenged and refused like a wrong password, so
+// that no one learns which accounts exist; the Guard is told
+// (sipgoban.MarkUnknownAccount) once the sender proved its address.
 func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
 	var name string
 	if to := req.To(); to != nil {
@@ -284,18 +286,18 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	accounts := s.dir.accounts()
-	password, ok := accounts.Password(name)
-	if !ok {
-		s.respond(req, tx, 404, "Not Found", "account", name, "deleted", accounts.Deleted[name])
-		return
-	}
+	password, exists := accounts.Password(name)
 	r, err := s.auth.Authenticate(req, tx, func(user string) (string, bool) {
 		// Username read the name above; this is the digest parser's reading.
-		return password, user == name
+		return password, exists && user == name
 	})
 	switch {
 	case r.Verdict == sipauth.Unproven:
 		s.challenged(req, r, err)
+	case r.Unknown && !exists:
+		sipgoban.MarkProven(tx)
+		sipgoban.MarkUnknownAccount(tx)
+		s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "no such account", "deleted", accounts.Deleted[name])
 	case r.Unknown:
 		sipgoban.MarkProven(tx)
 		s.respond(req, tx, 403, "Forbidden", "account", name, "reason", "credentials for another account")
