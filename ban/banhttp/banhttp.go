@@ -21,10 +21,11 @@ import (
 	"github.com/sipban/sipban/detect"
 )
 
-// Page sizes of GET /bans.
 const (
+	// DefaultLimit is the page size of GET /bans without ?limit=.
 	DefaultLimit = 1000
-	MaxLimit     = 10_000
+	// MaxLimit is the largest ?limit= served.
+	MaxLimit = 10_000
 	// scanWindow is how many records one customer's page reads through to
 	// find theirs: ban pages by subject, not by owner.
 	scanWindow = 10_000

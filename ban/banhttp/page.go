@@ -81,7 +81,10 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request) {
 		limit = 100
 	}
 	v.Title = v.T("title.list")
-	d := listData{view: v, Lifted: r.URL.Query().Get("lifted")}
+	d := listData{view: v}
+	if sub, err := detect.ParseSubject(r.URL.Query().Get("lifted")); err == nil {
+		d.Lifted = sub.String() // a subject, not a message a link could make up
+	}
 	var next detect.Subject
 	d.Records, next = h.page(v.Viewer, after, limit, v.Lang)
 	if next.IsValid() {

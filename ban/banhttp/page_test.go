@@ -163,6 +163,8 @@ func TestListPage(t *testing.T) {
 	}
 	assert.Equal(t, []string{"/ui/bans/carol@198.51.100.50?lang=en", "/ui/bans/203.0.113.80?lang=en"}, links)
 	assert.Contains(t, text(find(doc, func(n *html.Node) bool { return attr(n, "id") == "lifted" })), "dave@198.51.100.50 is unblocked")
+	doc = parse(t, do(h, "a", "GET", "/ui/bans?lifted=everything+you+own", "").Body.String())
+	assert.Nil(t, find(doc, func(n *html.Node) bool { return attr(n, "id") == "lifted" }), "only a subject is said to be lifted")
 	w := do(h, "b", "GET", "/ui/bans?lang=de", "")
 	assert.Contains(t, w.Body.String(), "bob@198.51.100.60")
 	assert.NotContains(t, w.Body.String(), "carol@")
