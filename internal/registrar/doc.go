@@ -4,7 +4,7 @@
 //
 // It answers over UDP:
 //
-//	REGISTER  404 unknown or deleted account · 401 challenge · 403 wrong password · 200
+//	REGISTER  401 challenge · 403 wrong password, or unknown or deleted account · 200
 //	INVITE    407 challenge · 403 wrong password or unknown caller · 404 unknown callee · 480
 //	OPTIONS   200
 //	BYE, unmatched CANCEL  481; other methods 405
