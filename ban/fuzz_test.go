@@ -2,6 +2,7 @@ package ban_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,7 +28,8 @@ var fuzzSources = func() []netip.Addr {
 	return out
 }()
 
-// FuzzGuard drives a Guard with sequences of events, lifts and clock steps,
+// FuzzGuard drives a Guard with sequences of events, operators' and
+// customers' lifts (with their probations) and clock steps,
 // each op four bytes, and checks after every op that memory and records
 // agree: an address is dropped exactly when an active address ban covers it
 // and it is not allow-listed; every record has a valid subject and scope;
@@ -74,9 +76,20 @@ func FuzzGuard(f *testing.F) {
 				if fl&1 == 0 {
 					expire(t, g, now)
 				}
-			case 3: // a person lifts a record
+			case 3: // an operator lifts a record, or a customer tries to
 				if bs := g.Bans(); len(bs) > 0 {
-					if err := g.Lift(ctx, bs[int(fl)%len(bs)].Subject); err != nil {
+					sub := bs[int(fl>>1)%len(bs)].Subject
+					if fl&1 == 0 {
+						if err := g.Lift(ctx, sub); err != nil {
+							t.Fatal(err)
+						}
+						break
+					}
+					if _, ok := g.Explain(sub, "de"); !ok {
+						t.Fatalf("%v listed but not explained", sub)
+					}
+					err := g.LiftAs(ctx, sub, ban.LiftRequest{By: fmt.Sprint("customer", fl%3), Fixed: ban.CauseTypo})
+					if err != nil && !errors.Is(err, ban.ErrAttack) && !errors.Is(err, ban.ErrLiftLimit) {
 						t.Fatal(err)
 					}
 				}
