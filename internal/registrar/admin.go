@@ -78,13 +78,11 @@ func login(g *ban.Guard, dir *Directory, r *http.Request) (banhttp.Viewer, error
 	}
 	want, exists := dir.accounts().Password(user)
 	good := exists && subtle.ConstantTimeCompare([]byte(pass), []byte(want)) == 1
+	// An unknown account is refused as a wrong password is, as over SIP.
 	ev := detect.Event{Source: netip.AddrPortFrom(addr, 0), Transport: "tcp", Method: "REGISTER", Account: user,
 		Credentials: true, Proven: true, UnknownAccount: !exists, Status: http.StatusOK, UserAgent: agent}
-	switch {
-	case !exists:
-		ev.Status = 404
-	case !good:
-		ev.Status = 403
+	if !good {
+		ev.Status = http.StatusForbidden
 	}
 	// The Guard logs what it cannot judge or enforce; the answer is the same.
 	_ = g.Observe(r.Context(), &ev)

@@ -190,6 +190,10 @@ func TestPortal(t *testing.T) {
 	assert.Equal(t, "[]", strings.TrimSpace(serve(browser, "bob", "bob-secret", "/bans").Body.String()))
 	assert.Equal(t, 404, serve(browser, "bob", "bob-secret", "/bans/carol@192.0.2.20").Code)
 
+	rec = serve("198.51.100.12:40000", "nobody", "x", "/bans")
+	assert.Equal(t, 401, rec.Code)
+	assert.JSONEq(t, `{"error": "log in with your SIP account and password"}`, rec.Body.String(), "an unknown account reads as a wrong password")
+
 	const guesser = "198.51.100.11:40000"
 	for range 5 {
 		assert.Equal(t, 401, serve(guesser, "alice", "guess", "/bans").Code)
