@@ -1,24 +1,30 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sipban/sipban/ban/bantest"
 )
 
 var servingHTTP = regexp.MustCompile(`msg="registrar: serving HTTP" for=(\S+) http=(\S+)`)
 
 // TestHTTP runs the built registrar with -admin and -portal: the operator
 // lists bans without logging in, as before; the portal asks customers to
-// log in with their SIP account and then serves their pages.
+// log in with their SIP account and then serves their pages, with the
+// blocks at the addresses where their account registered. -ban-local:
+// the phones are on loopback.
 func TestHTTP(t *testing.T) {
-	p := startBinary(t, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-portal", "127.0.0.1:0")
+	p := startBinary(t, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-portal", "127.0.0.1:0", "-ban-local")
 	p.waitLog(t, `msg="registrar: serving HTTP"`, 2)
 	urls := map[string]string{}
 	for _, m := range servingHTTP.FindAllStringSubmatch(p.logs.String(), -1) {
@@ -46,5 +52,30 @@ func TestHTTP(t *testing.T) {
 	st, body = get(urls["customers"]+"/ui/bans", "alice")
 	assert.Equal(t, 200, st)
 	assert.Contains(t, body, "Nothing of yours is blocked.")
+
+	// At an office, alice's phone works and a softphone mistypes carol's
+	// password: alice's customer sees the block, bob's does not.
+	d := bantest.Dialer{Timeout: 2 * time.Second}
+	for _, dev := range []struct{ account, password string }{{"alice", "alice-secret"}, {"carol", "typo"}} {
+		c, err := d.Dial(context.Background(), "127.0.0.7:0", p.addr)
+		require.NoError(t, err)
+		defer c.Close()
+		n := 1
+		if dev.account == "carol" {
+			n = 5
+		}
+		for range n {
+			_, err := c.Register(context.Background(), dev.account, dev.password)
+			require.NoError(t, err)
+		}
+	}
+	st, body = get(urls["customers"]+"/ui/bans", "alice")
+	assert.Equal(t, 200, st)
+	assert.Contains(t, body, `href="/ui/bans/carol@127.0.0.7?lang=en"`)
+	st, body = get(urls["customers"]+"/bans", "bob")
+	assert.Equal(t, 200, st)
+	assert.Equal(t, "[]", strings.TrimSpace(body))
+	st, _ = get(urls["operator"]+"/bans/carol@127.0.0.7", "")
+	assert.Equal(t, 200, st)
 	p.stop(t, syscall.SIGTERM)
 }
