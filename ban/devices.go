@@ -30,7 +30,7 @@ type Device struct {
 }
 
 const (
-	siteDevices  = 16 // per address; the least recently seen makes room
+	siteDevices  = 64 // per address; the least recently seen makes room
 	devAccounts  = 4
 	deviceWindow = 24 * time.Hour // how long a device stays listed
 )
@@ -50,7 +50,8 @@ type sites struct {
 }
 
 type site struct {
-	last int64 // Unix seconds
+	last int64    // Unix seconds
+	ids  []uint64 // devs[i].id, scanned without touching the devices
 	devs []dev
 }
 
@@ -129,8 +130,9 @@ func (st *site) device(seed maphash.Seed, ev *detect.Event, now int64) *dev {
 		h.WriteString(agent)
 	}
 	id := h.Sum64()
-	for i := range st.devs {
-		if d := &st.devs[i]; d.id == id {
+	for i, x := range st.ids {
+		if x == id {
+			d := &st.devs[i]
 			d.port = port // an instance keeps its identity as its port changes
 			return d
 		}
@@ -140,6 +142,7 @@ func (st *site) device(seed maphash.Seed, ev *detect.Event, now int64) *dev {
 		nd.instance = intern(ev.Instance, maxAgent)
 	}
 	if len(st.devs) < siteDevices {
+		st.ids = append(st.ids, id)
 		st.devs = append(st.devs, nd)
 		return &st.devs[len(st.devs)-1]
 	}
@@ -149,7 +152,7 @@ func (st *site) device(seed maphash.Seed, ev *detect.Event, now int64) *dev {
 			old = i
 		}
 	}
-	st.devs[old] = nd
+	st.ids[old], st.devs[old] = id, nd
 	return &st.devs[old]
 }
 

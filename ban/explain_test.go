@@ -209,3 +209,27 @@ func TestExplainLanguages(t *testing.T) {
 	assert.Equal(t, en.Diagnosis.Summary, fr2.Diagnosis.Summary) // the key fr lacks
 	assert.Equal(t, en.Diagnosis, xx.Diagnosis)
 }
+
+// A site lists its 64 most recently seen devices; the suspect is among
+// them however many came before.
+func TestExplainManyDevices(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	s := site{t, g, c}
+	for i := range 70 {
+		s.dev(uint16(6000+i), deskUA, "REGISTER", "alice", 200)
+	}
+	for range 5 {
+		s.dev(suspect, softUA, "REGISTER", "carol", 403)
+	}
+	r, ok := g.Record(sub("carol@198.51.100.50"))
+	require.True(t, ok)
+	ds := r.Diagnosis.Devices
+	require.Len(t, ds, 64)
+	assert.Equal(t, uint16(suspect), ds[0].Port, "the most recent first")
+	assert.True(t, ds[0].Suspect)
+	for _, d := range ds[1:] {
+		assert.False(t, d.Suspect)
+		assert.GreaterOrEqual(t, d.Port, uint16(6007), "the oldest made room")
+	}
+}
