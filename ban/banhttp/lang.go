@@ -169,6 +169,11 @@ var englishTexts = Texts{
 	"cause.unknown":              "Unknown",
 	"lang.en":                    "English",
 	"lang.de":                    "Deutsch",
+	"record.lifts":               "Unblocked before, and blocked again since",
+	"lift.by.you":                "by you",
+	"lift.by.operator":           "by an operator",
+	"lift.by.other":              "by another login",
+	"lift.fixed":                 "said fixed: %[1]s",
 }
 
 var germanTexts = Texts{
@@ -224,4 +229,9 @@ var germanTexts = Texts{
 	"cause.unknown":              "Unbekannt",
 	"lang.en":                    "English",
 	"lang.de":                    "Deutsch",
+	"record.lifts":               "Zuvor entsperrt und seither erneut gesperrt",
+	"lift.by.you":                "von Ihnen",
+	"lift.by.operator":           "vom Betreiber",
+	"lift.by.other":              "von einer anderen Anmeldung",
+	"lift.fixed":                 "als behoben angegeben: %[1]s",
 }

@@ -34,6 +34,17 @@ type view struct {
 	Viewer Viewer
 }
 
+// LiftBy says who made an earlier lift, as the viewer knows them.
+func (v view) LiftBy(n ban.LiftNote) string {
+	switch {
+	case n.Operator:
+		return v.T("lift.by.operator")
+	case n.By == v.Viewer.Name:
+		return v.T("lift.by.you")
+	}
+	return v.T("lift.by.other")
+}
+
 type langLink struct {
 	Tag, Name, Href string
 	Current         bool

@@ -172,3 +172,19 @@ func TestListPage(t *testing.T) {
 	assert.Equal(t, http.StatusSeeOther, w.Code)
 	assert.Equal(t, "/ui/bans", w.Header().Get("Location"))
 }
+
+// A record made again after a lift shows that lift: when, by whom, and
+// what was said fixed.
+func TestRecordPageLifts(t *testing.T) {
+	f := newFixture(t, ban.Policy{})
+	h := f.handler(t, banhttp.Options{})
+	path := "/bans/carol@" + office
+	at := f.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC")
+	require.Equal(t, http.StatusNoContent, do(h, "a", "DELETE", path+"?fixed=credential-typo", "").Code)
+	f.typo(t, office, "carol") // it came back
+	doc := parse(t, do(h, "a", "GET", "/ui"+path, "").Body.String())
+	assert.Equal(t, at+", by you; said fixed: Mistyped password or account name",
+		text(find(doc, func(n *html.Node) bool { return n.Data == "li" && attr(n.Parent, "id") == "lifts" })))
+	doc = parse(t, do(h, "op", "GET", "/ui"+path+"?lang=de", "").Body.String())
+	assert.Contains(t, text(find(doc, func(n *html.Node) bool { return attr(n, "id") == "lifts" })), "von einer anderen Anmeldung")
+}
