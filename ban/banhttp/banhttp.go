@@ -36,9 +36,9 @@ var ErrNoAuthorize = errors.New("banhttp: no Authorize; set Options.Unauthentica
 
 // Options configure a Handler.
 type Options struct {
-	// Authorize tells who sent a request. An error answers 401 (with
-	// Challenge, if set), before anything is read. Required unless
-	// Unauthenticated.
+	// Authorize tells who sent a request. An error answers 401 with its
+	// message (and Challenge, if set), before anything is read. Required
+	// unless Unauthenticated.
 	Authorize func(*http.Request) (Viewer, error)
 	// Unauthenticated serves every request as an operator named
 	// "operator", without asking: for an API bound to a private address
@@ -96,9 +96,6 @@ func New(g *ban.Guard, opts Options) (*Handler, error) {
 		rand.Read(h.secret)
 	}
 	h.cop = http.NewCrossOriginProtection()
-	h.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusForbidden, "cross-origin request refused")
-	}))
 	h.mux = http.NewServeMux()
 	h.mux.HandleFunc("GET /bans", h.list)
 	h.mux.HandleFunc("GET /bans/{subject...}", h.explain)

@@ -110,7 +110,6 @@ type recordData struct {
 	Causes   []string
 	Selected string
 	Token    string
-	Path     string
 	// Liftable is false for an attack a customer cannot lift: the page
 	// says so instead of offering the form.
 	Liftable bool
@@ -127,8 +126,7 @@ func (h *Handler) recordPage(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) recordData(v view, rec ban.Record, refusal string) recordData {
 	v.Title = v.T("title.record", rec.Subject.String())
-	d := recordData{view: v, Rec: rec, Causes: customerCauses, Token: h.token(v.Viewer, rec.Subject),
-		Path: "/ui/bans/" + url.PathEscape(rec.Subject.String()), Refusal: refusal,
+	d := recordData{view: v, Rec: rec, Causes: customerCauses, Token: h.token(v.Viewer, rec.Subject), Refusal: refusal,
 		Liftable: v.Viewer.Operator || rec.Diagnosis.Cause != ban.CauseAttack || rec.Scope == ban.ScopeGuard}
 	for _, c := range customerCauses {
 		if c == rec.Diagnosis.Cause {
