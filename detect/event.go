@@ -48,7 +48,7 @@ type Event struct {
 	UserAgent string
 	CallID    string
 	Contact   string
-	// Instance is the Contact's +sip.instance (RFC 5626), else its reg-id:
+	// Instance is the Contact's +sip.instance (RFC 5626), without quotes:
 	// what tells one device from another behind one address and User-Agent.
 	Instance string
 	// Malformed is non-empty when the request could not be read; it says why.

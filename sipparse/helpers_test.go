@@ -75,6 +75,9 @@ func extra(m *sipparse.Message) string {
 	if m.UserAgent != nil {
 		s = append(s, "ua="+string(m.UserAgent))
 	}
+	if m.Contact.Instance != nil {
+		s = append(s, "instance="+string(m.Contact.Instance))
+	}
 	if m.Server != nil {
 		s = append(s, "server="+string(m.Server))
 	}

@@ -118,6 +118,12 @@ Contact: <sip:j3@example.com>
 `), view{Method: "REGISTER", URI: "sips:example.com", Contact: `"Doe, <John>" sips:john@2001:db8::5:5061`,
 			ContentLength: -1, Len: whole}},
 
+		{"Contact instance", crlf(`REGISTER sip:example.com SIP/2.0
+Contact: <sip:alice@192.0.2.7:5062;ob>;reg-id=1;+SIP.Instance="<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>";expires=600
+
+`), view{Method: "REGISTER", URI: "sip:example.com", Contact: "sip:alice@192.0.2.7:5062", ContentLength: -1, Len: whole,
+			Extra: "instance=<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>"}},
+
 		{"Contact star", crlf(`REGISTER sip:example.com SIP/2.0
 Contact: *
 Expires: 0

@@ -333,8 +333,11 @@ func parseNameAddr(v []byte, na *NameAddr, multi bool) bool {
 		if !ok {
 			return false
 		}
-		if na.Tag == nil && equalFold(name, "tag") {
+		switch {
+		case na.Tag == nil && equalFold(name, "tag"):
 			na.Tag = val
+		case na.Instance == nil && equalFold(name, "+sip.instance"):
+			na.Instance = val
 		}
 		i = next
 	}

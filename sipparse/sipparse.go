@@ -194,6 +194,9 @@ type NameAddr struct {
 	URI URI
 	// Tag is the tag header parameter.
 	Tag []byte
+	// Instance is the +sip.instance header parameter of a Contact (RFC
+	// 5626), without its quotes: what tells one device from another.
+	Instance []byte
 }
 
 // Via is one Via value.

@@ -106,7 +106,7 @@ type slot struct {
 }
 
 const (
-	nfields   = 6
+	nfields   = 7
 	fieldMax  = 64
 	slotBytes = nfields * fieldMax
 )
@@ -245,7 +245,7 @@ func (p *Pairer) request(pkt *Packet) {
 	}
 	*s = slot{key: k, t: pkt.Time, src: pkt.Src, tcp: pkt.Transport == "tcp", creds: m.Auth.Present, live: true,
 		proven: m.Auth.Nonce != nil && p.nonces.issued(nonceKey(p.seed, m.Auth.Nonce), pkt.Src.Addr(), pkt.Time)}
-	for f, v := range [nfields][]byte{m.Method, account, m.RequestURI.User, m.UserAgent, m.CallID, m.Contact.URI.Raw} {
+	for f, v := range [nfields][]byte{m.Method, account, m.RequestURI.User, m.UserAgent, m.CallID, m.Contact.URI.Raw, m.Contact.Instance} {
 		s.lens[f] = uint8(copy(s.buf[f*fieldMax:(f+1)*fieldMax], v))
 	}
 	p.index[k] = uint32(i)
@@ -329,6 +329,6 @@ func (p *Pairer) emit(s *slot, t time.Time, status int, conn bool, emit func(*de
 		p.stats.Proven++
 	}
 	p.ev = detect.Event{Time: t, Source: s.src, Transport: transport, Method: f[0], Status: status,
-		Account: f[1], Credentials: s.creds, Proven: proven, Target: f[2], UserAgent: f[3], CallID: f[4], Contact: f[5]}
+		Account: f[1], Credentials: s.creds, Proven: proven, Target: f[2], UserAgent: f[3], CallID: f[4], Contact: f[5], Instance: f[6]}
 	emit(&p.ev)
 }

@@ -67,9 +67,9 @@ func newFeeder(t *testing.T, opts watch.Options) *feeder {
 func (f *feeder) emit(ev *detect.Event) {
 	e := *ev
 	// Events alias the Pairer's buffers: keep copies.
-	e.Method, e.Account, e.Target, e.UserAgent, e.CallID, e.Contact, e.Malformed =
+	e.Method, e.Account, e.Target, e.UserAgent, e.CallID, e.Contact, e.Instance, e.Malformed =
 		strings.Clone(e.Method), strings.Clone(e.Account), strings.Clone(e.Target), strings.Clone(e.UserAgent),
-		strings.Clone(e.CallID), strings.Clone(e.Contact), strings.Clone(e.Malformed)
+		strings.Clone(e.CallID), strings.Clone(e.Contact), strings.Clone(e.Instance), strings.Clone(e.Malformed)
 	f.events = append(f.events, e)
 }
 
@@ -103,6 +103,17 @@ func TestPairerDigestExchange(t *testing.T) {
 	assert.Equal(t, "alice", refusal.Account, "the digest username")
 	st := f.p.Stats()
 	assert.Equal(t, watch.Stats{Messages: 8, Paired: 2, Retransmit: 1, Unmatched: 1, Ignored: 2}, st)
+}
+
+// A Contact's +sip.instance tells devices apart behind one address.
+func TestPairerInstance(t *testing.T) {
+	f := newFeeder(t, watch.Options{})
+	r := strings.Replace(register("c9@phone", 1, "z9hG4bK-9", false), "Contact: <sip:alice@192.0.2.7:5062>",
+		`Contact: <sip:alice@192.0.2.7:5062>;+sip.instance="<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>"`, 1)
+	f.send("udp", phone, server, r)
+	f.send("udp", server, phone, answer(r, 401))
+	require.Len(t, f.events, 1)
+	assert.Equal(t, "<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>", f.events[0].Instance)
 }
 
 func TestPairerUnanswered(t *testing.T) {

@@ -185,8 +185,6 @@ func Event(req *sip.Request, status int) detect.Event {
 		ev.Contact = h.Address.String()
 		if v, ok := h.Params.Get("+sip.instance"); ok {
 			ev.Instance = strings.Trim(v, `"`)
-		} else if v, ok := h.Params.Get("reg-id"); ok {
-			ev.Instance = "reg-id=" + v
 		}
 	}
 	return ev

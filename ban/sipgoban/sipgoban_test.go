@@ -47,6 +47,19 @@ func TestEventFromRequest(t *testing.T) {
 	assert.Equal(t, "Yealink SIP-T46S", ev.UserAgent)
 	assert.Equal(t, "a84b4c76e66710@pc33", ev.CallID)
 	assert.Equal(t, 403, ev.Status)
+	assert.Empty(t, ev.Instance)
+
+	// The Contact's +sip.instance tells devices apart, as sipparse reads it.
+	withInstance := strings.Replace(register, "Contact: <sip:carol@6.6.6.6:5060>",
+		`Contact: <sip:carol@6.6.6.6:5060>;reg-id=1;+sip.instance="<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>"`, 1)
+	msg, err = sip.ParseMessage([]byte(withInstance))
+	require.NoError(t, err)
+	ev = Event(msg.(*sip.Request), 200)
+	var m sipparse.Message
+	err = sipparse.Parse([]byte(withInstance), &m)
+	require.NoError(t, err)
+	assert.Equal(t, "<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>", ev.Instance)
+	assert.Equal(t, string(m.Contact.Instance), ev.Instance)
 }
 
 func TestUsername(t *testing.T) {
