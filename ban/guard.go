@@ -222,12 +222,12 @@ func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
 	if g.pol.allowed(addr) {
 		return nil
 	}
-	where := g.where(addr)
 	ok := ev.Account != "" && ev.Authenticated() && (ev.Proven || g.pol.Limits.TrustUnproven)
-	if ok {
-		g.known.learn(g.known.device(where, ev.Account, ev.UserAgent), ev.Time.Unix())
-	}
 	if ok || ev.Failed() {
+		where := g.where(addr)
+		if ok {
+			g.known.learn(g.known.device(where, ev.Account, ev.UserAgent), ev.Time.Unix())
+		}
 		g.sites.note(where, ev, ok)
 	}
 	var findings []detect.Finding
