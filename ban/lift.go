@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,9 +19,23 @@ var (
 	ErrAttack = errors.New("ban: an attack is lifted by an operator only")
 	// ErrLiftLimit: the customer used up Policy.SelfLifts.
 	ErrLiftLimit = errors.New("ban: self-service lifts used up for now; an operator can lift it")
-	// ErrFixedMissing: a customer's lift must say which cause was fixed.
+	// ErrFixedMissing: a customer's lift must say which cause was fixed,
+	// one of FixableCauses.
 	ErrFixedMissing = errors.New("ban: say which cause was fixed")
 )
+
+// FixableCauses lists the causes a customer may say they fixed: every
+// diagnosis cause but an attack.
+func FixableCauses() []string {
+	return []string{CauseOutdated, CauseTypo, CauseTestDevice, CausePBX, CauseScript}
+}
+
+// SelfLiftable reports whether a customer may lift r (within their
+// limits): anything but an attack, and a guard, which refuses only
+// strangers.
+func (r *Record) SelfLiftable() bool {
+	return r.Diagnosis.Cause != CauseAttack || r.Scope == ScopeGuard
+}
 
 // LiftRequest says who lifts a record, and what they fixed.
 type LiftRequest struct {
@@ -95,13 +110,15 @@ func (g *Guard) LiftAs(ctx context.Context, sub detect.Subject, req LiftRequest)
 		g.mu.Unlock()
 		return fmt.Errorf("lift %v: %w", sub, ErrNotFound)
 	}
-	cause := classify(&Record{Subject: sub, Scope: scopeNames[e.scope], Cause: e.cause, Evidence: e.evidence()}, e.flags, g.dir).cause
+	r := Record{Subject: sub, Scope: scopeNames[e.scope], Cause: e.cause, Evidence: e.evidence()}
+	r.Diagnosis.Cause = classify(&r, e.flags, g.dir).cause
+	cause := r.Diagnosis.Cause
 	if !req.Operator {
 		var err error
 		switch {
-		case req.Fixed == "":
-			err = ErrFixedMissing
-		case cause == CauseAttack && e.scope != scopeGuard:
+		case !slices.Contains(FixableCauses(), req.Fixed):
+			err = fmt.Errorf("%w, one of %s, not %q", ErrFixedMissing, strings.Join(FixableCauses(), ", "), req.Fixed)
+		case !r.SelfLiftable():
 			err = ErrAttack
 		case !g.lifts.take(req.By, now, g.pol.SelfLifts, g.pol.SelfLiftPeriod):
 			err = ErrLiftLimit

@@ -92,6 +92,8 @@ func TestLiftRules(t *testing.T) {
 	ctx := context.Background()
 	subj := typoBlock(t, s)
 	assert.ErrorIs(t, g.LiftAs(ctx, subj, ban.LiftRequest{By: "customer-7"}), ban.ErrFixedMissing)
+	assert.ErrorIs(t, g.LiftAs(ctx, subj, ban.LiftRequest{By: "customer-7", Fixed: ban.CauseAttack}), ban.ErrFixedMissing)
+	assert.ErrorIs(t, g.LiftAs(ctx, subj, ban.LiftRequest{By: "customer-7", Fixed: "everything"}), ban.ErrFixedMissing)
 	assert.ErrorIs(t, g.LiftAs(ctx, sub("carol@198.51.100.99"), ban.LiftRequest{By: "customer-7", Fixed: ban.CauseTypo}), ban.ErrNotFound)
 
 	var guess []req

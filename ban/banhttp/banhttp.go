@@ -268,18 +268,9 @@ func (h *Handler) lift(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// customerCauses are what a customer may say they fixed.
-var customerCauses = []string{ban.CauseOutdated, ban.CauseTypo, ban.CauseTestDevice, ban.CausePBX, ban.CauseScript}
-
-// errFixedUnknown: a lift names a cause that is none of customerCauses.
-var errFixedUnknown = errors.New("banhttp: fixed: not a cause a customer fixes")
-
 // liftAs lifts sub as v: an operator's lift, or a customer's through
 // ban's limits.
 func (h *Handler) liftAs(ctx context.Context, v Viewer, sub detect.Subject, fixed string) error {
-	if fixed != "" && !slices.Contains(customerCauses, fixed) {
-		return fmt.Errorf("%w: %q (want one of %s)", errFixedUnknown, fixed, strings.Join(customerCauses, ", "))
-	}
 	return h.g.LiftAs(ctx, sub, ban.LiftRequest{By: v.Name, Operator: v.Operator, Fixed: fixed})
 }
 
@@ -289,9 +280,7 @@ func liftStatus(err error) (int, string) {
 	case errors.Is(err, ban.ErrNotFound):
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, ban.ErrFixedMissing):
-		return http.StatusBadRequest, err.Error() + ": ?fixed=" + strings.Join(customerCauses, "|")
-	case errors.Is(err, errFixedUnknown):
-		return http.StatusBadRequest, err.Error()
+		return http.StatusBadRequest, err.Error() + ": ?fixed=" + strings.Join(ban.FixableCauses(), "|")
 	case errors.Is(err, ban.ErrAttack):
 		return http.StatusForbidden, err.Error()
 	case errors.Is(err, ban.ErrLiftLimit):

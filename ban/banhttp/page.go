@@ -126,9 +126,9 @@ func (h *Handler) recordPage(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) recordData(v view, rec ban.Record, refusal string) recordData {
 	v.Title = v.T("title.record", rec.Subject.String())
-	d := recordData{view: v, Rec: rec, Causes: customerCauses, Token: h.token(v.Viewer, rec.Subject), Refusal: refusal,
-		Liftable: v.Viewer.Operator || rec.Diagnosis.Cause != ban.CauseAttack || rec.Scope == ban.ScopeGuard}
-	for _, c := range customerCauses {
+	d := recordData{view: v, Rec: rec, Causes: ban.FixableCauses(), Token: h.token(v.Viewer, rec.Subject), Refusal: refusal,
+		Liftable: v.Viewer.Operator || rec.SelfLiftable()}
+	for _, c := range d.Causes {
 		if c == rec.Diagnosis.Cause {
 			d.Selected = c
 		}
