@@ -52,11 +52,7 @@ func (s softphone) run(t *testing.T) string {
 // marked and still registering. It runs when SIPBAN_BARESIP is set, and
 // then fails rather than skips if baresip is missing.
 func TestBaresip(t *testing.T) {
-	if os.Getenv("SIPBAN_BARESIP") == "" {
-		t.Skip("set SIPBAN_BARESIP=1 to play softphones with baresip")
-	}
-	bin, err := exec.LookPath("baresip")
-	require.NoError(t, err, "SIPBAN_BARESIP is set but baresip is not installed")
+	bin := tools(t, "SIPBAN_BARESIP", "play softphones with baresip", "baresip")[0]
 	const good, bad = 5094, 5093
 	for _, c := range []struct {
 		name, account, pass, want, didYouMean string

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -372,4 +374,20 @@ func TestAdminLiftsBan(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 200, st, "answered again once lifted")
 	tb.settle(t, addr, before+2)
+}
+
+// tools returns the paths of the programs a suite selected by env runs,
+// skipping it when env is unset; once set, a missing program fails it.
+func tools(t *testing.T, env, why string, names ...string) []string {
+	t.Helper()
+	if os.Getenv(env) == "" {
+		t.Skipf("set %s=1 to %s", env, why)
+	}
+	paths := make([]string, len(names))
+	for i, n := range names {
+		p, err := exec.LookPath(n)
+		require.NoError(t, err, "%s is set but %s is not installed", env, n)
+		paths[i] = p
+	}
+	return paths
 }

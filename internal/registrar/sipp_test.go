@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -24,13 +23,7 @@ import (
 // guesser with a wrong password. It runs when SIPBAN_SIPP is set, and then
 // fails rather than skips if sipp is missing.
 func TestSipp(t *testing.T) {
-	if os.Getenv("SIPBAN_SIPP") == "" {
-		t.Skip("set SIPBAN_SIPP=1 to run sipp (https://github.com/SIPp/sipp) against the registrar")
-	}
-	bin, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Fatalf("SIPBAN_SIPP is set but sipp is not installed: %v", err)
-	}
+	bin := tools(t, "SIPBAN_SIPP", "run sipp (https://github.com/SIPp/sipp) against the registrar", "sipp")[0]
 	tb := start(t)
 
 	t.Run("phone registers", func(t *testing.T) {

@@ -26,13 +26,8 @@ import (
 // when SIPBAN_SIPVICIOUS is set, and then fails rather than skips if the
 // tools are missing.
 func TestSipvicious(t *testing.T) {
-	if os.Getenv("SIPBAN_SIPVICIOUS") == "" {
-		t.Skip("set SIPBAN_SIPVICIOUS=1 to attack the registrar with SIPVicious (svcrack, svwar)")
-	}
-	svcrack, err := exec.LookPath("svcrack")
-	require.NoError(t, err, "SIPBAN_SIPVICIOUS is set but SIPVicious is not installed")
-	svwar, err := exec.LookPath("svwar")
-	require.NoError(t, err, "SIPBAN_SIPVICIOUS is set but SIPVicious is not installed")
+	sv := tools(t, "SIPBAN_SIPVICIOUS", "attack the registrar with SIPVicious", "svcrack", "svwar")
+	svcrack, svwar := sv[0], sv[1]
 
 	// The dictionary holds bob's password after ten wrong ones.
 	dict := filepath.Join(t.TempDir(), "dict.txt")
