@@ -20,6 +20,11 @@ type HEPOptions struct {
 	// HEPDecoder.AuthKey). A TCP connection that sends a packet without it
 	// is closed.
 	AuthKey string
+	// Senders, if set, are the only addresses HEP is read from: datagrams
+	// from others are dropped and their connections closed at once, and
+	// counted as refused. A UDP sender address can be forged; a TCP one
+	// cannot, so mirror over TCP where the port is reachable by others.
+	Senders []netip.Prefix
 	// MaxConns bounds the TCP connections served at once; one more is
 	// closed as soon as it is accepted, and counted. Zero means 64.
 	MaxConns int
@@ -44,6 +49,34 @@ type HEPStats struct {
 	Refused     int // HEP packets refused by any other ErrHEP error, or cut short
 	Conns       int // TCP connections accepted and served
 	ConnsFull   int // TCP connections closed at once: MaxConns were open
+}
+
+// errSender is why a packet or connection from outside Senders is refused.
+var errSender = errors.New("watch: hep: sender not in HEPOptions.Senders")
+
+// sender reports whether HEP is read from a.
+func (s *HEPServer) sender(a netip.Addr) bool {
+	if len(s.opts.Senders) == 0 {
+		return true
+	}
+	a = a.Unmap()
+	for _, p := range s.opts.Senders {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// addrPort reads a net.Addr of UDP or TCP; the zero AddrPort otherwise.
+func addrPort(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.AddrPort()
+	case *net.TCPAddr:
+		return a.AddrPort()
+	}
+	return netip.AddrPort{}
 }
 
 // HEPServer receives HEP over UDP (one packet per datagram) and TCP
@@ -168,6 +201,13 @@ func (r *hepRun) datagrams(ctx context.Context, pc net.PacketConn) {
 			r.stop(fmt.Errorf("watch: hep: read: %w", err))
 			return
 		}
+		if udp == nil {
+			ap = addrPort(addr)
+		}
+		if !r.s.sender(ap.Addr()) {
+			r.s.refused("packet from a sender not allowed", ap, errSender)
+			continue
+		}
 		if err := r.handle(ctx, &d, buf[:n]); err != nil {
 			if udp != nil {
 				r.s.refused("packet refused", ap, err)
@@ -206,6 +246,11 @@ func (r *hepRun) accept(ctx context.Context, ln net.Listener) {
 			continue
 		}
 		wait = 0
+		if from := addrPort(c.RemoteAddr()); !r.s.sender(from.Addr()) {
+			c.Close()
+			r.s.refused("connection from a sender not allowed", from, errSender)
+			continue
+		}
 		select {
 		case slots <- struct{}{}:
 		default:

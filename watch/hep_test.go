@@ -728,3 +728,33 @@ func TestDestinations(t *testing.T) {
 	assert.True(t, s.Server(server6))
 	assert.False(t, s.Server(other), "past max")
 }
+
+// Senders keeps HEP from anyone else out: a datagram is dropped, a
+// connection closed at once.
+func TestHEPServerSenders(t *testing.T) {
+	s, addr, stop := hepServer(t, watch.HEPOptions{Senders: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		Logger: slog.New(slog.DiscardHandler)}, func(*watch.Packet) error { return nil })
+	good := hepOf(udp4)
+	from := func(network string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+		if network == "tcp" {
+			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}
+		}
+		c, err := d.Dial(network, addr.String())
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	_, err := from("udp").Write(good)
+	require.NoError(t, err)
+	waitFor(t, "the stranger's datagram refused", func() bool { return s.Stats().Refused == 1 })
+	c := from("tcp")
+	_, _ = c.Write(good)
+	closedByServer(t, c, "a stranger's connection")
+	waitFor(t, "the stranger's connection refused", func() bool { return s.Stats().Refused == 2 })
+	send(t, "udp", addr, good)
+	send(t, "tcp", addr, good)
+	waitFor(t, "the sender's packets", func() bool { return s.Stats().Packets == 2 })
+	require.ErrorIs(t, stop(), context.Canceled)
+	assert.Equal(t, watch.HEPStats{Packets: 2, Refused: 2, Conns: 1}, s.Stats())
+}

@@ -15,12 +15,12 @@
 // which also shows SIP over TLS decrypted (watch/README.md has the lines
 // Kamailio, OpenSIPS, FreeSWITCH and Asterisk need to send it):
 //
-//	go run ./examples/watch -hep 127.0.0.1:9060 -hep-key s3cret
+//	go run ./examples/watch -hep 127.0.0.1:9060 -hep-key s3cret -hep-from 127.0.0.1
 //
 // With -hep the server is every address the mirrored requests are sent
 // to, unless -server names it; give -server for a proxy whose mirror
 // shows requests it forwards. HEP proves nothing about its sender: listen
-// where only the SIP server reaches.
+// where only the SIP server reaches, and name it with -hep-from.
 //
 // A capture is replayed as if it began when the program started, so that
 // the bans it applies last as long as they would have.
@@ -58,6 +58,7 @@ import (
 type config struct {
 	file, iface     string
 	hep, hepKey     string
+	hepFrom         string
 	servers         string
 	enforcer, table string
 	keep, json      bool
@@ -70,6 +71,7 @@ func main() {
 	flag.StringVar(&cfg.iface, "i", "", "capture live on `interface` (Linux, root)")
 	flag.StringVar(&cfg.hep, "hep", "", "receive HEP from the server on `address:port`, UDP and TCP")
 	flag.StringVar(&cfg.hepKey, "hep-key", "", "with -hep, refuse HEP packets without this auth `key`")
+	flag.StringVar(&cfg.hepFrom, "hep-from", "", "with -hep, read HEP only from these `prefixes`, comma-separated (a bare address is a /32 or /128)")
 	flag.StringVar(&cfg.servers, "server", "", "the server's `address:port`es, comma-separated (default: any address on port 5060 or 5061; with -hep, where the requests go)")
 	flag.StringVar(&cfg.enforcer, "enforcer", "", "apply bans with `name`: nftables or iptables (root); empty only prints them")
 	flag.StringVar(&cfg.table, "table", "sipban", "nftables table, or ipset name prefix")
@@ -101,8 +103,12 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	if sources != 1 {
 		return errors.New("give one of -r file, -i interface or -hep address")
 	}
-	if cfg.hepKey != "" && cfg.hep == "" {
-		return errors.New("-hep-key needs -hep")
+	if (cfg.hepKey != "" || cfg.hepFrom != "") && cfg.hep == "" {
+		return errors.New("-hep-key and -hep-from need -hep")
+	}
+	senders, err := kernel.ParsePrefixes("-hep-from", cfg.hepFrom)
+	if err != nil {
+		return err
 	}
 	server, err := parseServers(cfg.servers)
 	if err != nil {
@@ -214,7 +220,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		fmt.Fprintf(out, "watch: capturing on %s\n", cfg.iface)
 		err = live.Run(ctx, d, handle)
 	default:
-		if hs, err = serveHEP(ctx, out, cfg, handle); err != nil {
+		if hs, err = serveHEP(ctx, out, cfg, senders, handle); err != nil {
 			return err
 		}
 	}
@@ -238,8 +244,8 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 // serveHEP receives HEP on cfg.hep, UDP and TCP on one port, until ctx is
 // done. It returns the server, for its counts, and what stopped it if not
 // ctx.
-func serveHEP(ctx context.Context, out io.Writer, cfg config, fn func(*watch.Packet) error) (*watch.HEPServer, error) {
-	hs, err := watch.NewHEPServer(watch.HEPOptions{AuthKey: cfg.hepKey, Logger: slog.New(slog.NewTextHandler(out, nil))})
+func serveHEP(ctx context.Context, out io.Writer, cfg config, senders []netip.Prefix, fn func(*watch.Packet) error) (*watch.HEPServer, error) {
+	hs, err := watch.NewHEPServer(watch.HEPOptions{AuthKey: cfg.hepKey, Senders: senders, Logger: slog.New(slog.NewTextHandler(out, nil))})
 	if err != nil {
 		return nil, err
 	}

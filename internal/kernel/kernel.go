@@ -109,7 +109,7 @@ func (f Flags) scope(ifaddrs func() ([]net.Addr, error)) (Scope, error) {
 		return s, fmt.Errorf("-ports %s and -all-ports: give one", f.Ports)
 	}
 	s.AllPorts = f.AllPorts
-	if s.Allow, err = parseAllow(f.Allow); err != nil {
+	if s.Allow, err = ParsePrefixes("-allow", f.Allow); err != nil {
 		return s, err
 	}
 	if !f.BanLocal {
@@ -167,8 +167,10 @@ func parsePorts(v string) ([]uint16, error) {
 	return out, nil
 }
 
-func parseAllow(v string) ([]netip.Prefix, error) {
-	its, err := items("-allow", v)
+// ParsePrefixes reads flag's value v: prefixes or bare addresses (a /32
+// or /128), comma-separated.
+func ParsePrefixes(flag, v string) ([]netip.Prefix, error) {
+	its, err := items(flag, v)
 	if err != nil {
 		return nil, err
 	}
@@ -176,14 +178,14 @@ func parseAllow(v string) ([]netip.Prefix, error) {
 	for _, it := range its {
 		if a, err := netip.ParseAddr(it); err == nil {
 			if a.Zone() != "" {
-				return nil, fmt.Errorf("-allow: %q: an address with a zone; give it without", it)
+				return nil, fmt.Errorf("%s: %q: an address with a zone; give it without", flag, it)
 			}
 			out = append(out, netip.PrefixFrom(a, a.BitLen()))
 			continue
 		}
 		p, err := netip.ParsePrefix(it)
 		if err != nil {
-			return nil, fmt.Errorf("-allow: %q is neither an address nor a prefix (like 192.0.2.7 or 2001:db8::/32)", it)
+			return nil, fmt.Errorf("%s: %q is neither an address nor a prefix (like 192.0.2.7 or 2001:db8::/32)", flag, it)
 		}
 		out = append(out, p.Masked())
 	}
