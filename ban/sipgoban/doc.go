@@ -1,6 +1,6 @@
 // Package sipgoban wires a ban.Guard into a github.com/emiago/sipgo server.
 //
-// Three pieces. Option installs a transport read filter that drops packets
+// Option installs a transport read filter that drops packets
 // from banned sources before sipgo parses them, and the UDP datagrams
 // sipgo's parser would refuse, which it reports to the Guard as malformed.
 // Wrap wraps each request handler so that every transaction becomes a
@@ -15,6 +15,8 @@
 // calls MarkProven for every verdict over a nonce issued to the source, so
 // that the Guard weighs the evidence fully; requests over TCP and TLS are
 // proven by their connection.
+// On TCP and TLS, Listener cuts a banned source's connections: at accept,
+// and at the next read once the source is banned.
 // LogHandler bounds what sipgo logs of the messages it still cannot parse
 // (on stream transports), which it otherwise writes whole, once each.
 //

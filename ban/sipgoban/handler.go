@@ -22,10 +22,15 @@ import (
 // refuses (not from a known device of a guarded address or account), are
 // answered 403 Forbidden without calling h; the Guard counts the latter as
 // guesses. Requests from a known scanner's
-// User-Agent get no answer at all, so that the scan learns nothing.
+// User-Agent get no answer at all, so that the scan learns nothing; nor do
+// requests from a banned source, which sipgo parsed before the ban (several
+// read at once from a stream, or in flight when it came).
 func Wrap(g *ban.Guard, h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		ev := Event(req, 0)
+		if g.Banned(ev.Source.Addr()) {
+			return
+		}
 		if _, scanner := detect.ScannerAgent(ev.UserAgent); scanner {
 			observe(g, &ev)
 			return

@@ -1,0 +1,70 @@
+package sipgoban
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/sipban/sipban/ban"
+)
+
+// ErrBanned is what a connection of a Listener returns from Read once its
+// source is banned. It wraps net.ErrClosed, which sipgo takes for a
+// connection closed, not a read error to log.
+var ErrBanned = fmt.Errorf("sipgoban: source banned: %w", net.ErrClosed)
+
+// Listener returns l with the connections of banned sources cut: Accept
+// closes a connection from a banned source at once and waits for the next,
+// and a connection whose source is banned while it is open is closed at its
+// next read, before the bytes read reach sipgo. Give it to sipgo's
+// ServeTCP, or wrapped in tls.NewListener to ServeTLS, so that a banned
+// source costs no TLS handshake either:
+//
+//	srv.ServeTLS(tls.NewListener(sipgoban.Listener(l, g), conf))
+//
+// Connections without an IP address (not TCP) are passed unchecked. It
+// starts no goroutine, and is safe for concurrent use as l is.
+func Listener(l net.Listener, g *ban.Guard) net.Listener {
+	return &listener{Listener: l, g: g}
+}
+
+type listener struct {
+	net.Listener
+	g *ban.Guard
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ap, ok := addrPort(c.RemoteAddr())
+		if !ok {
+			return c, nil
+		}
+		if l.g.Banned(ap.Addr()) {
+			c.Close()
+			continue // an error would stop sipgo's accept loop
+		}
+		return &conn{Conn: c, g: l.g, addr: ap.Addr()}, nil
+	}
+}
+
+// conn is a connection of a Listener.
+type conn struct {
+	net.Conn
+	g    *ban.Guard
+	addr netip.Addr
+}
+
+// Read checks after reading, not before: a read blocks, and the ban may
+// come while it waits.
+func (c *conn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 && c.g.Banned(c.addr) {
+		c.Conn.Close()
+		return 0, ErrBanned
+	}
+	return n, err
+}
