@@ -612,10 +612,10 @@ func (g *Guard) notify(h held, f *detect.Finding) {
 		return
 	}
 	g.mu.RLock()
-	r, ok := g.snapshot(h)
+	u, ok := g.snapshot(h)
 	g.mu.RUnlock()
 	if ok {
-		g.onBan(r)
+		g.onBan(g.explain(u, "en"))
 	}
 }
 
@@ -668,12 +668,16 @@ func (g *Guard) enforce(ctx context.Context, ens []enforce.Enforcer, fn func(con
 func (g *Guard) Bans() []Record {
 	ns := g.now().UnixNano()
 	g.mu.RLock()
-	defer g.mu.RUnlock()
-	out := make([]Record, 0, g.tab.len())
+	us := make([]unpacked, 0, g.tab.len())
 	for _, e := range g.expiry.es {
 		if e.active(ns) {
-			out = append(out, g.render(e))
+			us = append(us, g.unpack(e))
 		}
+	}
+	g.mu.RUnlock()
+	out := make([]Record, len(us))
+	for i, u := range us {
+		out[i] = g.explain(u, "en")
 	}
 	sortByUntil(out)
 	return out
@@ -687,33 +691,42 @@ func (g *Guard) Record(sub detect.Subject) (Record, bool) { return g.Explain(sub
 func (g *Guard) Explain(sub detect.Subject, lang string) (Record, bool) {
 	ns := g.now().UnixNano()
 	g.mu.RLock()
-	defer g.mu.RUnlock()
 	e := g.tab.get(sub)
 	if e == nil || !e.active(ns) {
+		g.mu.RUnlock()
 		return Record{}, false
 	}
-	return g.renderIn(e, lang), true
+	u := g.unpack(e)
+	g.mu.RUnlock()
+	return g.explain(u, lang), true
 }
 
-// render unpacks e with its diagnosis in English. g.mu must be held.
-func (g *Guard) render(e *entry) Record {
-	return g.renderIn(e, "en")
+// unpacked is a record copied out under the lock, to be explained after
+// it: the explanation asks the caller's Directory, which may be slow, and
+// must not hold up the Guard meanwhile.
+type unpacked struct {
+	r     Record
+	flags uint8
 }
 
-// renderIn unpacks e with its diagnosis in lang. g.mu must be held.
-func (g *Guard) renderIn(e *entry, lang string) Record {
-	r := g.tab.record(e)
-	r.Diagnosis = g.diagnose(&r, e.flags, lang)
+// unpack copies e out. g.mu must be held.
+func (g *Guard) unpack(e *entry) unpacked { return unpacked{g.tab.record(e), e.flags} }
+
+// explain renders u's diagnosis in lang, and its lifts. g.mu must not be
+// held.
+func (g *Guard) explain(u unpacked, lang string) Record {
+	r := u.r
+	r.Diagnosis = g.diagnose(&r, u.flags, lang)
 	r.Lifts = g.lifts.notesOf(r.Subject)
 	return r
 }
 
-// snapshot renders h's record if it still is. g.mu must be held.
-func (g *Guard) snapshot(h held) (Record, bool) {
+// snapshot unpacks h's record if it still is. g.mu must be held.
+func (g *Guard) snapshot(h held) (unpacked, bool) {
 	if !h.live() {
-		return Record{}, false
+		return unpacked{}, false
 	}
-	return g.render(h.e), true
+	return g.unpack(h.e), true
 }
 
 // Lift ends the record on exactly sub (a ban, block or guard), as an

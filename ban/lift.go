@@ -104,36 +104,43 @@ func room[K comparable, V any](m map[K]V, k K, max int) {
 // kept with the subject (Record.Lifts).
 func (g *Guard) LiftAs(ctx context.Context, sub detect.Subject, req LiftRequest) error {
 	now := g.now()
-	g.mu.Lock()
+	// The cause is judged outside the lock: it asks the caller's Directory.
+	g.mu.RLock()
 	e := g.tab.get(sub)
 	if e == nil || !e.active(now.UnixNano()) {
-		g.mu.Unlock()
+		g.mu.RUnlock()
 		return fmt.Errorf("lift %v: %w", sub, ErrNotFound)
 	}
-	r := Record{Subject: sub, Scope: scopeNames[e.scope], Cause: e.cause, Evidence: e.evidence()}
-	r.Diagnosis.Cause = classify(&r, e.flags, g.dir).cause
-	cause := r.Diagnosis.Cause
+	u, gen := g.unpack(e), e.gen
+	g.mu.RUnlock()
+	r := u.r
+	r.Diagnosis.Cause = classify(&r, u.flags, g.dir).cause
+	var err error
 	if !req.Operator {
-		var err error
 		switch {
 		case !slices.Contains(FixableCauses(), req.Fixed):
 			err = fmt.Errorf("%w, one of %s, not %q", ErrFixedMissing, strings.Join(FixableCauses(), ", "), req.Fixed)
 		case !r.SelfLiftable():
 			err = ErrAttack
-		case !g.lifts.take(req.By, now, g.pol.SelfLifts, g.pol.SelfLiftPeriod):
-			err = ErrLiftLimit
-		}
-		if err != nil {
-			g.mu.Unlock()
-			return fmt.Errorf("lift %v: %w", sub, err)
 		}
 	}
-	flags := e.flags
+	g.mu.Lock()
+	switch {
+	case err != nil:
+	case e.gen != gen || !e.active(now.UnixNano()):
+		err = ErrNotFound // lifted, or ended, meanwhile
+	case !req.Operator && !g.lifts.take(req.By, now, g.pol.SelfLifts, g.pol.SelfLiftPeriod):
+		err = ErrLiftLimit
+	}
+	if err != nil {
+		g.mu.Unlock()
+		return fmt.Errorf("lift %v: %w", sub, err)
+	}
 	h := g.drop(e)
 	g.mu.Unlock()
-	g.lifts.note(sub, LiftNote{By: req.By, Operator: req.Operator, Fixed: req.Fixed, Cause: cause, At: now.UTC()})
+	g.lifts.note(sub, LiftNote{By: req.By, Operator: req.Operator, Fixed: req.Fixed, Cause: r.Diagnosis.Cause, At: now.UTC()})
 	if !req.Operator {
-		g.lifts.probe(sub, probation{until: now.Add(g.pol.Probation), cause: h.cause, flags: flags, fixed: req.Fixed})
+		g.lifts.probe(sub, probation{until: now.Add(g.pol.Probation), cause: h.cause, flags: u.flags, fixed: req.Fixed})
 	}
 	g.log.Info("sipban: lifted", "subject", sub, "cause", h.cause, "by", req.By, "operator", req.Operator, "fixed", req.Fixed)
 	if err := g.unenforce(ctx, []held{h}, true); err != nil {

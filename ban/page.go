@@ -25,7 +25,6 @@ func (g *Guard) PageIn(after detect.Subject, limit int, lang string) (recs []Rec
 	}
 	now := g.now()
 	g.mu.RLock()
-	defer g.mu.RUnlock()
 	// The limit smallest subjects after the cursor, largest on top; the
 	// records are read in the order they lie in memory.
 	ns := now.UnixNano()
@@ -49,9 +48,14 @@ func (g *Guard) PageIn(after detect.Subject, limit int, lang string) (recs []Rec
 		}
 		return true
 	})
-	recs = make([]Record, len(h.es))
+	us := make([]unpacked, len(h.es))
 	for i, p := range h.es {
-		recs[i] = g.renderIn(p.e, lang)
+		us[i] = g.unpack(p.e)
+	}
+	g.mu.RUnlock()
+	recs = make([]Record, len(us))
+	for i, u := range us {
+		recs[i] = g.explain(u, lang)
 	}
 	slices.SortFunc(recs, func(a, b Record) int { return compareSubjects(a.Subject, b.Subject) })
 	return recs, more
