@@ -1,12 +1,15 @@
 package bantest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -41,6 +44,15 @@ type Dialer struct {
 	// Domain is the host part of the URIs sent ("sip:alice@Domain"); empty
 	// means the target's address.
 	Domain string
+	// Transport is "udp", "tcp" or "tls"; empty means "udp". Over TCP and
+	// TLS a Client speaks on one connection, framed by Content-Length, and
+	// takes the server closing it for silence: the request, and every one
+	// after it, goes unanswered (ErrNoAnswer), as for a banned source.
+	Transport string
+	// TLSConfig configures the TLS client; nil means one that skips
+	// verifying the server's certificate, for test servers whose
+	// certificate is self-signed (SelfSigned).
+	TLSConfig *tls.Config
 }
 
 // Dial returns a Client sending from local to target with the zero Dialer.
@@ -49,29 +61,65 @@ func Dial(ctx context.Context, local, target string) (*Client, error) {
 	return d.Dial(ctx, local, target)
 }
 
-// Dial binds a UDP socket to local ("127.0.0.2:0" picks a free port on
-// 127.0.0.2) and returns a Client that sends to target ("host:port").
+// Dial binds a socket to local ("127.0.0.2:0" picks a free port on
+// 127.0.0.2) and returns a Client that sends to target ("host:port") over
+// d.Transport. Over TLS the handshake comes with the first request, so
+// that a server refusing the connection is silence to that request.
 func (d *Dialer) Dial(ctx context.Context, local, target string) (*Client, error) {
-	laddr, err := net.ResolveUDPAddr("udp", local)
-	if err != nil {
-		return nil, fmt.Errorf("bantest: local address: %w", err)
-	}
-	// A connected socket hears only the target, and reports an ICMP
-	// "port unreachable" as an error rather than as silence.
-	nd := net.Dialer{LocalAddr: laddr}
-	conn, err := nd.DialContext(ctx, "udp", target)
-	if err != nil {
-		return nil, fmt.Errorf("bantest: %w", err)
-	}
-	uc := conn.(*net.UDPConn)
 	c := &Client{
-		conn:    uc,
-		local:   unmap(uc.LocalAddr().(*net.UDPAddr).AddrPort()),
 		timeout: d.Timeout,
 		ua:      d.UserAgent,
 		domain:  d.Domain,
 		callIDs: make(map[string]string),
-		buf:     make([]byte, 65535),
+		buf:     make([]byte, maxMessage),
+	}
+	switch strings.ToLower(d.Transport) {
+	case "", "udp":
+		c.via = "UDP"
+	case "tcp":
+		c.via = "TCP"
+	case "tls":
+		c.via = "TLS"
+	default:
+		return nil, fmt.Errorf("bantest: unknown transport %q", d.Transport)
+	}
+	network := "tcp"
+	if c.via == "UDP" {
+		network = "udp"
+	}
+	// A connected UDP socket hears only the target, and reports an ICMP
+	// "port unreachable" as an error rather than as silence.
+	laddr, err := net.ResolveTCPAddr("tcp", local) // its IP and port, whichever the network
+	if err != nil {
+		return nil, fmt.Errorf("bantest: local address: %w", err)
+	}
+	nd := net.Dialer{LocalAddr: laddr}
+	if network == "udp" {
+		nd.LocalAddr = &net.UDPAddr{IP: laddr.IP, Port: laddr.Port, Zone: laddr.Zone}
+	}
+	conn, err := nd.DialContext(ctx, network, target)
+	if err != nil {
+		return nil, fmt.Errorf("bantest: %w", err)
+	}
+	ap, err := netip.ParseAddrPort(conn.LocalAddr().String())
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("bantest: local address: %w", err)
+	}
+	c.local = unmap(ap)
+	if c.domain == "" {
+		c.domain = conn.RemoteAddr().String()
+	}
+	if c.via == "TLS" {
+		conf := d.TLSConfig
+		if conf == nil {
+			conf = &tls.Config{InsecureSkipVerify: true}
+		}
+		conn = tls.Client(conn, conf)
+	}
+	c.conn = conn
+	if c.via != "UDP" {
+		c.rd = bufio.NewReaderSize(conn, maxMessage)
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
@@ -79,21 +127,23 @@ func (d *Dialer) Dial(ctx context.Context, local, target string) (*Client, error
 	if c.ua == "" {
 		c.ua = DefaultUserAgent
 	}
-	if c.domain == "" {
-		c.domain = uc.RemoteAddr().String()
-	}
 	return c, nil
 }
 
-// Client sends hand-built SIP requests over UDP from one local address and
-// port, and reads the answers. It does what a phone does and no more:
+// maxMessage bounds the size of a message a Client reads.
+const maxMessage = 65535
+
+// Client sends hand-built SIP requests over UDP, TCP or TLS from one local
+// address and port, and reads the answers. It does what a phone does and no more:
 // answer a digest challenge once, acknowledge final responses to INVITE,
 // hang up a call that was answered. Requests are sent once and never
 // retransmitted.
 //
 // A Client is safe for concurrent use; it sends one request at a time.
 type Client struct {
-	conn    *net.UDPConn
+	conn    net.Conn
+	rd      *bufio.Reader // over a stream; nil over UDP
+	via     string        // the transport as Via names it
 	local   netip.AddrPort
 	timeout time.Duration
 	ua      string
@@ -103,12 +153,13 @@ type Client struct {
 	cseq    uint32
 	callIDs map[string]string // REGISTER Call-ID per account, as a phone keeps one
 	buf     []byte
+	cut     error // why the server closed the stream; nil while it is open
 }
 
 // LocalAddr returns the address and port the Client sends from.
 func (c *Client) LocalAddr() netip.AddrPort { return c.local }
 
-// Close releases the socket.
+// Close releases the socket or connection.
 func (c *Client) Close() error { return c.conn.Close() }
 
 // Register registers account once and returns the final status. When
@@ -265,7 +316,7 @@ func (c *Client) do(ctx context.Context, m *message) (*response, error) {
 	stop := context.AfterFunc(ctx, func() { c.conn.SetReadDeadline(time.Now()) })
 	defer stop()
 	for {
-		n, err := c.conn.Read(c.buf)
+		data, err := c.read()
 		if err != nil {
 			if ctx.Err() != nil {
 				return &response{}, ctx.Err()
@@ -273,9 +324,12 @@ func (c *Client) do(ctx context.Context, m *message) (*response, error) {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return &response{}, fmt.Errorf("%w to %s %s within %v", ErrNoAnswer, m.method, m.uri, c.timeout)
 			}
+			if c.rd != nil {
+				return &response{}, c.closed(m, err)
+			}
 			return &response{}, fmt.Errorf("bantest: %s %s: %w", m.method, m.uri, err)
 		}
-		res, ok := parseResponse(c.buf[:n])
+		res, ok := parseResponse(data)
 		if !ok || res.callID != m.callID || res.cseq != m.cseq || res.method != m.method || res.status < 200 {
 			continue // provisional, or a stray from an earlier transaction
 		}
@@ -287,10 +341,63 @@ func (c *Client) send(m *message) error {
 	if m.branch == "" {
 		m.branch = "z9hG4bK" + token()
 	}
-	if _, err := c.conn.Write(m.bytes(c.local, c.domain)); err != nil {
+	if c.cut != nil {
+		return c.closed(m, c.cut)
+	}
+	if _, err := c.conn.Write(m.bytes(c.via, c.local, c.domain)); err != nil {
+		if c.rd != nil {
+			return c.closed(m, err)
+		}
 		return fmt.Errorf("bantest: send %s: %w", m.method, err)
 	}
 	return nil
+}
+
+// closed notes that the server closed the stream, with err, and returns the
+// silence m meets.
+func (c *Client) closed(m *message, err error) error {
+	if c.cut == nil {
+		c.cut = err
+	}
+	return fmt.Errorf("%w to %s %s: connection closed: %v", ErrNoAnswer, m.method, m.uri, c.cut)
+}
+
+// read returns the next message: a datagram, or over a stream one framed by
+// its Content-Length.
+func (c *Client) read() ([]byte, error) {
+	if c.rd == nil {
+		n, err := c.conn.Read(c.buf)
+		return c.buf[:n], err
+	}
+	msg, length := c.buf[:0], 0
+	for {
+		line, err := c.rd.ReadSlice('\n')
+		if err != nil {
+			return nil, err
+		}
+		if len(msg) == 0 && len(bytes.TrimSpace(line)) == 0 {
+			continue // a keep-alive between messages
+		}
+		if len(msg)+len(line) > maxMessage {
+			return nil, fmt.Errorf("bantest: message longer than %d bytes", maxMessage)
+		}
+		msg = append(msg, line...)
+		if len(bytes.TrimSpace(line)) == 0 {
+			break
+		}
+		name, v, _ := strings.Cut(string(line), ":")
+		if name = strings.ToLower(strings.TrimSpace(name)); name == "content-length" || name == "l" {
+			length, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if length < 0 || len(msg)+length > maxMessage {
+		return nil, fmt.Errorf("bantest: message longer than %d bytes", maxMessage)
+	}
+	body := msg[len(msg) : len(msg)+length]
+	if _, err := io.ReadFull(c.rd, body); err != nil {
+		return nil, err
+	}
+	return msg[:len(msg)+length], nil
 }
 
 func challenged(status int) bool { return status == 401 || status == 407 }
@@ -315,11 +422,12 @@ type message struct {
 	authName, auth  string // Authorization or Proxy-Authorization, and its value
 }
 
-func (m *message) bytes(local netip.AddrPort, domain string) []byte {
+// bytes writes m as sent from local over transport, as Via names it.
+func (m *message) bytes(transport string, local netip.AddrPort, domain string) []byte {
 	var b bytes.Buffer
 	host := local.String()
 	fmt.Fprintf(&b, "%s %s SIP/2.0\r\n", m.method, m.uri)
-	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=%s;rport\r\n", host, m.branch)
+	fmt.Fprintf(&b, "Via: SIP/2.0/%s %s;branch=%s;rport\r\n", transport, host, m.branch)
 	b.WriteString("Max-Forwards: 70\r\n")
 	fmt.Fprintf(&b, "From: <sip:%s@%s>;tag=%s\r\n", m.from, domain, m.fromTag)
 	if m.to == "" {
@@ -334,7 +442,11 @@ func (m *message) bytes(local netip.AddrPort, domain string) []byte {
 	fmt.Fprintf(&b, "Call-ID: %s\r\n", m.callID)
 	fmt.Fprintf(&b, "CSeq: %d %s\r\n", m.cseq, m.method)
 	if m.contact != "" && m.method != "ACK" && m.method != "BYE" {
-		fmt.Fprintf(&b, "Contact: <sip:%s@%s>\r\n", m.contact, host)
+		if transport == "UDP" {
+			fmt.Fprintf(&b, "Contact: <sip:%s@%s>\r\n", m.contact, host)
+		} else {
+			fmt.Fprintf(&b, "Contact: <sip:%s@%s;transport=%s>\r\n", m.contact, host, strings.ToLower(transport))
+		}
 	}
 	if m.expires != "" {
 		fmt.Fprintf(&b, "Expires: %s\r\n", m.expires)

@@ -9,14 +9,15 @@ import (
 )
 
 // ErrBanned is what a connection of a Listener returns from Read once its
-// source is banned. It wraps net.ErrClosed, which sipgo takes for a
+// source is banned; the connection must then be closed. It wraps net.ErrClosed, which sipgo takes for a
 // connection closed, not a read error to log.
 var ErrBanned = fmt.Errorf("sipgoban: source banned: %w", net.ErrClosed)
 
 // Listener returns l with the connections of banned sources cut: Accept
 // closes a connection from a banned source at once and waits for the next,
-// and a connection whose source is banned while it is open is closed at its
-// next read, before the bytes read reach sipgo. Give it to sipgo's
+// and a connection whose source is banned while it is open fails its next
+// read with ErrBanned, on which sipgo closes it, before the bytes read
+// reach sipgo. Give it to sipgo's
 // ServeTCP, or wrapped in tls.NewListener to ServeTLS, so that a banned
 // source costs no TLS handshake either:
 //
@@ -59,11 +60,11 @@ type conn struct {
 }
 
 // Read checks after reading, not before: a read blocks, and the ban may
-// come while it waits.
+// come while it waits. It leaves closing to its reader (sipgo closes a
+// connection whose read fails), which would fail to close it twice.
 func (c *conn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 && c.g.Banned(c.addr) {
-		c.Conn.Close()
 		return 0, ErrBanned
 	}
 	return n, err

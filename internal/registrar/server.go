@@ -2,8 +2,10 @@ package registrar
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -63,13 +65,15 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Server is a SIP registrar over UDP, protected by a ban.Guard: packets
-// from banned sources are dropped before they are parsed, and every request
-// that is answered becomes an event for the Guard. It keeps no location
-// service: registrations are checked and acknowledged, calls are
-// authenticated and answered 480.
+// Server is a SIP registrar over UDP, TCP and TLS, protected by a ban.Guard:
+// packets from banned sources are dropped before they are parsed, their
+// connections cut, and every request that is answered becomes an event for
+// the Guard. It keeps no location service: registrations are checked and
+// acknowledged, calls are authenticated and answered 480.
 //
-// A Server serves once. Its methods are safe for concurrent use.
+// A Server serves each transport once: Serve, ServeTCP and ServeTLS may run
+// together, and once the last returns the Server is done. Its methods are
+// safe for concurrent use.
 type Server struct {
 	dir     *Directory
 	realm   string
@@ -79,7 +83,11 @@ type Server struct {
 	auth    *sipauth.Authenticator
 	ua      *sipgo.UserAgent
 	sip     *sipgo.Server
-	started atomic.Bool
+	started [transports]atomic.Bool
+
+	servingMu sync.Mutex
+	serving   int  // transports being served
+	stopped   bool // the last one has stopped, and the UserAgent is closed
 
 	mu             sync.Mutex
 	handled        counter[netip.Addr]
@@ -162,21 +170,73 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 
 // Serve answers SIP requests arriving on conn until ctx is done, then closes
 // conn and returns ctx.Err(). It returns at once with an error if the Server
-// has served before.
+// has served UDP before, or has stopped serving.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
-	if !s.started.CompareAndSwap(false, true) {
-		conn.Close()
-		return errors.New("registrar: Serve called twice")
+	return s.serve(ctx, udp, conn, conn.LocalAddr(), func() error { return s.sip.ServeUDP(conn) })
+}
+
+// ServeTCP is Serve for SIP over the TCP connections l accepts. A banned
+// source's connections are cut (sipgoban.Listener): at once, or at their
+// next read if the ban comes while they are open.
+func (s *Server) ServeTCP(ctx context.Context, l net.Listener) error {
+	bl := sipgoban.Listener(l, s.guard)
+	return s.serve(ctx, tcp, l, l.Addr(), func() error { return s.sip.ServeTCP(bl) })
+}
+
+// ServeTLS is ServeTCP over TLS configured by conf, which holds the
+// server's certificate. A banned source is cut before its handshake.
+func (s *Server) ServeTLS(ctx context.Context, l net.Listener, conf *tls.Config) error {
+	tl := tls.NewListener(sipgoban.Listener(l, s.guard), conf)
+	return s.serve(ctx, tlsTransport, l, l.Addr(), func() error { return s.sip.ServeTLS(tl) })
+}
+
+// transport indexes the Server's transports.
+type transport int
+
+const (
+	udp transport = iota
+	tcp
+	tlsTransport
+	transports
+)
+
+var transportNames = [transports]struct{ method, key string }{
+	udp: {"Serve", "udp"}, tcp: {"ServeTCP", "tcp"}, tlsTransport: {"ServeTLS", "tls"},
+}
+
+// serve runs one transport's loop until ctx is done, then closes c. The
+// transports share one sipgo UserAgent, closed when the last loop ends; a
+// Server serves each transport once.
+func (s *Server) serve(ctx context.Context, tp transport, c io.Closer, addr net.Addr, run func() error) error {
+	name := transportNames[tp]
+	if !s.started[tp].CompareAndSwap(false, true) {
+		c.Close()
+		return fmt.Errorf("registrar: %s called twice", name.method)
 	}
-	defer s.ua.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	s.servingMu.Lock()
+	if s.stopped {
+		s.servingMu.Unlock()
+		c.Close()
+		return fmt.Errorf("registrar: %s: the Server has stopped serving", name.method)
+	}
+	s.serving++
+	s.servingMu.Unlock()
+	defer func() {
+		s.servingMu.Lock()
+		defer s.servingMu.Unlock()
+		if s.serving--; s.serving == 0 {
+			s.stopped = true
+			s.ua.Close()
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	s.log.Info("registrar: serving SIP", "udp", conn.LocalAddr().String(), "realm", s.realm)
-	err := s.sip.ServeUDP(conn)
+	s.log.Info("registrar: serving SIP", name.key, addr.String(), "realm", s.realm)
+	err := run()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	conn.Close()
+	c.Close()
 	if err == nil {
 		err = errors.New("connection closed")
 	}
