@@ -4,6 +4,11 @@
 //
 //	go run ./examples/registrar -listen 127.0.0.1:5060 -users users.txt -admin 127.0.0.1:8080 -portal 127.0.0.1:8081
 //
+// -tcp and -tls serve SIP over TCP and TLS too; a banned source's
+// connections are cut. -cert and -key name the TLS certificate and key
+// (PEM); without them it makes a self-signed one for this run, for the
+// -tls host, localhost and 127.0.0.1, and logs its SHA-256 fingerprint.
+//
 // Attack it with sipp or ban/bantest, then see the bans:
 //
 //	curl -s 127.0.0.1:8080/bans
@@ -34,10 +39,19 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -63,6 +77,10 @@ func main() {
 	var cfg config
 	flag.StringVar(&cfg.listen, "listen", registrar.DefaultListen, "UDP `address` to serve SIP on")
 	flag.StringVar(&cfg.users, "users", "", "accounts `file`, re-read on SIGHUP: \"name:password\" per line, \"~name:password\" for a test account;\n\"!name\" or \"!~name\" marks a deleted one, optionally with its date: \"!name 2026-11-20\" or \"!name 2026-11-20T10:00:00Z\"; '#' comments\n(default: a built-in demo set, printed at start)")
+	flag.StringVar(&cfg.tcp, "tcp", "", "TCP `address` to serve SIP on too; empty disables")
+	flag.StringVar(&cfg.tls, "tls", "", "TLS `address` to serve SIP on too (5061 is the usual port); empty disables")
+	flag.StringVar(&cfg.cert, "cert", "", "TLS certificate `file` (PEM) for -tls; empty: a self-signed one, made at start")
+	flag.StringVar(&cfg.key, "key", "", "TLS private key `file` (PEM) for -cert")
 	flag.StringVar(&cfg.realm, "realm", registrar.DefaultRealm, "digest `realm`")
 	flag.StringVar(&cfg.admin, "admin", "127.0.0.1:8080", "HTTP `address` of the operator's API and pages, unauthenticated; empty disables")
 	flag.StringVar(&cfg.portal, "portal", "", "HTTP `address` of the customers' self-service pages and API (log in with a SIP account); empty disables")
@@ -92,6 +110,7 @@ func main() {
 
 type config struct {
 	listen, users, realm, admin string
+	tcp, tls, cert, key         string
 	portal                      string
 	enforcer, table             string
 	keep                        bool
@@ -147,6 +166,10 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	if err != nil {
 		return err
 	}
+	streams, err := listenStreams(log, cfg)
+	if err != nil {
+		return err
+	}
 	var sites []site
 	for _, s := range []site{{flag: "-admin", addr: cfg.admin, h: registrar.AdminHandler(g), who: "operator"}, {flag: "-portal", addr: cfg.portal, h: portal, who: "customers"}} {
 		if s.addr == "" {
@@ -155,6 +178,9 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		if s.ln, err = net.Listen("tcp", s.addr); err != nil {
 			for _, o := range sites {
 				o.ln.Close()
+			}
+			for _, st := range streams {
+				st.ln.Close()
 			}
 			return fmt.Errorf("%s %s: %w", s.flag, s.addr, err)
 		}
@@ -165,11 +191,21 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	defer cancel()
 
 	// Each part runs until ctx is done; the first to end stops the others.
-	done := make(chan error, 3+len(sites))
+	done := make(chan error, 3+len(sites)+len(streams))
 	parts := 3
 	go func() { done <- g.Run(ctx) }()
 	go func() { done <- srv.ListenAndServe(ctx) }()
 	go func() { done <- reloads(ctx, log, cfg, srv) }()
+	for _, st := range streams {
+		parts++
+		go func() {
+			if st.conf != nil {
+				done <- srv.ServeTLS(ctx, st.ln, st.conf)
+			} else {
+				done <- srv.ServeTCP(ctx, st.ln)
+			}
+		}()
+	}
 	for _, s := range sites {
 		parts++
 		hs := &http.Server{Handler: s.h, ReadHeaderTimeout: 5 * time.Second}
@@ -206,6 +242,120 @@ type site struct {
 	h          http.Handler
 	who        string
 	ln         net.Listener
+}
+
+// stream is a SIP listener over TCP, or TLS with conf.
+type stream struct {
+	ln   net.Listener
+	conf *tls.Config
+}
+
+// listenStreams binds -tcp and -tls, loading or making the certificate.
+func listenStreams(log *slog.Logger, cfg config) ([]stream, error) {
+	if cfg.tls == "" && (cfg.cert != "" || cfg.key != "") {
+		return nil, errors.New("-cert and -key need -tls")
+	}
+	var streams []stream
+	fail := func(err error) ([]stream, error) {
+		for _, st := range streams {
+			st.ln.Close()
+		}
+		return nil, err
+	}
+	if cfg.tcp != "" {
+		ln, err := net.Listen("tcp", cfg.tcp)
+		if err != nil {
+			return fail(fmt.Errorf("-tcp %s: %w", cfg.tcp, err))
+		}
+		streams = append(streams, stream{ln: ln})
+	}
+	if cfg.tls != "" {
+		cert, err := certificate(log, cfg)
+		if err != nil {
+			return fail(err)
+		}
+		ln, err := net.Listen("tcp", cfg.tls)
+		if err != nil {
+			return fail(fmt.Errorf("-tls %s: %w", cfg.tls, err))
+		}
+		conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		streams = append(streams, stream{ln: ln, conf: conf})
+	}
+	return streams, nil
+}
+
+// certificate loads -cert and -key, or makes a self-signed certificate when
+// neither is given.
+func certificate(log *slog.Logger, cfg config) (tls.Certificate, error) {
+	switch {
+	case cfg.cert != "" && cfg.key != "":
+		cert, err := tls.LoadX509KeyPair(cfg.cert, cfg.key)
+		if err != nil {
+			return cert, fmt.Errorf("-cert %s -key %s: %w", cfg.cert, cfg.key, err)
+		}
+		return cert, nil
+	case cfg.cert != "" || cfg.key != "":
+		return tls.Certificate{}, errors.New("-cert and -key: give both or neither")
+	}
+	host, _, err := net.SplitHostPort(cfg.tls)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("-tls %s: %w", cfg.tls, err)
+	}
+	cert, err := selfSigned(host)
+	if err != nil {
+		return cert, fmt.Errorf("-tls: %w", err)
+	}
+	sum := sha256.Sum256(cert.Certificate[0])
+	log.Warn("registrar: no -cert; serving TLS with a self-signed certificate made for this run",
+		"sha256", fingerprint(sum[:]))
+	return cert, nil
+}
+
+// selfSigned returns an ECDSA P-256 certificate signed by its own key, for
+// host (if any), localhost and the loopback addresses, valid for a year.
+func selfSigned(host string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "sipban registrar"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+	} else if ip == nil && host != "" && host != "localhost" {
+		tmpl.DNSNames = append(tmpl.DNSNames, host)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// fingerprint writes a digest as openssl x509 -fingerprint does: "AB:CD:…".
+func fingerprint(sum []byte) string {
+	h := strings.ToUpper(hex.EncodeToString(sum))
+	var b strings.Builder
+	for i := 0; i < len(h); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(h[i : i+2])
+	}
+	return b.String()
 }
 
 // reloads re-reads the users file into srv at each signal on
