@@ -97,6 +97,42 @@ func TestSipp(t *testing.T) {
 	})
 }
 
+// TestSippTCP is TestSipp's phone and guesser over TCP (sipp -t t1): the
+// guesser is banned after 5 and its connection cut. Debian's sipp is built
+// without TLS (no -t l1), so TLS is left to bantest (TestStreamGuessingBanned).
+func TestSippTCP(t *testing.T) {
+	bin := tools(t, "SIPBAN_SIPP", "run sipp (https://github.com/SIPp/sipp) against the registrar", "sipp")[0]
+	tb := start(t)
+	target := tb.serveStreams(t)["tcp"]
+
+	t.Run("phone registers", func(t *testing.T) {
+		r := runSipp(t, bin, target, "register.xml", "127.0.0.30", "alice", "alice-secret", 10, "-t", "t1")
+		assert.Equal(t, 0, r.exit, "sipp exit status\n%s", r.out)
+		assert.Equal(t, 10, r.ok, "successful calls\n%s", r.out)
+		addr := netip.MustParseAddr("127.0.0.30")
+		tb.settle(t, addr, 20)
+		assert.False(t, tb.g.Banned(addr))
+	})
+
+	t.Run("guesser banned after 5", func(t *testing.T) {
+		addr := netip.MustParseAddr("127.0.0.31")
+		r := runSipp(t, bin, target, "register_wrong.xml", "127.0.0.31", "bob", "guess", 8, "-t", "t1")
+		assert.NotEqual(t, 0, r.exit, "sipp fails once its connection is cut\n%s", r.out)
+		assert.Equal(t, 5, r.ok, "403 answers before the ban\n%s", r.out)
+		tb.settle(t, addr, 10)
+		rec := tb.banned(t, addr)
+		assert.Equal(t, detect.BadCredentials, rec.Cause)
+		assert.Equal(t, []string{"sipp"}, rec.Evidence.UserAgents)
+
+		r = runSipp(t, bin, target, "register.xml", "127.0.0.31", "bob", "bob-secret", 2, "-t", "t1")
+		assert.Equal(t, 0, r.ok, "%s", r.out)
+		assert.Equal(t, 10, tb.srv.Handled(addr), "requests from a banned source reached a handler")
+
+		r = runSipp(t, bin, target, "register.xml", "127.0.0.30", "alice", "alice-secret", 2, "-t", "t1")
+		assert.Equal(t, 2, r.ok, "the phone still registers\n%s", r.out)
+	})
+}
+
 // sippResult is what a sipp run reported.
 type sippResult struct {
 	exit       int // 0: all calls succeeded; 1: some failed
@@ -112,8 +148,9 @@ var (
 // runSipp runs scenario (a file in testdata/sipp) from local (an address,
 // or address:port; sipp's default port is 5060) to target as account with
 // password, calls times, one call at a time. Each response is awaited for
-// half a second: longer means the server is silent.
-func runSipp(t *testing.T, bin, target, scenario, local, account, password string, calls int) sippResult {
+// half a second: longer means the server is silent. extra are more
+// arguments, such as the transport.
+func runSipp(t *testing.T, bin, target, scenario, local, account, password string, calls int, extra ...string) sippResult {
 	t.Helper()
 	var port []string
 	if ap, err := netip.ParseAddrPort(local); err == nil {
@@ -134,7 +171,7 @@ func runSipp(t *testing.T, bin, target, scenario, local, account, password strin
 		"-timeout", "30s", // sipp's own bound on the whole run
 		"-nostdin",
 	)
-	cmd.Args = append(cmd.Args, port...)
+	cmd.Args = append(append(cmd.Args, port...), extra...)
 	cmd.Dir = t.TempDir() // for any file sipp decides to write
 	out, err := cmd.CombinedOutput()
 	r := sippResult{out: string(out)}
