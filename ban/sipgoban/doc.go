@@ -16,7 +16,9 @@
 // that the Guard weighs the evidence fully; requests over TCP and TLS are
 // proven by their connection.
 // On TCP and TLS, Listener cuts a banned source's connections: at accept,
-// and at the next read once the source is banned.
+// before any TLS handshake, and at the next read once the source is banned;
+// where the listener cannot be wrapped, the read filter cuts them at the
+// next read.
 // LogHandler bounds what sipgo logs of the messages it still cannot parse
 // (on stream transports), which it otherwise writes whole, once each.
 //

@@ -2,8 +2,10 @@ package sipgoban
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,8 +27,8 @@ import (
 	"github.com/sipban/sipban/ban/bantest"
 )
 
-// streamServer is a sipgo server on loopback TCP or TLS behind Listener,
-// answering OPTIONS 200 through Wrap.
+// streamServer is a sipgo server on loopback TCP or TLS, behind Listener
+// or not, answering OPTIONS 200 through Wrap.
 type streamServer struct {
 	g         *ban.Guard
 	addr      string
@@ -36,7 +38,7 @@ type streamServer struct {
 	events []string // "transport proven" of each request a handler saw
 }
 
-func serveStream(t *testing.T, transport string) *streamServer {
+func serveStream(t *testing.T, transport string, listener bool) *streamServer {
 	t.Helper()
 	s := &streamServer{g: newGuard(t), transport: transport}
 	discard := slog.New(slog.DiscardHandler)
@@ -56,13 +58,17 @@ func serveStream(t *testing.T, transport string) *streamServer {
 	require.NoError(t, err)
 	s.addr = l.Addr().String()
 	done := make(chan error, 1)
+	served := l
+	if listener {
+		served = Listener(l, s.g)
+	}
 	if transport == "tls" {
 		cert, err := bantest.SelfSigned("127.0.0.1")
 		require.NoError(t, err)
-		tl := tls.NewListener(Listener(l, s.g), &tls.Config{Certificates: []tls.Certificate{cert}})
+		tl := tls.NewListener(served, &tls.Config{Certificates: []tls.Certificate{cert}})
 		go func() { done <- srv.ServeTLS(tl) }()
 	} else {
-		go func() { done <- srv.ServeTCP(Listener(l, s.g)) }()
+		go func() { done <- srv.ServeTCP(served) }()
 	}
 	t.Cleanup(func() {
 		l.Close()
@@ -123,7 +129,7 @@ func banAddr(t *testing.T, g *ban.Guard, addr string) {
 func TestListener(t *testing.T) {
 	for _, transport := range []string{"tcp", "tls"} {
 		t.Run(transport, func(t *testing.T) {
-			s := serveStream(t, transport)
+			s := serveStream(t, transport, true)
 
 			clean := s.dial(t, "127.0.0.2")
 			st, err := options(clean, 1)
@@ -152,12 +158,30 @@ func TestListener(t *testing.T) {
 	}
 }
 
+// TestReadFilterCutsStream: without Listener, the read filter alone cuts a
+// connection whose source is banned, at its next message.
+func TestReadFilterCutsStream(t *testing.T) {
+	for _, transport := range []string{"tcp", "tls"} {
+		t.Run(transport, func(t *testing.T) {
+			s := serveStream(t, transport, false)
+			c := s.dial(t, "127.0.0.7")
+			st, err := options(c, 1)
+			require.NoError(t, err)
+			assert.Equal(t, "SIP/2.0 200 OK", st)
+			banAddr(t, s.g, "127.0.0.7")
+			_, err = options(c, 2)
+			requireCut(t, err, "banned mid-connection")
+			assert.Equal(t, 1, s.handled())
+		})
+	}
+}
+
 // TestListenerFlood: a banned source's connections are closed as they come,
 // and leave no goroutine or file descriptor behind.
 func TestListenerFlood(t *testing.T) {
 	for _, transport := range []string{"tcp", "tls"} {
 		t.Run(transport, func(t *testing.T) {
-			s := serveStream(t, transport)
+			s := serveStream(t, transport, true)
 			banAddr(t, s.g, "127.0.0.5")
 			// One served connection first, so that sipgo's lazily started
 			// goroutines are counted in before.
@@ -203,4 +227,15 @@ func openFDs(t *testing.T) int {
 	fds, err := os.ReadDir("/proc/self/fd")
 	require.NoError(t, err)
 	return len(fds)
+}
+
+// TestLogHandlerDropsBans: sipgo's record of a connection ReadFilter cut is
+// dropped; other read filter errors pass.
+func TestLogHandlerDropsBans(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(NewLogHandler(slog.NewTextHandler(&buf, nil), nil))
+	log.Error(readFilterMsg, "raddr", "192.0.2.1:5060", "error", ErrBanned)
+	assert.Empty(t, buf.String())
+	log.Error(readFilterMsg, "raddr", "192.0.2.1:5060", "error", errors.New("another filter's"))
+	assert.Contains(t, buf.String(), "another filter's")
 }

@@ -2,6 +2,7 @@ package sipgoban
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -16,6 +17,10 @@ const (
 	parseFailedData = "data"
 	parseFailedErr  = "error"
 )
+
+// sipgo v1.7.2 logs a read filter's error at Error level with this text
+// before it closes the connection; ErrBanned there is a ban at work.
+const readFilterMsg = "Read filter error"
 
 // maxErrorBytes bounds the error LogHandler writes: sipgo's errors may
 // quote a whole line of the message.
@@ -33,13 +38,15 @@ type LogOptions struct {
 // LogHandler is a slog.Handler for sipgo's transport layer logger that
 // bounds what sipgo writes about messages it cannot parse. sipgo logs each
 // one with the whole message in it, so that a flood of junk becomes as many
-// bytes of log. LogHandler passes every other record to the next handler
-// unchanged, and turns those into at most one record per Every: "sipgo
-// failed to parse messages" with "count", how many since the last such
-// record (this one included), and "error", the last error cut short; never
-// the message. The records in between are only counted: their count is
-// written with the first parse error after Every has passed. Install it
-// with sip.WithTransportLayerLogger.
+// bytes of log. LogHandler turns those records into at most one per Every:
+// "sipgo failed to parse messages" with "count", how many since the last
+// such record (this one included), and "error", the last error cut short;
+// never the message. The records in between are only counted: their count
+// is written with the first parse error after Every has passed. It drops
+// sipgo's "Read filter error" records of ErrBanned, one per connection
+// ReadFilter cuts: a ban at work, not an error. It passes every other
+// record to the next handler unchanged. Install it with
+// sip.WithTransportLayerLogger.
 //
 // A LogHandler is safe for concurrent use; the handlers WithAttrs and
 // WithGroup derive from it share its count.
@@ -84,6 +91,9 @@ func (h *LogHandler) Enabled(ctx context.Context, level slog.Level) bool {
 // message it could not parse: that one is counted, and written without the
 // message at most once per Every.
 func (h *LogHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == readFilterMsg && bannedErr(r) {
+		return nil
+	}
 	if r.Message != parseFailedMsg {
 		return h.next.Handle(ctx, r)
 	}
@@ -112,6 +122,20 @@ func (h *LogHandler) Handle(ctx context.Context, r slog.Record) error {
 	out.AddAttrs(others...)
 	out.AddAttrs(slog.Int("count", n), slog.String(parseFailedErr, cut(why.String(), maxErrorBytes)))
 	return h.next.Handle(ctx, out)
+}
+
+// bannedErr reports whether r's error is ErrBanned.
+func bannedErr(r slog.Record) bool {
+	banned := false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != parseFailedErr {
+			return true
+		}
+		err, ok := a.Value.Any().(error)
+		banned = ok && errors.Is(err, ErrBanned)
+		return false
+	})
+	return banned
 }
 
 // WithAttrs returns a LogHandler over the next handler's WithAttrs(attrs),

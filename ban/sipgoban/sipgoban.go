@@ -32,8 +32,12 @@ func TransportOption(g *ban.Guard) sip.TransportLayerOption {
 }
 
 // ReadFilter returns a transport read filter that drops every datagram or
-// stream chunk from a banned source before sipgo parses it. It never returns
-// an error (that would stop sipgo's UDP loop) and never keeps the buffer.
+// stream chunk from a banned source before sipgo parses it. On a stream
+// (TCP, TLS, WebSocket) it returns ErrBanned, on which sipgo closes the
+// connection: a server that cannot wrap its listener in Listener (sipgo's
+// ListenAndServe) still cuts a banned source, at its next read. It returns
+// no other error (one would stop sipgo's UDP loop) and never keeps the
+// buffer.
 //
 // It also drops each UDP datagram that sipgo's parser would refuse, before
 // sipgo logs the whole of it: a request, or what cannot be SIP at all,
@@ -50,10 +54,14 @@ func ReadFilter(g *ban.Guard) sip.TransportReadFilter {
 		if !ok {
 			return data, nil
 		}
+		udp := info.Transport == "udp" || info.Transport == "UDP"
 		if g.Banned(ap.Addr()) {
+			if !udp {
+				return nil, ErrBanned
+			}
 			return nil, nil
 		}
-		if info.Transport == "udp" || info.Transport == "UDP" {
+		if udp {
 			if why := refusal(data); why != "" {
 				if ev, ok := malformed(ap, data, why); ok {
 					observe(g, &ev)

@@ -203,6 +203,11 @@ func TestReadFilter(t *testing.T) {
 	assert.Empty(t, out, "IPv4-mapped sources are the same source")
 	out, _ = f(sip.TransportReadProps{Transport: "udp"}, []byte(register))
 	assert.Equal(t, register, string(out), "no address, nothing to judge")
+
+	tcp := &net.TCPAddr{IP: net.ParseIP("192.0.2.50"), Port: 5060}
+	out, err = f(sip.TransportReadProps{Transport: "TCP", RemoteAddr: tcp}, []byte(register))
+	assert.ErrorIs(t, err, ErrBanned, "a stream is cut")
+	assert.Empty(t, out)
 }
 
 // FuzzReadFilter checks that the filter drops a datagram exactly when
