@@ -116,7 +116,7 @@ func options(c net.Conn, seq int) (string, error) {
 }
 
 // banAddr bans addr as the read filter does a source of junk.
-func banAddr(t *testing.T, g *ban.Guard, addr string) {
+func banAddr(t testing.TB, g *ban.Guard, addr string) {
 	t.Helper()
 	props := sip.TransportReadProps{Transport: "udp", RemoteAddr: &net.UDPAddr{IP: net.ParseIP(addr), Port: 5060}}
 	for range 10 {
@@ -238,4 +238,26 @@ func TestLogHandlerDropsBans(t *testing.T) {
 	assert.Empty(t, buf.String())
 	log.Error(readFilterMsg, "raddr", "192.0.2.1:5060", "error", errors.New("another filter's"))
 	assert.Contains(t, buf.String(), "another filter's")
+}
+
+// endless is a connection whose reads fill the buffer at once.
+type endless struct{ net.Conn }
+
+func (endless) Read(b []byte) (int, error) { return len(b), nil }
+
+// BenchmarkListenerRead: what Listener adds to each read of a connection
+// from a source that is not banned, with a thousand bans in place.
+func BenchmarkListenerRead(b *testing.B) {
+	g := newGuard(b)
+	for i := range 1000 {
+		banAddr(b, g, netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}).String())
+	}
+	c := &conn{Conn: endless{}, g: g, addr: netip.MustParseAddr("192.0.2.1")}
+	buf := make([]byte, 1500)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Read(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
