@@ -2,8 +2,11 @@ package ban_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,4 +235,59 @@ func TestExplainManyDevices(t *testing.T) {
 		assert.False(t, d.Suspect)
 		assert.GreaterOrEqual(t, d.Port, uint16(6007), "the oldest made room")
 	}
+}
+
+// slowDirectory, once armed, blocks every question until released, and
+// says when the first one came.
+type slowDirectory struct {
+	armed   atomic.Bool
+	asked   chan struct{}
+	once    sync.Once
+	release chan struct{}
+}
+
+func (d *slowDirectory) wait() {
+	if d.armed.Load() {
+		d.once.Do(func() { close(d.asked) })
+		<-d.release
+	}
+}
+func (d *slowDirectory) Account(string) ban.AccountInfo {
+	d.wait()
+	return ban.AccountInfo{Exists: true}
+}
+func (d *slowDirectory) Similar(string) (string, bool) { d.wait(); return "", false }
+
+// An explanation waiting on a slow Directory holds up neither bans nor
+// lifts.
+func TestExplainSlowDirectory(t *testing.T) {
+	c := newClock()
+	dir := &slowDirectory{asked: make(chan struct{}), release: make(chan struct{})}
+	g := newGuard(t, c, ban.Options{Directory: dir})
+	s := site{t, g, c}
+	subj := typoBlock(t, s)
+	dir.armed.Store(true)
+	explained := make(chan struct{})
+	go func() {
+		defer close(explained)
+		g.Explain(subj, "en")
+	}()
+	<-dir.asked
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 5 { // a guesser elsewhere is banned meanwhile
+			ev := detect.Event{Source: netip.MustParseAddrPort("203.0.113.90:5060"), Method: "REGISTER",
+				Account: fmt.Sprint("x", i), Credentials: true, Proven: true, Status: 403}
+			_ = g.Observe(context.Background(), &ev)
+		}
+		_ = g.Lift(context.Background(), sub("203.0.113.90"))
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("judging traffic waited for the Directory")
+	}
+	close(dir.release)
+	<-explained
 }
