@@ -149,6 +149,22 @@ func (g *Guard) LiftAs(ctx context.Context, sub detect.Subject, req LiftRequest)
 	return nil
 }
 
+// SelfLiftsLeft returns how many more self-service lifts who may make now:
+// Policy.SelfLifts less those of the last SelfLiftPeriod.
+func (g *Guard) SelfLiftsLeft(who string) int {
+	now := g.now()
+	l := g.lifts
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	used := 0
+	for _, t := range l.by[who] {
+		if now.Sub(t) < g.pol.SelfLiftPeriod {
+			used++
+		}
+	}
+	return max(g.pol.SelfLifts-used, 0)
+}
+
 // take counts one lift by who at now if the limit allows it.
 func (l *lifts) take(who string, now time.Time, limit int, period time.Duration) bool {
 	l.mu.Lock()

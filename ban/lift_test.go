@@ -108,6 +108,7 @@ func TestLiftRules(t *testing.T) {
 	assert.False(t, g.Banned(attack.Prefix.Addr()))
 
 	// Three self-service lifts a week, then only an operator.
+	assert.Equal(t, 3, g.SelfLiftsLeft("customer-7"))
 	for i := range 4 {
 		if i > 0 {
 			c.Advance(25 * time.Hour) // past the probation, so that each block is a fresh one
@@ -119,6 +120,7 @@ func TestLiftRules(t *testing.T) {
 		err := g.LiftAs(ctx, subj, ban.LiftRequest{By: "customer-7", Fixed: ban.CauseTypo})
 		if i < 3 {
 			require.NoError(t, err, "lift %d", i+1)
+			assert.Equal(t, 2-i, g.SelfLiftsLeft("customer-7"))
 			continue
 		}
 		assert.ErrorIs(t, err, ban.ErrLiftLimit)

@@ -113,7 +113,9 @@ type recordData struct {
 	// Liftable is false for an attack a customer cannot lift: the page
 	// says so instead of offering the form.
 	Liftable bool
-	Refusal  string
+	// LiftsLeft is how many more self-service lifts the customer has.
+	LiftsLeft int
+	Refusal   string
 }
 
 func (h *Handler) recordPage(w http.ResponseWriter, r *http.Request) {
@@ -127,7 +129,7 @@ func (h *Handler) recordPage(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) recordData(v view, rec ban.Record, refusal string) recordData {
 	v.Title = v.T("title.record", rec.Subject.String())
 	d := recordData{view: v, Rec: rec, Causes: ban.FixableCauses(), Token: h.token(v.Viewer, rec.Subject), Refusal: refusal,
-		Liftable: v.Viewer.Operator || rec.SelfLiftable()}
+		Liftable: v.Viewer.Operator || rec.SelfLiftable(), LiftsLeft: h.g.SelfLiftsLeft(v.Viewer.Name)}
 	for _, c := range d.Causes {
 		if c == rec.Diagnosis.Cause {
 			d.Selected = c

@@ -96,6 +96,7 @@ func TestRecordPage(t *testing.T) {
 	assert.Equal(t, map[string]string{"5062": "true", "5060": "false"}, marked)
 	assert.NotEmpty(t, findAll(doc, func(n *html.Node) bool { return n.Data == "li" && n.Parent != nil && attr(n.Parent, "id") == "advice" }))
 
+	assert.Equal(t, "Self-service unblocks left: 3.", text(find(doc, func(n *html.Node) bool { return attr(n, "id") == "lifts-left" })))
 	form := find(doc, func(n *html.Node) bool { return n.Data == "form" })
 	require.NotNil(t, form)
 	assert.Equal(t, "post", attr(form, "method"))
