@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/internal/catalog"
 )
 
 // Messages are an explanation language: fmt formats by message key, with
@@ -23,16 +24,7 @@ func Languages() []string { return []string{"en", "de"} }
 func English() Messages { return maps.Clone(english) }
 
 func catalogues(extra map[string]Messages) map[string]Messages {
-	out := map[string]Messages{"en": english, "de": german}
-	for lang, m := range extra {
-		base := maps.Clone(english)
-		if old, ok := out[lang]; ok {
-			base = maps.Clone(old)
-		}
-		maps.Copy(base, m)
-		out[lang] = base
-	}
-	return out
+	return catalog.Merge(map[string]Messages{"en": english, "de": german}, extra)
 }
 
 // texts renders one language.
@@ -63,11 +55,7 @@ func (g *Guard) Language(langs ...string) string {
 }
 
 func (t texts) f(key string, args ...any) string {
-	format, ok := t.m[key]
-	if !ok {
-		format = english[key]
-	}
-	return fmt.Sprintf(format, args...)
+	return fmt.Sprintf(catalog.Format(t.m, english, key), args...)
 }
 
 func (t texts) device(s detect.Subject, ev *detect.Evidence) string {

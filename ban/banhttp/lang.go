@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/internal/catalog"
 )
 
 // Texts are the page's strings in one language, by key; fmt formats them.
@@ -93,10 +94,7 @@ type texts struct{ m Texts }
 // T formats the string key with args; a key the language lacks is
 // English's.
 func (t texts) T(key string, args ...any) string {
-	format, ok := t.m[key]
-	if !ok {
-		format = englishTexts[key]
-	}
+	format := catalog.Format(t.m, englishTexts, key)
 	if len(args) == 0 {
 		return format
 	}
@@ -104,16 +102,7 @@ func (t texts) T(key string, args ...any) string {
 }
 
 func pageTexts(extra map[string]Texts) map[string]Texts {
-	out := map[string]Texts{"en": englishTexts, "de": germanTexts}
-	for lang, m := range extra {
-		base := maps.Clone(englishTexts)
-		if old, ok := out[lang]; ok {
-			base = maps.Clone(old)
-		}
-		maps.Copy(base, m)
-		out[lang] = base
-	}
-	return out
+	return catalog.Merge(map[string]Texts{"en": englishTexts, "de": germanTexts}, extra)
 }
 
 var englishTexts = Texts{
