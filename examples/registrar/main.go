@@ -39,19 +39,13 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -64,6 +58,7 @@ import (
 	"github.com/sipban/sipban/enforce"
 	"github.com/sipban/sipban/internal/kernel"
 	"github.com/sipban/sipban/internal/registrar"
+	"github.com/sipban/sipban/internal/selfsigned"
 )
 
 // demoUsers are the accounts served when -users is not given.
@@ -314,35 +309,13 @@ func certificate(log *slog.Logger, cfg config) (tls.Certificate, error) {
 // selfSigned returns an ECDSA P-256 certificate signed by its own key, for
 // host (if any), localhost and the loopback addresses, valid for a year.
 func selfSigned(host string) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "sipban registrar"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
 	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
-		tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		hosts = append(hosts, host)
 	} else if ip == nil && host != "" && host != "localhost" {
-		tmpl.DNSNames = append(tmpl.DNSNames, host)
+		hosts = append(hosts, host)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+	return selfsigned.New("sipban registrar", 365*24*time.Hour, hosts...)
 }
 
 // fingerprint writes a digest as openssl x509 -fingerprint does: "AB:CD:…".
