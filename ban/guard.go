@@ -506,6 +506,10 @@ func (g *Guard) admit(f *detect.Finding, stranger, knownDev bool) (held, []held,
 
 // count adds d to the tallies e's scope keeps.
 func (g *Guard) count(e *entry, d int) {
+	g.stats.active[e.scope][e.cause].Add(int64(d))
+	if d > 0 {
+		g.stats.made[e.scope][e.cause].Add(1)
+	}
 	switch e.scope {
 	case scopeAccount:
 		g.nsoft.Add(int64(d))
@@ -796,6 +800,7 @@ func (g *Guard) Expire(ctx context.Context, now time.Time) (int, error) {
 		due = append(due, g.drop(g.expiry.es[0]))
 	}
 	g.mu.Unlock()
+	g.stats.expired.Add(int64(len(due)))
 	for _, h := range due {
 		g.log.Info("sipban: expired", "subject", h.sub, "cause", h.cause)
 	}
@@ -847,10 +852,37 @@ type Stats struct {
 	// EnforceErrors counts enforcer calls that failed or did not answer
 	// within Options.EnforceTimeout.
 	EnforceErrors int64
+	// Lifted counts records lifted by an operator or a customer; Expired,
+	// those that ran out.
+	Lifted, Expired int64
 }
 
 type counters struct {
-	events, invalid, refused, evicted, enforceErrors atomic.Int64
+	events, invalid, refused, evicted, enforceErrors, lifted, expired atomic.Int64
+	// Per scope and cause: records active now, and made since New.
+	active, made [3][256]atomic.Int64
+}
+
+// Tally counts the records of one scope and cause.
+type Tally struct {
+	Scope string
+	Cause detect.Cause
+	// Active is how many are active now; Made, how many were made since New.
+	Active, Made int64
+}
+
+// Tallies returns the counts of records by scope and cause, those that
+// were ever made, without the lock: for metrics scraped often at many bans.
+func (g *Guard) Tallies() []Tally {
+	var out []Tally
+	for sc := range g.stats.made {
+		for c := range g.stats.made[sc] {
+			if m := g.stats.made[sc][c].Load(); m > 0 {
+				out = append(out, Tally{Scope: scopeNames[sc], Cause: detect.Cause(c), Active: g.stats.active[sc][c].Load(), Made: m})
+			}
+		}
+	}
+	return out
 }
 
 // Stats returns the Guard's counts.
@@ -862,6 +894,7 @@ func (g *Guard) Stats() Stats {
 		Events: g.stats.events.Load(), Invalid: g.stats.invalid.Load(), Records: n,
 		Refused: g.stats.refused.Load(), Evicted: g.stats.evicted.Load(),
 		EnforceErrors: g.stats.enforceErrors.Load(),
+		Lifted:        g.stats.lifted.Load(), Expired: g.stats.expired.Load(),
 	}
 }
 

@@ -324,3 +324,25 @@ func TestGuardOnBan(t *testing.T) {
 	assert.Equal(t, detect.BadCredentials, got[0].Cause)
 	assert.Contains(t, got[0].EnforceError, "operation not permitted", "called after the enforcers")
 }
+
+func TestTallies(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	guess := req{from: "203.0.113.5:5060", account: "100", creds: true, status: 403}
+	require.NoError(t, send(t, g, c, times(5, guess)...))
+	guess.from, guess.account = "203.0.113.6:5060", "101" // one account from two would guard it
+	require.NoError(t, send(t, g, c, times(5, guess)...))
+	want := []ban.Tally{{Scope: ban.ScopeAddress, Cause: detect.BadCredentials, Active: 2, Made: 2}}
+	assert.Equal(t, want, g.Tallies())
+	require.NoError(t, g.Lift(context.Background(), detect.SubjectOf(addr("203.0.113.5"))))
+	want[0].Active = 1
+	assert.Equal(t, want, g.Tallies())
+	c.Advance(48 * time.Hour)
+	n, err := g.Expire(context.Background(), c.Now())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	want[0].Active = 0
+	assert.Equal(t, want, g.Tallies())
+	st := g.Stats()
+	assert.Equal(t, [2]int64{1, 1}, [2]int64{st.Lifted, st.Expired})
+}

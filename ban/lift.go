@@ -138,6 +138,7 @@ func (g *Guard) LiftAs(ctx context.Context, sub detect.Subject, req LiftRequest)
 	}
 	h := g.drop(e)
 	g.mu.Unlock()
+	g.stats.lifted.Add(1)
 	g.lifts.note(sub, LiftNote{By: req.By, Operator: req.Operator, Fixed: req.Fixed, Cause: r.Diagnosis.Cause, At: now.UTC()})
 	if !req.Operator {
 		g.lifts.probe(sub, probation{until: now.Add(g.pol.Probation), cause: h.cause, flags: u.flags, fixed: req.Fixed})
