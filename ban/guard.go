@@ -74,6 +74,14 @@ type Options struct {
 	// Messages adds or replaces explanation languages, by language tag
 	// ("en", "de", "fr"); keys missing from one fall back to English.
 	Messages map[string]Messages
+	// Store, if set, keeps the records, the offence history, the known
+	// devices and the lifts across restarts; see Store. Call Restore before
+	// serving, and Close when done. Writes happen in the background: a
+	// store never slows the judging of an event.
+	Store Store
+	// StoreQueue bounds the changes waiting for the Store; beyond it they
+	// are dropped, counted and logged. Zero means 65,536.
+	StoreQueue int
 }
 
 // Guard turns events into bans: it runs the detectors, applies the policy,
@@ -98,6 +106,10 @@ type Guard struct {
 	lifts     *lifts
 	dir       Directory
 	msgs      map[string]Messages
+	persist   *persister // nil without Options.Store
+	// knownEvery is how stale a known device's stored login may grow
+	// before it is stored again (seconds).
+	knownEvery int64
 
 	refused, failed, invalid limiter
 	stats                    counters
@@ -120,8 +132,9 @@ type Guard struct {
 
 // offence remembers a subject's last ban for escalation.
 type offence struct {
-	level int
-	end   time.Time
+	level  int
+	end    time.Time
+	proven bool
 }
 
 // New returns a Guard configured by opts. It starts nothing.
@@ -186,6 +199,7 @@ func New(opts Options) (*Guard, error) {
 			g.forget = append(g.forget, f)
 		}
 	}
+	g.knownEvery = int64(max(min(pol.KnownFor/64, time.Hour), time.Second) / time.Second)
 	g.v6bits = g.v6Prefix()
 	if pol.Aggregate6 > 0 && pol.Aggregate6Bits >= g.v6bits {
 		return nil, fmt.Errorf("ban: Aggregate6Bits /%d is not shorter than the /%d IPv6 sources are counted by", pol.Aggregate6Bits, g.v6bits)
@@ -196,6 +210,16 @@ func New(opts Options) (*Guard, error) {
 		if e == nil {
 			return nil, fmt.Errorf("ban: enforcer %d is nil", i)
 		}
+	}
+	if opts.StoreQueue < 0 {
+		return nil, fmt.Errorf("ban: StoreQueue %d is negative", opts.StoreQueue)
+	}
+	if opts.Store != nil {
+		q := opts.StoreQueue
+		if q == 0 {
+			q = 1 << 16
+		}
+		g.persist = newPersister(opts.Store, q, g.log, every, g.stored)
 	}
 	return g, nil
 }
@@ -225,8 +249,8 @@ func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
 	ok := ev.Account != "" && ev.Authenticated() && (ev.Proven || g.pol.Limits.TrustUnproven)
 	if ok || ev.Failed() {
 		where := g.where(addr)
-		if ok {
-			g.known.learn(g.known.device(where, ev.Account, ev.UserAgent), ev.Time.Unix())
+		if ok && g.known.learn(g.known.device(where, ev.Account, ev.UserAgent), ev.Time.Unix(), g.knownEvery) {
+			g.storeDevice(where, ev)
 		}
 		g.sites.note(where, ev, ok)
 	}
@@ -489,19 +513,27 @@ func (g *Guard) admit(f *detect.Finding, stranger, knownDev bool) (held, []held,
 		level++ // back within a customer's probation: longer
 	}
 	level = min(level, 255)
+	e := g.install(sub, sc, f.Cause, level, ns, now.Add(max(g.pol.duration(f.Cause, level), f.Hold)).UnixNano(),
+		flagIf(f.Proven, fProven)|flagIf(f.Device, fDevice)|flagIf(f.OthersOK, fOthersOK)|flagIf(knownDev, fKnownDev), &f.Evidence)
+	g.storeRecord(e)
+	return e.hold(), evicted, nil
+}
+
+// install puts a record on sub; one made without proof (fProven unset) is
+// the first evicted at a full table. g.mu must be held.
+func (g *Guard) install(sub detect.Subject, sc uint8, cause detect.Cause, level int, since, until int64, flags uint8, ev *detect.Evidence) *entry {
 	e := g.tab.put(sub, sc)
-	e.cause = f.Cause
-	e.level = uint8(level)
-	e.since = ns
-	e.until = now.Add(max(g.pol.duration(f.Cause, level), f.Hold)).UnixNano()
-	e.flags |= flagIf(f.Proven, fProven) | flagIf(f.Device, fDevice) | flagIf(f.OthersOK, fOthersOK) | flagIf(knownDev, fKnownDev)
-	e.setEvidence(&f.Evidence)
+	e.cause = cause
+	e.level = uint8(min(level, 255))
+	e.since, e.until = since, until
+	e.flags |= flags
+	e.setEvidence(ev)
 	heap.Push(&g.expiry, e)
-	if !f.Proven {
+	if flags&fProven == 0 {
 		heap.Push(&g.unproven, e)
 	}
 	g.count(e, 1)
-	return e.hold(), evicted, nil
+	return e
 }
 
 // count adds d to the tallies e's scope keeps.
@@ -640,13 +672,23 @@ func (g *Guard) forgetAll(sub detect.Subject, lifted bool) {
 	}
 }
 
-// remember records an offence, forgetting an arbitrary old one when full.
+// remember records an offence. When the history is full it forgets, of a
+// few sampled at random, one made without proof first, then the oldest:
+// forged sources that fill it evict each other before a proven offender.
 func (g *Guard) remember(sub detect.Subject, o offence) {
 	if _, ok := g.history[sub]; !ok && len(g.history) >= g.pol.MaxBans {
-		for k := range g.history {
-			delete(g.history, k)
-			break
+		var victim detect.Subject
+		var worst offence
+		n := 0
+		for k, v := range g.history {
+			if n == 0 || (!v.proven && worst.proven) || (v.proven == worst.proven && v.end.Before(worst.end)) {
+				victim, worst = k, v
+			}
+			if n++; n == 8 {
+				break
+			}
 		}
+		delete(g.history, victim)
 	}
 	g.history[sub] = o
 }
@@ -722,6 +764,7 @@ func (g *Guard) explain(u unpacked, lang string) Record {
 	r := u.r
 	r.Diagnosis = g.diagnose(&r, u.flags, lang)
 	r.Lifts = g.lifts.notesOf(r.Subject)
+	r.StoreError = g.storeError(u.flags)
 	return r
 }
 
@@ -748,7 +791,9 @@ func (g *Guard) Lift(ctx context.Context, sub detect.Subject) error {
 // work after the lock needs. g.mu must be held.
 func (g *Guard) drop(e *entry) held {
 	h := e.hold()
-	g.remember(h.sub, offence{level: h.level, end: h.until})
+	o := offence{level: h.level, end: h.until, proven: e.is(fProven)}
+	g.remember(h.sub, o)
+	g.storeEnd(h.sub, o)
 	if e.pos[0] >= 0 {
 		heap.Remove(&g.expiry, int(e.pos[0]))
 	}
@@ -810,11 +855,14 @@ func (g *Guard) Expire(ctx context.Context, now time.Time) (int, error) {
 	return len(due), nil
 }
 
-// Run lifts expired bans once a second, and calls Resync every
-// Options.ResyncEvery, until ctx is done; then it returns ctx.Err().
+// Run lifts expired bans once a second, calls Resync every
+// Options.ResyncEvery and forgets offences older than Policy.ForgetAfter
+// hourly, until ctx is done; then it returns ctx.Err().
 func (g *Guard) Run(ctx context.Context) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	aging := time.NewTicker(time.Hour)
+	defer aging.Stop()
 	var resync <-chan time.Time
 	if g.resync > 0 {
 		rt := time.NewTicker(g.resync)
@@ -830,6 +878,8 @@ func (g *Guard) Run(ctx context.Context) error {
 				g.log.Error("sipban: expiry", "error", err)
 			}
 			g.flush(g.now())
+		case <-aging.C:
+			g.age(g.now())
 		case <-resync:
 			if _, err := g.Resync(ctx); err != nil {
 				g.log.Error("sipban: resync", "error", err)

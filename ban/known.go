@@ -14,34 +14,49 @@ import (
 // refuses them: it fails closed.
 type known struct {
 	seed maphash.Seed
-	m    *shardmap.Map[int64] // Unix seconds of the last proven login
+	m    *shardmap.Map[login]
 }
 
+// login is when a device last logged in with proof, and when that was
+// last handed to the Store (Unix seconds).
+type login struct{ last, stored int64 }
+
 func newKnown(capacity int) *known {
-	return &known{seed: maphash.MakeSeed(), m: shardmap.New(capacity, func(t int64) int64 { return t })}
+	return &known{seed: maphash.MakeSeed(), m: shardmap.New(capacity, func(l login) int64 { return l.last })}
 }
 
 // device is the key of (where, account, userAgent); where is the address
-// or the IPv6 prefix sources are counted by.
+// or the IPv6 prefix sources are counted by. The names are clipped as a
+// Store keeps them, so that a restored device has the key it had.
 func (k *known) device(where netip.Addr, account, userAgent string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(k.seed)
 	b := where.As16()
 	h.Write(b[:])
-	h.WriteString(account)
+	h.WriteString(clip(account, maxName))
 	h.WriteByte(0)
-	h.WriteString(userAgent)
+	h.WriteString(clip(userAgent, maxAgent))
 	return h.Sum64()
 }
 
-// learn notes a proven login of device d at now (Unix seconds).
-func (k *known) learn(d uint64, now int64) {
+// learn notes a proven login of device d at now (Unix seconds). It reports
+// whether the device is new, or its last login noted more than every
+// seconds ago: whether a Store should hear of it.
+func (k *known) learn(d uint64, now, every int64) bool {
 	sh := k.m.Shard(d)
 	sh.Lock()
 	defer sh.Unlock()
-	if last, ok := sh.Get(d); !ok || last != now {
-		sh.Put(d, now)
+	l, ok := sh.Get(d)
+	if ok && l.last >= now {
+		return false
 	}
+	store := !ok || now-l.stored >= every
+	l.last = now
+	if store {
+		l.stored = now
+	}
+	sh.Put(d, l)
+	return store
 }
 
 // has reports whether device d logged in with proof at or after since.
@@ -49,6 +64,16 @@ func (k *known) has(d uint64, since int64) bool {
 	sh := k.m.Shard(d)
 	sh.Lock()
 	defer sh.Unlock()
-	t, ok := sh.Get(d)
-	return ok && t >= since
+	l, ok := sh.Get(d)
+	return ok && l.last >= since
+}
+
+// restore notes a login a Store kept, at last (Unix seconds).
+func (k *known) restore(d uint64, last int64) {
+	sh := k.m.Shard(d)
+	sh.Lock()
+	defer sh.Unlock()
+	if l, ok := sh.Get(d); !ok || l.last < last {
+		sh.Put(d, login{last: last, stored: last})
+	}
 }

@@ -139,9 +139,16 @@ func (g *Guard) LiftAs(ctx context.Context, sub detect.Subject, req LiftRequest)
 	h := g.drop(e)
 	g.mu.Unlock()
 	g.stats.lifted.Add(1)
-	g.lifts.note(sub, LiftNote{By: req.By, Operator: req.Operator, Fixed: req.Fixed, Cause: r.Diagnosis.Cause, At: now.UTC()})
+	note := LiftNote{By: req.By, Operator: req.Operator, Fixed: req.Fixed, Cause: r.Diagnosis.Cause, At: now.UTC()}
+	g.lifts.note(sub, note)
+	var prob *Probation
 	if !req.Operator {
-		g.lifts.probe(sub, probation{until: now.Add(g.pol.Probation), cause: h.cause, flags: u.flags, fixed: req.Fixed})
+		p := probation{until: now.Add(g.pol.Probation), cause: h.cause, flags: u.flags, fixed: req.Fixed}
+		g.lifts.probe(sub, p)
+		prob = &Probation{Until: p.until, Cause: p.cause, Device: p.flags&fDevice != 0, OthersOK: p.flags&fOthersOK != 0, Fixed: p.fixed}
+	}
+	if g.persist != nil {
+		g.persist.add(Change{Op: OpLift, Lift: StoredLift{Subject: sub, Note: note, Probation: prob}}, ref{}, now)
 	}
 	g.log.Info("sipban: lifted", "subject", sub, "cause", h.cause, "by", req.By, "operator", req.Operator, "fixed", req.Fixed)
 	if err := g.unenforce(ctx, []held{h}, true); err != nil {
@@ -178,6 +185,18 @@ func (l *lifts) take(who string, now time.Time, limit int, period time.Duration)
 	room(l.by, who, l.max)
 	l.by[who] = append(ts, now)
 	return true
+}
+
+// counted counts again a lift by who at t, restored, if it still counts
+// against the limit at now.
+func (l *lifts) counted(who string, t, now time.Time, period time.Duration) {
+	if now.Sub(t) >= period {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	room(l.by, who, l.max)
+	l.by[who] = append(l.by[who], t)
 }
 
 func (l *lifts) note(sub detect.Subject, n LiftNote) {

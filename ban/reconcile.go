@@ -1,7 +1,6 @@
 package ban
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -82,13 +81,10 @@ func (g *Guard) adopt(b enforce.Ban, from string, now time.Time) bool {
 	if old != nil {
 		g.drop(old)
 	}
-	e := g.tab.put(sub, scopeAddress)
-	e.cause = detect.CauseUnknown
-	e.since, e.until = ns, b.Until.UnixNano()
-	e.setEvidence(&detect.Evidence{Detail: "found in " + from + " at start-up"})
-	heap.Push(&g.expiry, e)
-	heap.Push(&g.unproven, e) // why it was made is lost: the first to make room
-	g.count(e, 1)
+	// Why it was made is lost: unproven, the first to make room.
+	e := g.install(sub, scopeAddress, detect.CauseUnknown, 0, ns, b.Until.UnixNano(), 0,
+		&detect.Evidence{Detail: "found in " + from + " at start-up"})
+	g.storeRecord(e)
 	g.log.Info("sipban: adopted ban", "subject", sub, "enforcer", from, "until", b.Until.Format(time.RFC3339))
 	return true
 }

@@ -30,6 +30,9 @@ type Record struct {
 	// EnforceError is set when an enforcer failed to apply the ban; the ban
 	// still holds in memory.
 	EnforceError string `json:"enforce_error,omitempty"`
+	// StoreError is set while the record waits for a failing Options.Store;
+	// the ban holds meanwhile, and is stored once the store is back.
+	StoreError string `json:"store_error,omitempty"`
 	// Lifts are the latest lifts of the subject, customers' and operators'.
 	Lifts []LiftNote `json:"lifts,omitempty"`
 }

@@ -56,6 +56,7 @@ const (
 	fOthersOK // the finding's OthersOK
 	fIs4
 	fKnownDev // the failing device logged in as the account before
+	fUnstored // queued for Options.Store, not yet written
 )
 
 // entry is one active record, packed.

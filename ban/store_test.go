@@ -1,0 +1,310 @@
+package ban_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/ban/bantest"
+	"github.com/sipban/sipban/detect"
+)
+
+// mapStore keeps the state a Store's changes add up to in maps, as the
+// contract says; it can be told to fail. Real stores are tested by
+// ban/storetest.
+type mapStore struct {
+	mu       sync.Mutex
+	records  map[detect.Subject]ban.StoredRecord
+	offences map[detect.Subject]ban.Offence
+	devices  map[[3]string]ban.KnownDevice
+	lifts    map[string]ban.StoredLift
+	writes   int
+	changes  []ban.Change // every change written, in order
+	fail     error
+}
+
+func newMapStore() *mapStore {
+	return &mapStore{records: map[detect.Subject]ban.StoredRecord{}, offences: map[detect.Subject]ban.Offence{},
+		devices: map[[3]string]ban.KnownDevice{}, lifts: map[string]ban.StoredLift{}}
+}
+
+func (s *mapStore) Write(ctx context.Context, batch []ban.Change) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	s.writes++
+	for _, c := range batch {
+		s.changes = append(s.changes, c)
+		switch c.Op {
+		case ban.OpRecord:
+			s.records[c.Record.Subject] = c.Record
+		case ban.OpEnd:
+			delete(s.records, c.Offence.Subject)
+			s.offences[c.Offence.Subject] = c.Offence
+		case ban.OpDevice:
+			d := c.Device
+			s.devices[[3]string{d.Where.String(), d.Account, d.UserAgent}] = d
+		case ban.OpLift:
+			s.lifts[fmt.Sprint(c.Lift.Subject, c.Lift.Note.At.UnixNano())] = c.Lift
+		case ban.OpAge:
+			for k, o := range s.offences {
+				if o.End.Before(c.Age.Offences) {
+					delete(s.offences, k)
+				}
+			}
+			for k, d := range s.devices {
+				if d.Last.Before(c.Age.Devices) {
+					delete(s.devices, k)
+				}
+			}
+			for k, l := range s.lifts {
+				if l.Note.At.Before(c.Age.Lifts) {
+					delete(s.lifts, k)
+				}
+			}
+		default:
+			return fmt.Errorf("op %v", c.Op)
+		}
+	}
+	return nil
+}
+
+func (s *mapStore) Load(ctx context.Context, fn func(ban.Change) error) error {
+	s.mu.Lock()
+	var all []ban.Change
+	for _, r := range s.records {
+		all = append(all, ban.Change{Op: ban.OpRecord, Record: r})
+	}
+	for _, o := range s.offences {
+		all = append(all, ban.Change{Op: ban.OpEnd, Offence: o})
+	}
+	for _, d := range s.devices {
+		all = append(all, ban.Change{Op: ban.OpDevice, Device: d})
+	}
+	for _, l := range s.lifts {
+		all = append(all, ban.Change{Op: ban.OpLift, Lift: l})
+	}
+	s.mu.Unlock()
+	for _, c := range all {
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *mapStore) Close() error { return nil }
+
+func (s *mapStore) setFail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = err
+}
+
+func (s *mapStore) ops() (n map[ban.Op]int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n = map[ban.Op]int{}
+	for _, c := range s.changes {
+		n[c.Op]++
+	}
+	return n
+}
+
+func flush(t *testing.T, g *ban.Guard) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, g.Flush(ctx))
+}
+
+// stripped drops from records what a process counts or sees live (the
+// refusals, and the devices at the address, which register again after a
+// restart), to compare them across one.
+func stripped(rs []ban.Record) []ban.Record {
+	for i := range rs {
+		rs[i].Blocked = 0
+		rs[i].Diagnosis.Devices = nil
+	}
+	return rs
+}
+
+// A restart brings back every kind of record with its evidence and
+// diagnosis, the levels that make a repeat offence longer, the devices that
+// keep working under a guard, and the customers' lifts and probations.
+func TestStoreRestart(t *testing.T) {
+	c := newClock()
+	st := newMapStore()
+	g := newGuard(t, c, ban.Options{Store: st})
+	n, err := g.Restore(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing to restore in an empty store")
+
+	// An office guarded, its known phone still served; a guesser banned
+	// and banned again, at level 1; a typo blocked and lifted by the
+	// customer, on probation.
+	const office = "192.0.2.80"
+	require.NoError(t, send(t, g, c, req{from: office + ":5062", account: "alice", creds: true, status: 200}))
+	for a := range 6 {
+		require.NoError(t, send(t, g, c, times(5, req{from: office + ":6000", account: fmt.Sprint("user", a), creds: true, status: 403})...))
+	}
+	guess := req{from: "203.0.113.5:5060", account: "100", creds: true, status: 403}
+	require.NoError(t, send(t, g, c, times(5, guess)...))
+	require.NoError(t, g.Lift(context.Background(), detect.SubjectOf(addr("203.0.113.5"))))
+	require.NoError(t, send(t, g, c, times(5, guess)...))
+	s := site{t, g, c}
+	typo := typoBlock(t, s)
+	require.NoError(t, g.LiftAs(context.Background(), typo, ban.LiftRequest{By: "customer-7", Fixed: ban.CauseTypo}))
+	flush(t, g)
+	before := stripped(g.Bans())
+	scopes := map[string]int{}
+	for _, r := range before {
+		assert.Empty(t, r.StoreError)
+		scopes[r.Scope]++
+	}
+	require.Equal(t, map[string]int{ban.ScopeAddress: 1, ban.ScopeAccount: 4, ban.ScopeGuard: 2}, scopes)
+	require.NoError(t, g.Close(context.Background()))
+
+	g2 := newGuard(t, c, ban.Options{Store: st})
+	n, err = g2.Restore(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, len(before), n)
+	assert.Equal(t, before, stripped(g2.Bans()), "records, evidence and diagnosis as they were")
+	assert.True(t, g2.Banned(addr("203.0.113.5")), "the ban holds in memory at once")
+	assert.Equal(t, ban.Admitted, g2.Admit(addr(office), "alice", phoneUA), "the known phone is still known")
+	assert.Equal(t, ban.Guarded, g2.Admit(addr(office), "bob", phoneUA))
+	assert.Equal(t, 2, g2.SelfLiftsLeft("customer-7"), "the customer's lift still counts")
+	r, ok := g2.Record(detect.SubjectOf(addr("203.0.113.5")))
+	require.True(t, ok)
+	assert.Equal(t, 1, r.Level)
+
+	// The offence history: banned once more after this ban ends, level 2.
+	c.Advance(r.Until.Sub(c.Now()) + time.Second)
+	_, err = g2.Expire(context.Background(), c.Now())
+	require.NoError(t, err)
+	flush(t, g2)
+	g3 := newGuard(t, c, ban.Options{Store: st})
+	_, err = g3.Restore(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, send(t, g3, c, times(5, guess)...))
+	r, ok = g3.Record(detect.SubjectOf(addr("203.0.113.5")))
+	require.True(t, ok)
+	assert.Equal(t, 2, r.Level, "a restart forgets no offence")
+
+	// The probation: the typo back twice with proof blocks again, longer.
+	s = site{t, g3, c}
+	s.dev(suspect, softUA, "REGISTER", "carol", 403)
+	s.dev(suspect, softUA, "REGISTER", "carol", 403)
+	again, ok := g3.Record(typo)
+	require.True(t, ok, "the probation survived the restarts")
+	assert.Equal(t, 2, again.Level)
+	require.Len(t, again.Lifts, 1)
+	assert.Equal(t, "customer-7", again.Lifts[0].By)
+
+	_, err = g3.Restore(context.Background())
+	assert.ErrorIs(t, err, ban.ErrRestored)
+}
+
+// Events that change nothing write nothing: a device logging in again and
+// again is stored once an hour at most, and no answer waits for a write.
+func TestStoreWritesOnlyChanges(t *testing.T) {
+	c := newClock()
+	st := newMapStore()
+	g := newGuard(t, c, ban.Options{Store: st})
+	ok := req{from: "192.0.2.10:5062", account: "alice", creds: true, status: 200}
+	require.NoError(t, send(t, g, c, times(600, ok)...)) // ten minutes of logins
+	flush(t, g)
+	assert.Equal(t, map[ban.Op]int{ban.OpDevice: 1}, st.ops())
+	c.Advance(time.Hour)
+	require.NoError(t, send(t, g, c, ok))
+	flush(t, g)
+	assert.Equal(t, map[ban.Op]int{ban.OpDevice: 2}, st.ops())
+	require.NoError(t, send(t, g, c, times(5, req{from: "203.0.113.9:5060", account: "1", creds: true, status: 403})...))
+	flush(t, g)
+	assert.Equal(t, map[ban.Op]int{ban.OpDevice: 2, ban.OpRecord: 1}, st.ops())
+}
+
+// A failing store costs no ban: it holds in memory, the record says it is
+// not stored and why, the log says so once per interval, and the change is
+// written once the store is back.
+func TestStoreFailing(t *testing.T) {
+	c := newClock()
+	st := newMapStore()
+	st.setFail(errors.New("disk full"))
+	g := newGuard(t, c, ban.Options{Store: st})
+	require.NoError(t, send(t, g, c, times(5, req{from: "203.0.113.9:5060", account: "1", creds: true, status: 403})...))
+	assert.True(t, g.Banned(addr("203.0.113.9")))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, bantest.WaitUntil(ctx, func() bool { return g.StoreStats().Failures > 0 }))
+	r, ok := g.Record(detect.SubjectOf(addr("203.0.113.9")))
+	require.True(t, ok)
+	assert.Equal(t, "not stored yet: disk full", r.StoreError)
+	short, scancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer scancel()
+	assert.ErrorContains(t, g.Flush(short), "disk full")
+
+	st.setFail(nil)
+	require.NoError(t, g.Flush(ctx), "written once the store is back")
+	r, _ = g.Record(detect.SubjectOf(addr("203.0.113.9")))
+	assert.Empty(t, r.StoreError)
+	assert.Len(t, st.records, 1)
+	ss := g.StoreStats()
+	assert.Zero(t, ss.Pending)
+	assert.NoError(t, ss.Err)
+}
+
+// Past Options.StoreQueue, changes are dropped and counted; bans hold.
+func TestStoreQueueBound(t *testing.T) {
+	c := newClock()
+	st := newMapStore()
+	st.setFail(errors.New("store away"))
+	g := newGuard(t, c, ban.Options{Store: st, StoreQueue: 3})
+	for i := range 5 {
+		ev := detect.Event{Source: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 9, 0, byte(i)}), 5060), Method: "OPTIONS", UserAgent: "friendly-scanner"}
+		require.NoError(t, g.Observe(context.Background(), &ev))
+	}
+	assert.Len(t, g.Bans(), 5)
+	assert.EqualValues(t, 2, g.StoreStats().Dropped)
+	st.setFail(nil)
+	flush(t, g)
+	assert.Len(t, st.records, 3)
+}
+
+// What ended while the program was away is history, and the store forgets
+// it; a store that hands back nonsense is refused.
+func TestRestoreEnded(t *testing.T) {
+	c := newClock()
+	st := newMapStore()
+	g := newGuard(t, c, ban.Options{Store: st})
+	require.NoError(t, send(t, g, c, times(5, req{from: "203.0.113.9:5060", account: "1", creds: true, status: 403})...))
+	flush(t, g)
+	require.NoError(t, g.Close(context.Background()))
+	c.Advance(48 * time.Hour)
+	g2 := newGuard(t, c, ban.Options{Store: st})
+	n, err := g2.Restore(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.Empty(t, g2.Bans())
+	flush(t, g2)
+	assert.Empty(t, st.records)
+	assert.Len(t, st.offences, 1)
+	require.NoError(t, send(t, g2, c, times(5, req{from: "203.0.113.9:5060", account: "1", creds: true, status: 403})...))
+	r, _ := g2.Record(detect.SubjectOf(addr("203.0.113.9")))
+	assert.Equal(t, 1, r.Level)
+
+	bad := newMapStore()
+	bad.records[detect.Subject{Account: "x"}] = ban.StoredRecord{Subject: detect.Subject{Account: "x"}, Scope: ban.ScopeAddress, Until: c.Now().Add(time.Hour)}
+	_, err = newGuard(t, c, ban.Options{Store: bad}).Restore(context.Background())
+	assert.ErrorContains(t, err, "not on an address")
+}
