@@ -82,6 +82,10 @@ type Options struct {
 	// StoreQueue bounds the changes waiting for the Store; beyond it they
 	// are dropped, counted and logged. Zero means 65,536.
 	StoreQueue int
+	// Fleet, if set, shares the records made here and the lifts made here
+	// with the Guards of other edges, and takes in theirs while Run runs;
+	// see Fleet.
+	Fleet Fleet
 }
 
 // Guard turns events into bans: it runs the detectors, applies the policy,
@@ -106,7 +110,10 @@ type Guard struct {
 	lifts     *lifts
 	dir       Directory
 	msgs      map[string]Messages
+	store     Store
 	persist   *persister // nil without Options.Store
+	fleet     Fleet
+	share     *persister // nil without Options.Fleet
 	// knownEvery is how stale a known device's stored login may grow
 	// before it is stored again (seconds).
 	knownEvery int64
@@ -219,7 +226,12 @@ func New(opts Options) (*Guard, error) {
 		if q == 0 {
 			q = 1 << 16
 		}
-		g.persist = newPersister(opts.Store, q, g.log, every, g.stored)
+		g.store = opts.Store
+		g.persist = newPersister("store", opts.Store.Write, q, g.log, every, g.stored)
+	}
+	if opts.Fleet != nil {
+		g.fleet = opts.Fleet
+		g.share = newPersister("fleet", opts.Fleet.Share, 1<<16, g.log, every, nil)
 	}
 	return g, nil
 }
@@ -389,7 +401,7 @@ func (g *Guard) decide(ctx context.Context, f *detect.Finding, ev *detect.Event)
 	}
 	g.forgetAll(h.sub, false)
 	aerr := g.apply(ctx, h, evicted)
-	g.notify(h, f)
+	g.notify(h, f.Proven, f.Evidence.Detail, "")
 	if agg := g.aggregate(h, f); agg != nil {
 		aerr = errors.Join(aerr, g.decide(ctx, agg, nil))
 	}
@@ -463,19 +475,44 @@ func (g *Guard) admit(f *detect.Finding, stranger, knownDev bool) (held, []held,
 	}
 	sc := scopeCode(scope)
 	now := g.now()
-	ns := now.UnixNano()
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	evicted, ok, err := g.makeRoom(sub, sc, f.Proven, f.Cause, now)
+	if !ok {
+		return held{}, nil, err
+	}
+	level := 0
+	if o, ok := g.history[sub]; ok && now.Sub(o.end) < g.pol.ForgetAfter {
+		level = o.level + 1
+	}
+	if g.lifts.repeated(sub, f.Cause, now) {
+		level++ // back within a customer's probation: longer
+	}
+	level = min(level, 255)
+	e := g.install(sub, sc, f.Cause, level, now.UnixNano(), now.Add(max(g.pol.duration(f.Cause, level), f.Hold)).UnixNano(),
+		flagIf(f.Proven, fProven)|flagIf(f.Device, fDevice)|flagIf(f.OthersOK, fOthersOK)|flagIf(knownDev, fKnownDev), &f.Evidence)
+	g.storeRecord(e, true)
+	return e.hold(), evicted, nil
+}
+
+// makeRoom readies the table for a record on sub of scope sc: it reports
+// false if one that covers it is active, drops an ended one on sub (or a
+// guard the record replaces), and at a full table evicts the record that
+// ends soonest, one made without proof first, for a proven record only. It
+// returns the address bans dropped, which the enforcers must lift. g.mu
+// must be held.
+func (g *Guard) makeRoom(sub detect.Subject, sc uint8, proven bool, cause detect.Cause, now time.Time) ([]held, bool, error) {
+	ns := now.UnixNano()
 	if sub.Prefix.IsValid() {
 		// An address ban makes the blocks and guards inside it moot.
 		if e := g.tab.get(detect.Subject{Prefix: sub.Prefix}); e != nil && e.scope == scopeAddress && e.active(ns) {
-			return held{}, nil, nil
+			return nil, false, nil
 		}
 	}
 	old := g.tab.get(sub)
 	if old != nil && old.active(ns) && (old.scope == sc || sc == scopeGuard) {
-		return held{}, nil, nil
+		return nil, false, nil
 	}
 	var evicted []held
 	if old != nil {
@@ -487,13 +524,13 @@ func (g *Guard) admit(f *detect.Finding, stranger, knownDev bool) (held, []held,
 		}
 	}
 	if g.tab.len() >= g.pol.MaxBans {
-		if !f.Proven || len(g.expiry.es) == 0 {
+		if !proven || len(g.expiry.es) == 0 {
 			g.stats.refused.Add(1)
 			n := g.refused.note(now)
 			if n > 0 {
-				g.log.Error("sipban: bans refused, the table is full", "refused", n, "max", g.pol.MaxBans, "last", sub, "cause", f.Cause)
+				g.log.Error("sipban: bans refused, the table is full", "refused", n, "max", g.pol.MaxBans, "last", sub, "cause", cause)
 			}
-			return held{}, nil, fmt.Errorf("ban %v: %w", sub, ErrTooManyBans)
+			return evicted, false, fmt.Errorf("ban %v: %w", sub, ErrTooManyBans)
 		}
 		h := &g.unproven
 		if len(h.es) == 0 {
@@ -505,18 +542,7 @@ func (g *Guard) admit(f *detect.Finding, stranger, knownDev bool) (held, []held,
 			evicted = append(evicted, v)
 		}
 	}
-	level := 0
-	if o, ok := g.history[sub]; ok && now.Sub(o.end) < g.pol.ForgetAfter {
-		level = o.level + 1
-	}
-	if g.lifts.repeated(sub, f.Cause, now) {
-		level++ // back within a customer's probation: longer
-	}
-	level = min(level, 255)
-	e := g.install(sub, sc, f.Cause, level, ns, now.Add(max(g.pol.duration(f.Cause, level), f.Hold)).UnixNano(),
-		flagIf(f.Proven, fProven)|flagIf(f.Device, fDevice)|flagIf(f.OthersOK, fOthersOK)|flagIf(knownDev, fKnownDev), &f.Evidence)
-	g.storeRecord(e)
-	return e.hold(), evicted, nil
+	return evicted, true, nil
 }
 
 // install puts a record on sub; one made without proof (fProven unset) is
@@ -640,10 +666,14 @@ func (g *Guard) late(h held, err error) error {
 	return err
 }
 
-// notify logs a new record and hands it to Options.OnBan.
-func (g *Guard) notify(h held, f *detect.Finding) {
-	g.log.Warn("sipban: "+verb(h.scope), "subject", h.sub, "cause", f.Cause, "level", h.level,
-		"until", h.until.Format(time.RFC3339), "proven", f.Proven, "detail", f.Evidence.Detail)
+// notify logs a new record and hands it to Options.OnBan; from names the
+// edge that made it, empty for this one.
+func (g *Guard) notify(h held, proven bool, detail, from string) {
+	args := []any{"subject", h.sub, "cause", h.cause, "level", h.level, "until", h.until.Format(time.RFC3339), "proven", proven, "detail", detail}
+	if from != "" {
+		args = append(args, "from", from)
+	}
+	g.log.Warn("sipban: "+verb(h.scope), args...)
 	if g.onBan == nil {
 		return
 	}
@@ -856,13 +886,21 @@ func (g *Guard) Expire(ctx context.Context, now time.Time) (int, error) {
 }
 
 // Run lifts expired bans once a second, calls Resync every
-// Options.ResyncEvery and forgets offences older than Policy.ForgetAfter
-// hourly, until ctx is done; then it returns ctx.Err().
+// Options.ResyncEvery, forgets offences older than Policy.ForgetAfter
+// hourly, and takes in what Options.Fleet shares, until ctx is done; then
+// it returns ctx.Err().
 func (g *Guard) Run(ctx context.Context) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	aging := time.NewTicker(time.Hour)
 	defer aging.Stop()
+	if g.fleet != nil {
+		go func() {
+			if err := g.follow(ctx); ctx.Err() == nil {
+				g.log.Error("sipban: fleet stopped", "error", err)
+			}
+		}()
+	}
 	var resync <-chan time.Time
 	if g.resync > 0 {
 		rt := time.NewTicker(g.resync)

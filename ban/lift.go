@@ -150,6 +150,9 @@ func (g *Guard) LiftAs(ctx context.Context, sub detect.Subject, req LiftRequest)
 	if g.persist != nil {
 		g.persist.add(Change{Op: OpLift, Lift: StoredLift{Subject: sub, Note: note, Probation: prob}}, ref{}, now)
 	}
+	if g.share != nil {
+		g.share.add(Change{Op: OpEnd, Offence: Offence{Subject: sub, Level: h.level, End: h.until, Proven: u.r.Proven}}, ref{}, now)
+	}
 	g.log.Info("sipban: lifted", "subject", sub, "cause", h.cause, "by", req.By, "operator", req.Operator, "fixed", req.Fixed)
 	if err := g.unenforce(ctx, []held{h}, true); err != nil {
 		return fmt.Errorf("lift %v: %w", sub, err)

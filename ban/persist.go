@@ -26,10 +26,11 @@ const maxBatch = 16384
 // counted and logged, while the bans they describe hold in memory and in
 // the kernel.
 type persister struct {
-	st    Store
+	name  string // "store" or "fleet", for the log
+	write func(context.Context, []Change) error
 	max   int
 	log   *slog.Logger
-	wrote func([]ref) // marks the records a batch stored
+	wrote func([]ref) // marks the records a batch stored; may be nil
 
 	mu      sync.Mutex
 	pending []Change
@@ -52,8 +53,8 @@ type flushWaiter struct {
 	ch   chan struct{}
 }
 
-func newPersister(st Store, max int, log *slog.Logger, every time.Duration, wrote func([]ref)) *persister {
-	p := &persister{st: st, max: max, log: log, wrote: wrote, failed: limiter{every: every},
+func newPersister(name string, write func(context.Context, []Change) error, max int, log *slog.Logger, every time.Duration, wrote func([]ref)) *persister {
+	p := &persister{name: name, write: write, max: max, log: log, wrote: wrote, failed: limiter{every: every},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go p.run()
 	return p
@@ -67,7 +68,7 @@ func (p *persister) add(c Change, r ref, now time.Time) {
 		closed := p.closed
 		p.mu.Unlock()
 		if n := p.failed.note(now); n > 0 {
-			p.log.Error("sipban: state changes not stored: the store is behind or closed", "count", n, "closed", closed, "op", c.Op.String())
+			p.log.Error("sipban: changes dropped: the "+p.name+" is behind, or closed", "count", n, "closed", closed, "op", c.Op.String())
 		}
 		return
 	}
@@ -124,7 +125,7 @@ func (p *persister) drain() bool {
 		batch, refs := p.pending[:n:n], p.refs[:n:n]
 		p.mu.Unlock()
 
-		err := p.st.Write(context.Background(), batch)
+		err := p.write(context.Background(), batch)
 
 		p.mu.Lock()
 		p.batches++
@@ -133,7 +134,7 @@ func (p *persister) drain() bool {
 			p.failures++
 			p.mu.Unlock()
 			if c := p.failed.note(time.Now()); c > 0 {
-				p.log.Error("sipban: store failed; its changes wait and are tried again", "failures", c, "waiting", n, "error", err)
+				p.log.Error("sipban: "+p.name+" failed; its changes wait and are tried again", "failures", c, "waiting", n, "error", err)
 			}
 			return false
 		}
@@ -144,7 +145,9 @@ func (p *persister) drain() bool {
 		p.written += uint64(n)
 		p.waiters = wakeFlushed(p.waiters, p.written)
 		p.mu.Unlock()
-		p.wrote(refs)
+		if p.wrote != nil {
+			p.wrote(refs)
+		}
 	}
 }
 
@@ -174,7 +177,7 @@ func (p *persister) flush(ctx context.Context) error {
 	case <-w.ch:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("ban: store: %w", errors.Join(ctx.Err(), p.lastErr()))
+		return fmt.Errorf("ban: %s: %w", p.name, errors.Join(ctx.Err(), p.lastErr()))
 	}
 }
 
@@ -227,23 +230,30 @@ func (g *Guard) StoreStats() StoreStats {
 }
 
 // Flush waits until every change the Guard made before the call is in its
-// Store, or ctx is done; without a Store it returns at once. A record is
-// acknowledged, and survives a crash, once a Flush after it returned nil.
+// Store and shared with its Fleet, or ctx is done; without either it
+// returns at once. A record is acknowledged, and survives a crash, once a
+// Flush after it returned nil.
 func (g *Guard) Flush(ctx context.Context) error {
-	if g.persist == nil {
-		return nil
+	var errs []error
+	for _, p := range []*persister{g.persist, g.share} {
+		if p != nil {
+			errs = append(errs, p.flush(ctx))
+		}
 	}
-	return g.persist.flush(ctx)
+	return errors.Join(errs...)
 }
 
-// Close writes what waits for the Store and stops writing to it; the Guard
-// goes on judging events, but their changes are no longer stored. It does
-// not close the Store, which its opener owns.
+// Close writes what waits for the Store and the Fleet and stops writing to
+// them; the Guard goes on judging events, but their changes are no longer
+// kept or shared. It closes neither, which their opener owns.
 func (g *Guard) Close(ctx context.Context) error {
-	if g.persist == nil {
-		return nil
+	var errs []error
+	for _, p := range []*persister{g.persist, g.share} {
+		if p != nil {
+			errs = append(errs, p.close(ctx))
+		}
 	}
-	return g.persist.close(ctx)
+	return errors.Join(errs...)
 }
 
 // stored marks the records a batch wrote. It takes g.mu: the writer holds
@@ -258,17 +268,26 @@ func (g *Guard) stored(refs []ref) {
 	}
 }
 
-// storeRecord queues e for the store. g.mu must be held.
-func (g *Guard) storeRecord(e *entry) {
-	if g.persist == nil {
+// storeRecord queues e for the store and, if share, for the fleet. g.mu
+// must be held.
+func (g *Guard) storeRecord(e *entry, share bool) {
+	share = share && g.share != nil
+	if g.persist == nil && !share {
 		return
 	}
-	e.flags |= fUnstored
 	r := g.tab.record(e)
-	g.persist.add(Change{Op: OpRecord, Record: StoredRecord{
+	c := Change{Op: OpRecord, Record: StoredRecord{
 		Subject: r.Subject, Scope: r.Scope, Cause: r.Cause, Level: r.Level, Since: r.Since, Until: r.Until,
 		Proven: r.Proven, Device: e.is(fDevice), OthersOK: e.is(fOthersOK), KnownDevice: e.is(fKnownDev), Evidence: r.Evidence,
-	}}, ref{e, e.gen}, g.now())
+	}}
+	now := g.now()
+	if g.persist != nil {
+		e.flags |= fUnstored
+		g.persist.add(c, ref{e, e.gen}, now)
+	}
+	if share {
+		g.share.add(c, ref{}, now)
+	}
 }
 
 // storeEnd queues the end of sub's record, kept as offence o.

@@ -84,7 +84,7 @@ func (g *Guard) adopt(b enforce.Ban, from string, now time.Time) bool {
 	// Why it was made is lost: unproven, the first to make room.
 	e := g.install(sub, scopeAddress, detect.CauseUnknown, 0, ns, b.Until.UnixNano(), 0,
 		&detect.Evidence{Detail: "found in " + from + " at start-up"})
-	g.storeRecord(e)
+	g.storeRecord(e, false)
 	g.log.Info("sipban: adopted ban", "subject", sub, "enforcer", from, "until", b.Until.Format(time.RFC3339))
 	return true
 }

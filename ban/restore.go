@@ -38,7 +38,7 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 		g.mu.Unlock()
 		return 0, ErrRestored
 	}
-	lerr := g.persist.st.Load(ctx, func(c Change) error {
+	lerr := g.store.Load(ctx, func(c Change) error {
 		switch c.Op {
 		case OpRecord:
 			r := &c.Record
