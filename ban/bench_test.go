@@ -2,6 +2,7 @@ package ban_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -238,5 +239,48 @@ func BenchmarkGuardObserveLogin(b *testing.B) {
 	}
 	if len(g.Bans()) != 0 {
 		b.Fatal("nothing should have been banned")
+	}
+}
+
+// loadOnly hands Restore records from memory: the Guard's own share of a
+// restart, without a store's decoding.
+type loadOnly []ban.Change
+
+func (l loadOnly) Load(ctx context.Context, fn func(ban.Change) error) error {
+	for _, c := range l {
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+func (loadOnly) Write(context.Context, []ban.Change) error { return nil }
+func (loadOnly) Close() error                              { return nil }
+
+// BenchmarkRestore measures a Guard taking back active bans at start-up and
+// holding them in its in-memory enforcer.
+func BenchmarkRestore(b *testing.B) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, n := range []int{100_000, 1_000_000} {
+		recs := make(loadOnly, n)
+		for i := range recs {
+			recs[i] = ban.Change{Op: ban.OpRecord, Record: ban.StoredRecord{
+				Subject: detect.SubjectOf(benchSource(i).Addr()), Scope: ban.ScopeAddress, Cause: detect.BadCredentials, Proven: true,
+				Since: t0, Until: t0.Add(time.Hour + time.Duration(i)*time.Millisecond),
+				Evidence: detect.Evidence{Count: 5, First: t0, Last: t0, Accounts: []string{"alice"}, UserAgents: []string{"friendly-scanner"},
+					Ports: []uint16{5060}, Statuses: []int{403}, Detail: "5 rejected credentials"}}}
+		}
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				g, err := ban.New(ban.Options{Logger: quiet, Store: recs, Now: func() time.Time { return t0 }})
+				if err != nil {
+					b.Fatal(err)
+				}
+				got, err := g.Restore(context.Background())
+				if err != nil || got != n || !g.Banned(benchSource(n-1).Addr()) {
+					b.Fatalf("restored %d of %d: %v", got, n, err)
+				}
+			}
+		})
 	}
 }

@@ -100,6 +100,27 @@
 // timeout cap. Options.OnBan hears of each new record, for a notification
 // or a log of one's own.
 //
+// # State and fleets
+//
+// Options.Store keeps what a restart must not lose: the active records with
+// their evidence, the offence history (aged after Policy.ForgetAfter), the
+// devices known by proven logins, and customers' lifts and probations.
+// Package banbolt is a Store in one local file. The Guard writes from a
+// goroutine of its own, in batches: a disk's fsync never delays an answer.
+// Events that change nothing write nothing; a device logging in again is
+// written at most hourly. Flush says when everything made so far is
+// stored; a store that fails is retried, the records it holds up say so
+// (Record.StoreError) and the bans hold meanwhile. At start-up call
+// Restore, then Reconcile: the bans are back in every enforcer, and those
+// a kernel set kept are matched to their records instead of being adopted
+// as "unknown". The devices an explanation lists are the ones seen live,
+// so after a restart they reappear as they register again.
+//
+// Options.Fleet shares records among the edges of one service (package
+// banredis): a ban made on one edge holds on every edge, a lift lifts it
+// everywhere, and each edge judges what arrives by its own allow-list and
+// bounds.
+//
 // Package sipgoban wires a Guard into a sipgo server; package bantest sends
 // real SIP attacks and honest traffic to any server for its tests.
 package ban
