@@ -1,0 +1,280 @@
+package banbolt_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/ban/banbolt"
+	"github.com/sipban/sipban/detect"
+)
+
+// filled makes a store holding n records and returns its path, closed.
+func filled(t *testing.T, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bans.db")
+	s, err := banbolt.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(context.Background(), records(0, n)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// records are n realistic records on distinct IPv4 addresses from i.
+func records(i, n int) []ban.Change {
+	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	cs := make([]ban.Change, n)
+	for j := range cs {
+		k := i + j
+		cs[j] = ban.Change{Op: ban.OpRecord, Record: ban.StoredRecord{
+			Subject: detect.SubjectOf(netip.AddrFrom4([4]byte{10, byte(k >> 16), byte(k >> 8), byte(k)})),
+			Scope:   "address", Cause: detect.BadCredentials, Level: 1 + k%3,
+			Since: t0, Until: t0.Add(time.Hour), Proven: true,
+			Evidence: detect.Evidence{
+				Count: 5, First: t0.Add(-time.Minute), Last: t0,
+				Accounts: []string{"1001"}, DistinctAccounts: 1,
+				UserAgents: []string{"friendly-scanner"},
+				Ports:      []uint16{5060, 5061, uint16(40000 + k%1000)},
+				Statuses:   []int{401, 403},
+				Interval:   2 * time.Second,
+				Detail:     "5 rejected passwords for one account",
+			},
+		}}
+	}
+	return cs
+}
+
+func TestRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(t *testing.T) string
+		want error
+	}{
+		{"empty file", func(t *testing.T) string { return write(t, nil) }, banbolt.ErrForeign},
+		{"short text", func(t *testing.T) string { return write(t, []byte("bans: none\n")) }, banbolt.ErrForeign},
+		{"text", func(t *testing.T) string {
+			return write(t, bytes.Repeat([]byte("203.0.113.7 banned until tomorrow\n"), 1000))
+		}, banbolt.ErrForeign},
+		{"directory", func(t *testing.T) string { return t.TempDir() }, banbolt.ErrForeign},
+		{"truncated", func(t *testing.T) string {
+			path := filled(t, 5000)
+			fi, _ := os.Stat(path)
+			if err := os.Truncate(path, fi.Size()/2); err != nil {
+				t.Fatal(err)
+			}
+			return path
+		}, banbolt.ErrCorrupt},
+		{"meta pages overwritten", func(t *testing.T) string {
+			path := filled(t, 10)
+			// The root bucket's page id in both meta pages: the magic
+			// stays, the checksums fail.
+			overwrite(t, path, 16+16, 8)
+			overwrite(t, path, 4096+16+16, 8)
+			return path
+		}, banbolt.ErrCorrupt},
+		{"data pages overwritten", func(t *testing.T) string {
+			path := filled(t, 5000)
+			fi, _ := os.Stat(path)
+			overwrite(t, path, 2*4096, int(fi.Size())-2*4096)
+			return path
+		}, banbolt.ErrCorrupt},
+		{"someone else's bbolt", func(t *testing.T) string {
+			return foreign(t, func(tx *bolt.Tx) error {
+				b, err := tx.CreateBucket([]byte("users"))
+				if err != nil {
+					return err
+				}
+				return b.Put([]byte("alice"), []byte("secret"))
+			})
+		}, banbolt.ErrForeign},
+		{"empty bbolt", func(t *testing.T) string {
+			return foreign(t, func(*bolt.Tx) error { return nil })
+		}, banbolt.ErrForeign},
+		{"meta of another program", func(t *testing.T) string {
+			return foreign(t, func(tx *bolt.Tx) error {
+				b, err := tx.CreateBucket([]byte("meta"))
+				if err != nil {
+					return err
+				}
+				return b.Put([]byte("magic"), []byte("another store"))
+			})
+		}, banbolt.ErrForeign},
+		{"newer version", func(t *testing.T) string {
+			path := filled(t, 10)
+			edit(t, path, func(tx *bolt.Tx) error {
+				return tx.Bucket([]byte("meta")).Put([]byte("version"), binary.AppendUvarint(nil, banbolt.Version+1))
+			})
+			return path
+		}, banbolt.ErrVersion},
+		{"no records bucket", func(t *testing.T) string {
+			path := filled(t, 10)
+			edit(t, path, func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("records")) })
+			return path
+		}, banbolt.ErrCorrupt},
+		{"undecodable record", func(t *testing.T) string {
+			path := filled(t, 10)
+			edit(t, path, func(tx *bolt.Tx) error {
+				return tx.Bucket([]byte("records")).Put([]byte{0, 4, 10, 0, 0, 1, 32}, []byte{1, 2, 3})
+			})
+			return path
+		}, banbolt.ErrCorrupt},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := tc.make(t)
+			before := contents(t, path)
+			err := openLoad(path)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Open and Load = %v, want %v", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the file %s", err, path)
+			}
+			if !bytes.Equal(contents(t, path), before) {
+				t.Error("a refused file was changed")
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// openLoad opens path and loads it: some damage shows only when read.
+func openLoad(path string) error {
+	s, err := banbolt.Open(path, &banbolt.Options{Timeout: 100 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Load(context.Background(), func(ban.Change) error { return nil })
+}
+
+func write(t *testing.T, b []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bans.db")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func overwrite(t *testing.T, path string, off, n int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xa5}, n), int64(off)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func foreign(t *testing.T, fn func(*bolt.Tx) error) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bans.db")
+	edit(t, path, fn)
+	return path
+}
+
+func edit(t *testing.T, path string, fn func(*bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func contents(t *testing.T, path string) []byte {
+	t.Helper()
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestLocked(t *testing.T) {
+	path := filled(t, 1)
+	s, err := banbolt.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// bbolt's flock is per open file, so a second Open in this process
+	// waits as another process's would.
+	_, err = banbolt.Open(path, &banbolt.Options{Timeout: 50 * time.Millisecond})
+	if !errors.Is(err, banbolt.ErrLocked) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("second Open = %v, want ErrLocked naming %s", err, path)
+	}
+	if err := s.Write(context.Background(), records(1, 1)); err != nil {
+		t.Errorf("Write by the holder after a refused Open: %v", err)
+	}
+}
+
+func TestInvalidChangeFailsBatch(t *testing.T) {
+	path := filled(t, 0)
+	s, err := banbolt.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, bad := range []ban.Change{
+		{Op: ban.OpRecord},
+		{Op: ban.OpEnd},
+		{Op: ban.OpLift},
+		{Op: 99},
+	} {
+		if err := s.Write(context.Background(), append(records(0, 2), bad)); err == nil {
+			t.Errorf("Write with %+v returned nil", bad.Op)
+		}
+	}
+	n := 0
+	if err := s.Load(context.Background(), func(ban.Change) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d changes of failed batches kept, want none", n)
+	}
+}
+
+func TestCloseTwice(t *testing.T) {
+	s, err := banbolt.Open(filled(t, 1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	err = s.Load(context.Background(), func(ban.Change) error { return nil })
+	if !errors.Is(err, banbolt.ErrClosed) {
+		t.Errorf("Load after Close = %v, want ErrClosed", err)
+	}
+	if err := s.Write(context.Background(), records(0, 1)); !errors.Is(err, banbolt.ErrClosed) {
+		t.Errorf("Write after Close = %v, want ErrClosed", err)
+	}
+}
