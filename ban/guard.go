@@ -931,18 +931,21 @@ func (g *Guard) Run(ctx context.Context) error {
 type Stats struct {
 	// Events counts the events observed; Invalid, those that could not be
 	// judged (no source address).
-	Events, Invalid int64
+	Events  int64 `json:"events"`
+	Invalid int64 `json:"invalid"`
 	// Records is how many records (bans, blocks, guards) are active.
-	Records int
+	Records int `json:"records"`
 	// Refused counts findings refused at Policy.MaxBans; Evicted, records
 	// evicted there to make room for proven ones.
-	Refused, Evicted int64
+	Refused int64 `json:"refused"`
+	Evicted int64 `json:"evicted"`
 	// EnforceErrors counts enforcer calls that failed or did not answer
 	// within Options.EnforceTimeout.
-	EnforceErrors int64
+	EnforceErrors int64 `json:"enforce_errors"`
 	// Lifted counts records lifted by an operator or a customer; Expired,
 	// those that ran out.
-	Lifted, Expired int64
+	Lifted  int64 `json:"lifted"`
+	Expired int64 `json:"expired"`
 }
 
 type counters struct {

@@ -100,6 +100,7 @@ func New(g *ban.Guard, opts Options) (*Handler, error) {
 	h.mux.HandleFunc("GET /bans", h.list)
 	h.mux.HandleFunc("GET /bans/{subject...}", h.explain)
 	h.mux.HandleFunc("DELETE /bans/{subject...}", h.lift)
+	h.mux.HandleFunc("GET /stats", h.stats)
 	h.mux.HandleFunc("GET /ui/bans", h.listPage)
 	h.mux.HandleFunc("GET /ui/bans/{subject...}", h.recordPage)
 	h.mux.HandleFunc("POST /ui/bans/{subject...}", h.liftForm)
@@ -177,6 +178,35 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		recs = []ban.Record{}
 	}
 	writeJSON(w, http.StatusOK, recs)
+}
+
+// Stats is what GET /stats answers an operator: the Guard's counts, and
+// how its writes to the state store fare.
+type Stats struct {
+	ban.Stats
+	Store StoreStats `json:"store"`
+}
+
+// StoreStats are ban.StoreStats, with the error as text.
+type StoreStats struct {
+	Pending  int    `json:"pending"`
+	Dropped  int64  `json:"dropped"`
+	Batches  int64  `json:"batches"`
+	Failures int64  `json:"failures"`
+	Error    string `json:"error,omitempty"`
+}
+
+func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
+	if !viewerOf(r).Operator {
+		writeError(w, http.StatusForbidden, "operators only")
+		return
+	}
+	ss := h.g.StoreStats()
+	out := Stats{Stats: h.g.Stats(), Store: StoreStats{Pending: ss.Pending, Dropped: ss.Dropped, Batches: ss.Batches, Failures: ss.Failures}}
+	if ss.Err != nil {
+		out.Store.Error = ss.Err.Error()
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // cursor reads ?after= and ?limit=.

@@ -355,3 +355,18 @@ func TestPagingWindow(t *testing.T) {
 	assert.Equal(t, []string{"carol@" + office, attack}, subjects(t, w))
 	assert.Empty(t, w.Header().Get("Link"))
 }
+
+// GET /stats gives an operator the Guard's counts; a customer gets none.
+func TestStats(t *testing.T) {
+	f := newFixture(t, ban.Policy{})
+	h := f.handler(t, banhttp.Options{})
+	w := do(h, "op", "GET", "/stats", "")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	var st banhttp.Stats
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &st))
+	assert.Equal(t, 3, st.Records)
+	assert.Equal(t, f.g.Stats().Events, st.Events)
+	assert.Equal(t, banhttp.StoreStats{}, st.Store, "no store, nothing written")
+	assert.Contains(t, w.Body.String(), `"enforce_errors": 0`)
+	assert.Equal(t, http.StatusForbidden, do(h, "a", "GET", "/stats", "").Code)
+}
