@@ -31,6 +31,15 @@
 // -ban-local takes loopback and the host's addresses off that list (to
 // attack the demo from 127.0.0.2).
 //
+// The bans, account blocks and guards, with their evidence, the offence
+// history that makes a repeat offender's next ban longer, the devices known
+// by their logins and the customers' lifts are kept in -state (sipban.db in
+// the working directory by default; -state "" keeps them in memory only).
+// A restart, or a crash, loses none: it restores them and re-applies the
+// bans, and with -keep the kernel's bans are matched to their records. A
+// file that is not a sipban state file, or is damaged, is refused, never
+// replaced.
+//
 // SIGHUP re-reads the -users file without a restart: changed passwords
 // apply to the next request, and the bans stay. A file that does not parse,
 // or has no active account, is logged and the accounts read before stay.
@@ -55,11 +64,15 @@ import (
 	"time"
 
 	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/ban/banbolt"
 	"github.com/sipban/sipban/enforce"
 	"github.com/sipban/sipban/internal/kernel"
 	"github.com/sipban/sipban/internal/registrar"
 	"github.com/sipban/sipban/internal/selfsigned"
 )
+
+// DefaultState is -state's default: a file in the working directory.
+const DefaultState = "sipban.db"
 
 // demoUsers are the accounts served when -users is not given.
 const demoUsers = `alice:alice-secret
@@ -82,6 +95,7 @@ func main() {
 	flag.StringVar(&cfg.enforcer, "enforcer", "memory", "`name` of the enforcer: memory, nftables or iptables (root)")
 	flag.StringVar(&cfg.table, "table", "sipban", "nftables table, or ipset name prefix, for -enforcer nftables or iptables")
 	flag.BoolVar(&cfg.keep, "keep", false, "leave kernel bans in place on exit, for the next run to adopt")
+	flag.StringVar(&cfg.state, "state", DefaultState, "`file` keeping the bans, their history, the known devices and the lifts across restarts; empty keeps them in memory only")
 	cfg.scope.Register(flag.CommandLine)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -109,6 +123,7 @@ type config struct {
 	portal                      string
 	enforcer, table             string
 	keep                        bool
+	state                       string
 	scope                       kernel.Flags
 	reload                      <-chan os.Signal // each re-reads users; nil: never
 }
@@ -142,11 +157,36 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		}()
 		opts.Enforcers = []enforce.Enforcer{ke}
 	}
+	if cfg.state != "" {
+		st, err := banbolt.Open(cfg.state, nil)
+		if err != nil {
+			return fmt.Errorf("-state: %w", err)
+		}
+		defer func() {
+			if err := st.Close(); err != nil {
+				log.Error("registrar: closing the state file", "error", err)
+			}
+		}()
+		opts.Store = st
+	}
 	g, err := ban.New(opts)
 	if err != nil {
 		return err
 	}
-	// Bans a previous run kept in the kernel become records to see and lift.
+	defer func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer ccancel()
+		if err := g.Close(cctx); err != nil {
+			log.Error("registrar: writing the last changes to the state file", "error", err)
+		}
+	}()
+	if n, err := g.Restore(ctx); err != nil {
+		return fmt.Errorf("-state %s: %w", cfg.state, err)
+	} else if cfg.state != "" {
+		log.Info("registrar: state restored", "file", cfg.state, "records", n)
+	}
+	// Bans a previous run kept in the kernel are matched to the records
+	// restored; those still unknown become records to see and lift.
 	if n, err := g.Reconcile(ctx); err != nil {
 		return fmt.Errorf("-enforcer %s: %w", cfg.enforcer, err)
 	} else if n > 0 {

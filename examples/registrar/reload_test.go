@@ -88,6 +88,7 @@ func startBinary(t *testing.T, args ...string) *process {
 	require.NoError(t, err, "go build: %s", out)
 	p := &process{cmd: exec.Command(bin, args...), logs: new(syncbuf.Buffer), done: make(chan struct{})}
 	p.cmd.Stderr = p.logs
+	p.cmd.Dir = t.TempDir() // where the default -state goes
 	require.NoError(t, p.cmd.Start())
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
