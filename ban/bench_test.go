@@ -2,14 +2,18 @@ package ban_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/ban/banbolt"
 	"github.com/sipban/sipban/detect"
 	"github.com/sipban/sipban/internal/memstat"
+	"github.com/sipban/sipban/internal/statefile"
 )
 
 func benchSource(i int) netip.AddrPort {
@@ -242,44 +246,38 @@ func BenchmarkGuardObserveLogin(b *testing.B) {
 	}
 }
 
-// loadOnly hands Restore records from memory: the Guard's own share of a
-// restart, without a store's decoding.
-type loadOnly []ban.Change
-
-func (l loadOnly) Load(ctx context.Context, fn func(ban.Change) error) error {
-	for _, c := range l {
-		if err := fn(c); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-func (loadOnly) Write(context.Context, []ban.Change) error { return nil }
-func (loadOnly) Close() error                              { return nil }
-
-// BenchmarkRestore measures a Guard taking back active bans at start-up and
-// holding them in its in-memory enforcer.
-func BenchmarkRestore(b *testing.B) {
-	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+// BenchmarkRestart measures a restart: the state file opened, its active
+// bans restored into a new Guard and held by its in-memory enforcer, and
+// Reconcile run, as the registrar does at start-up.
+func BenchmarkRestart(b *testing.B) {
+	now := time.Now()
 	for _, n := range []int{100_000, 1_000_000} {
-		recs := make(loadOnly, n)
-		for i := range recs {
-			recs[i] = ban.Change{Op: ban.OpRecord, Record: ban.StoredRecord{
-				Subject: detect.SubjectOf(benchSource(i).Addr()), Scope: ban.ScopeAddress, Cause: detect.BadCredentials, Proven: true,
-				Since: t0, Until: t0.Add(time.Hour + time.Duration(i)*time.Millisecond),
-				Evidence: detect.Evidence{Count: 5, First: t0, Last: t0, Accounts: []string{"alice"}, UserAgents: []string{"friendly-scanner"},
-					Ports: []uint16{5060}, Statuses: []int{403}, Detail: "5 rejected credentials"}}}
+		path := filepath.Join(b.TempDir(), "state.db")
+		if err := statefile.Write(path, n, now, now.Add(time.Hour)); err != nil {
+			b.Fatal(err)
 		}
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for b.Loop() {
-				g, err := ban.New(ban.Options{Logger: quiet, Store: recs, Now: func() time.Time { return t0 }})
+				st, err := banbolt.Open(path, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				g, err := ban.New(ban.Options{Logger: quiet, Store: st})
 				if err != nil {
 					b.Fatal(err)
 				}
 				got, err := g.Restore(context.Background())
-				if err != nil || got != n || !g.Banned(benchSource(n-1).Addr()) {
+				if err != nil || got != n || !g.Banned(statefile.Source(n-1)) {
 					b.Fatalf("restored %d of %d: %v", got, n, err)
 				}
+				if _, err := g.Reconcile(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := errors.Join(g.Close(context.Background()), st.Close()); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
 			}
 		})
 	}

@@ -128,6 +128,8 @@ type Guard struct {
 
 	// Active account blocks and guards; let Admit skip the lock.
 	nsoft, nguard atomic.Int64
+	// restored: Restore brought records back, which Reconcile trusts.
+	restored atomic.Bool
 
 	mu       sync.RWMutex
 	tab      table

@@ -20,6 +20,13 @@ import (
 // ban the Guard holds, in batches where it is an enforce.Batcher. It returns
 // how many bans it adopted; on an enforcer's error it goes on with the
 // others and returns the errors joined.
+//
+// After a Restore that brought records back, the records are the truth:
+// Reconcile installs them and reads nothing back (reading a kernel set of
+// a million bans takes minutes: the kernel walks it from its start for
+// each message of the dump). Kernel bans the store did not know then end
+// at their own kernel timeout, and allow-listed prefixes are exempt in the
+// kernel whatever its sets hold.
 func (g *Guard) Reconcile(ctx context.Context) (adopted int, err error) {
 	g.enf.lock()
 	defer g.enf.unlock()
@@ -27,7 +34,7 @@ func (g *Guard) Reconcile(ctx context.Context) (adopted int, err error) {
 	var errs []error
 	for _, en := range g.enforcers[1:] {
 		l, ok := en.(enforce.Lister)
-		if !ok {
+		if !ok || g.restored.Load() {
 			continue
 		}
 		bans, lerr := l.List(ctx)

@@ -21,7 +21,7 @@ var ErrRestored = errors.New("ban: restore: the Guard already holds records")
 // customers' lifts and probations. Records that ended while the program was
 // away become history, and the store forgets them. The address-wide bans
 // hold in memory at once; call Reconcile next, which installs them in the
-// kernel enforcers and matches the bans those still hold to these records.
+// kernel enforcers, trusting these records over what the kernel holds.
 // It returns how many active records it restored; without a Store, none.
 // A record the table has no room for (Policy.MaxBans, lowered since) is
 // left in the store and counted in the error.
@@ -93,6 +93,7 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 		return true
 	})
 	g.mu.Unlock()
+	g.restored.Store(restored > 0)
 	g.restoreLifts(ls, now)
 	errs := []error{lerr}
 	if lerr != nil {
