@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/ban/banbolt"
-	"github.com/sipban/sipban/detect"
 )
 
 // filled makes a store holding n records and returns its path, closed.
@@ -38,24 +36,9 @@ func filled(t *testing.T, n int) string {
 
 // records are n realistic records on distinct IPv4 addresses from i.
 func records(i, n int) []ban.Change {
-	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	cs := make([]ban.Change, n)
 	for j := range cs {
-		k := i + j
-		cs[j] = ban.Change{Op: ban.OpRecord, Record: ban.StoredRecord{
-			Subject: detect.SubjectOf(netip.AddrFrom4([4]byte{10, byte(k >> 16), byte(k >> 8), byte(k)})),
-			Scope:   "address", Cause: detect.BadCredentials, Level: 1 + k%3,
-			Since: t0, Until: t0.Add(time.Hour), Proven: true,
-			Evidence: detect.Evidence{
-				Count: 5, First: t0.Add(-time.Minute), Last: t0,
-				Accounts: []string{"1001"}, DistinctAccounts: 1,
-				UserAgents: []string{"friendly-scanner"},
-				Ports:      []uint16{5060, 5061, uint16(40000 + k%1000)},
-				Statuses:   []int{401, 403},
-				Interval:   2 * time.Second,
-				Detail:     "5 rejected passwords for one account",
-			},
-		}}
+		cs[j] = ban.Change{Op: ban.OpRecord, Record: banbolt.Realistic(i + j)}
 	}
 	return cs
 }
