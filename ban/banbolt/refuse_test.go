@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -131,6 +132,9 @@ func TestRefused(t *testing.T) {
 			if !bytes.Equal(contents(t, path), before) {
 				t.Error("a refused file was changed")
 			}
+			if locked(t, path) {
+				t.Error("a refused file is still locked")
+			}
 			t.Log(err)
 		})
 	}
@@ -196,6 +200,21 @@ func contents(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// locked reports whether path is flocked, as bbolt locks it.
+func locked(t *testing.T, path string) bool {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if err != nil && !errors.Is(err, syscall.EWOULDBLOCK) {
+		t.Fatal(err)
+	}
+	return err != nil
 }
 
 func TestLocked(t *testing.T) {
