@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -83,23 +84,38 @@ func benchStore(b *testing.B, n int) *Store {
 	return s
 }
 
-// BenchmarkLoad is a restart: every record read back and handed on.
+// BenchmarkLoad is a restart: the file opened, every record read back and
+// handed on, the file closed.
 func BenchmarkLoad(b *testing.B) {
 	for _, n := range []int{100_000, 1_000_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			s := benchStore(b, n)
+			filled := benchStore(b, n)
+			if err := filled.Close(); err != nil {
+				b.Fatal(err)
+			}
+			path := filled.Path()
 			b.ReportAllocs()
 			for b.Loop() {
+				s, err := Open(path, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
 				got := 0
-				err := s.Load(context.Background(), func(c ban.Change) error {
+				err = s.Load(context.Background(), func(c ban.Change) error {
 					got++
 					return nil
 				})
 				if err != nil || got != n {
 					b.Fatalf("Load: %d changes, %v", got, err)
 				}
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
+			if fi, err := os.Stat(path); err == nil {
+				b.ReportMetric(float64(fi.Size())/float64(n), "file-bytes/record")
+			}
 		})
 	}
 }
