@@ -49,20 +49,22 @@
 //
 // # Speed
 //
-// Measured on the project's 2-core machine (AMD EPYC), while other work
-// ran on it, so the spread between runs is wide. A realistic record (one
+// Measured on the project's 2-core machine (AMD EPYC) while other work
+// ran on it (load average 5 to 12), so the spread between runs is wide; the
+// lower figures are from the quietest runs. A realistic record (one
 // account, one User-Agent, three ports, two statuses, a sentence) is 131
-// bytes; encoding/json makes it 440 and reads it 25 times slower (5.5 µs
-// against 0.22 µs), which alone would be 5.5 s for a million records:
+// bytes; encoding/json makes it 440 and reads it 25 to 45 times slower,
+// which alone would be 5.5 s or more for a million records:
 //
 //	BenchmarkDecode/binary   215.6 ns/op   131 bytes   56 B/op    4 allocs/op
 //	BenchmarkDecode/json      5517 ns/op   440 bytes  816 B/op   19 allocs/op
 //
 // A restart (Open, Load of every record, Close) of 100,000 records takes
-// 48–170 ms, of 1,000,000 records 0.93–1.35 s (0.45 s for the Load alone,
-// the file already open), with a file of 323 bytes per record (bbolt
-// leaves its pages half full). A Write of one batch, fsync included:
-// 0.5–0.6 ms for one change, 0.7–0.9 ms for 64, 4.4–7.4 ms for 1,024.
+// 48–240 ms, of 1,000,000 records 0.93–1.8 s (0.45 s for the Load alone,
+// the file already open, in a quiet run), with a file of 323 bytes per
+// record (bbolt leaves its pages half full). A Write of one batch, fsync
+// included: 0.5–6.7 ms for one change, 0.7–4.7 ms for 64, 4.4–29 ms for
+// 1,024; the fsync is most of it, and the most a contended disk stretches.
 //
 // A Store is safe for concurrent use: bbolt runs one write transaction at
 // a time and reads beside it.
