@@ -93,22 +93,41 @@ func Open(path string, opts *Options) (*Store, error) {
 		// bbolt would take an empty file for a new database.
 		return nil, fmt.Errorf("banbolt: open %s: %w: empty file", path, ErrForeign)
 	}
-	db, err := openBolt(path, o)
+	// Checked read-only first: bbolt may write to a file it opens for
+	// writing, and a refused file is left as it was.
+	ro, err := openBolt(path, o, true)
 	if err != nil {
 		return nil, err
 	}
-	if err := check(db); err != nil {
-		_ = db.Close() // the error that counts is check's
+	err = check(ro)
+	if cerr := ro.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return nil, fmt.Errorf("banbolt: open %s: %w", path, err)
+	}
+	db, err := openBolt(path, o, false)
+	if err != nil {
+		return nil, err
 	}
 	return &Store{path: path, db: db}, nil
 }
 
-func openBolt(path string, o Options) (db *bolt.DB, err error) {
+func openBolt(path string, o Options, readOnly bool) (db *bolt.DB, err error) {
+	// A panic inside bolt.Open leaves its file open: keep it to close.
+	var f *os.File
+	bo := &bolt.Options{Timeout: o.Timeout, ReadOnly: readOnly, OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
+		var err error
+		f, err = os.OpenFile(name, flag, mode)
+		return f, err
+	}}
 	err = safe(func() error {
-		db, err = bolt.Open(path, o.Mode, &bolt.Options{Timeout: o.Timeout})
+		db, err = bolt.Open(path, o.Mode, bo)
 		return err
 	})
+	if err != nil && f != nil {
+		_ = f.Close() // closed already unless bbolt panicked
+	}
 	switch {
 	case err == nil:
 		return db, nil

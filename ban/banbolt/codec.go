@@ -257,6 +257,11 @@ func (d *decoder) byte() byte {
 }
 
 func (d *decoder) uvarint() uint64 {
+	if len(d.s) > 0 && d.s[0] < 0x80 { // most values: lengths, small counts
+		v := uint64(d.s[0])
+		d.s = d.s[1:]
+		return v
+	}
 	var v uint64
 	for i := 0; i < binary.MaxVarintLen64; i++ {
 		if i >= len(d.s) {

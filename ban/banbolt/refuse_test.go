@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,7 +16,6 @@ import (
 
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/ban/banbolt"
-	"github.com/sipban/sipban/detect"
 )
 
 // filled makes a store holding n records and returns its path, closed.
@@ -38,24 +37,9 @@ func filled(t *testing.T, n int) string {
 
 // records are n realistic records on distinct IPv4 addresses from i.
 func records(i, n int) []ban.Change {
-	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	cs := make([]ban.Change, n)
 	for j := range cs {
-		k := i + j
-		cs[j] = ban.Change{Op: ban.OpRecord, Record: ban.StoredRecord{
-			Subject: detect.SubjectOf(netip.AddrFrom4([4]byte{10, byte(k >> 16), byte(k >> 8), byte(k)})),
-			Scope:   "address", Cause: detect.BadCredentials, Level: 1 + k%3,
-			Since: t0, Until: t0.Add(time.Hour), Proven: true,
-			Evidence: detect.Evidence{
-				Count: 5, First: t0.Add(-time.Minute), Last: t0,
-				Accounts: []string{"1001"}, DistinctAccounts: 1,
-				UserAgents: []string{"friendly-scanner"},
-				Ports:      []uint16{5060, 5061, uint16(40000 + k%1000)},
-				Statuses:   []int{401, 403},
-				Interval:   2 * time.Second,
-				Detail:     "5 rejected passwords for one account",
-			},
-		}}
+		cs[j] = ban.Change{Op: ban.OpRecord, Record: banbolt.Realistic(i + j)}
 	}
 	return cs
 }
@@ -148,6 +132,9 @@ func TestRefused(t *testing.T) {
 			if !bytes.Equal(contents(t, path), before) {
 				t.Error("a refused file was changed")
 			}
+			if locked(t, path) {
+				t.Error("a refused file is still locked")
+			}
 			t.Log(err)
 		})
 	}
@@ -213,6 +200,21 @@ func contents(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// locked reports whether path is flocked, as bbolt locks it.
+func locked(t *testing.T, path string) bool {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if err != nil && !errors.Is(err, syscall.EWOULDBLOCK) {
+		t.Fatal(err)
+	}
+	return err != nil
 }
 
 func TestLocked(t *testing.T) {

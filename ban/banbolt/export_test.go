@@ -1,0 +1,4 @@
+package banbolt
+
+// Realistic is realistic for the external tests.
+var Realistic = realistic
