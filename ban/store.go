@@ -28,8 +28,8 @@ import (
 //     of each device, and OpLift with each lift kept. Load stops at fn's
 //     first error and returns it.
 //   - OpAge forgets offences that ended, devices last seen and lifts made
-//     (Note.At) before its times; a store may forget them later than asked,
-//     never sooner. Two lifts of one subject at the same Note.At are one.
+//     (Note.At) before its times, and nothing newer. Two lifts of one
+//     subject at the same Note.At are one.
 //   - A store refuses data it did not write or cannot read, with an error
 //     that names what is wrong; it never takes it for an empty state.
 //   - Methods are safe for concurrent use and return ctx.Err() promptly
