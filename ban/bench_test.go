@@ -246,6 +246,72 @@ func BenchmarkGuardObserveLogin(b *testing.B) {
 	}
 }
 
+// BenchmarkGuardObserveStore compares Observe, for events that change no
+// record, without a Store and with one (a bbolt file): a rejected password
+// and a login, each from one of 10,000 sources already tracked and known.
+func BenchmarkGuardObserveStore(b *testing.B) {
+	const n = 10_000
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	never := detect.Limit{Threshold: 1000}
+	for _, store := range []string{"none", "bbolt"} {
+		opts := ban.Options{Logger: quiet, Policy: ban.Policy{Limits: detect.Limits{BadCredentials: never, AccountFailures: never,
+			SlowCredentials: never, AccountCredentials: never, AccountSlow: never}}}
+		if store == "bbolt" {
+			st, err := banbolt.Open(filepath.Join(b.TempDir(), "state.db"), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			opts.Store = st
+		}
+		g, err := ban.New(opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fail := detect.Event{Time: t0, Transport: "udp", Method: "REGISTER", Status: 403, Account: "alice",
+			Credentials: true, Proven: true, UserAgent: "Yealink SIP-T46S 66.86.0.15"}
+		login := fail
+		login.Status = 200
+		// An account per source: one account failing from many is guarded.
+		accounts := make([]string, n)
+		for i := range n {
+			accounts[i] = fmt.Sprint("user", i)
+			fail.Source, login.Source = benchSource(i), benchSource(i)
+			fail.Account, login.Account = accounts[i], accounts[i]
+			if err := errors.Join(g.Observe(ctx, &fail), g.Observe(ctx, &login)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := g.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		writes := g.StoreStats().Batches
+		for _, ev := range []struct {
+			name string
+			ev   *detect.Event
+		}{{"rejected", &fail}, {"login", &login}} {
+			b.Run(ev.name+"/store="+store, func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					k := (i * 7919) % n
+					ev.ev.Source, ev.ev.Account = benchSource(k), accounts[k]
+					ev.ev.Time = t0.Add(time.Duration(i) * time.Microsecond)
+					if err := g.Observe(ctx, ev.ev); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+		if err := g.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if w := g.StoreStats().Batches - writes; len(g.Bans()) != 0 || w != 0 {
+			b.Fatalf("%d records, %d store writes: the events changed something", len(g.Bans()), w)
+		}
+	}
+}
+
 // BenchmarkRestart measures a restart: the state file opened, its active
 // bans restored into a new Guard and held by its in-memory enforcer, and
 // Reconcile run, as the registrar does at start-up.
