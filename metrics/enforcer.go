@@ -38,7 +38,7 @@ var (
 
 // Enforcers wraps enforcers to time their operations and count their
 // errors, and collects those measures with the drops of those that count
-// them (enforce.Counter), read at each scrape. It is safe for concurrent
+// them (enforce.Counter, and Count's), read at each scrape. It is safe for concurrent
 // use. Construct one with NewEnforcers.
 type Enforcers struct {
 	latency *prometheus.HistogramVec
@@ -78,11 +78,18 @@ func NewEnforcers() *Enforcers {
 // it as it would en. MaxTimeout and Close are passed on unmeasured.
 func (m *Enforcers) Wrap(name string, en enforce.Enforcer) enforce.Enforcer {
 	if c, ok := en.(enforce.Counter); ok {
-		m.mu.Lock()
-		m.counters = append(m.counters, namedCounter{name, c})
-		m.mu.Unlock()
+		m.Count(name, c)
 	}
 	return compose(m.base(name, en), capsOf(en))
+}
+
+// Count reports c's drops under name, as the drops of an enforcer: for
+// counts kept apart from their enforcer, such as the in-memory
+// enforcement's in a sipgoban.Filter ("memory").
+func (m *Enforcers) Count(name string, c enforce.Counter) {
+	m.mu.Lock()
+	m.counters = append(m.counters, namedCounter{name, c})
+	m.mu.Unlock()
 }
 
 // base returns en measured under name, with its counters resolved once.
