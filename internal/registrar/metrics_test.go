@@ -1,0 +1,63 @@
+package registrar_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/ban/bantest"
+	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/internal/registrar"
+)
+
+// TestMetrics scrapes GET /metrics of the admin listener after a guesser
+// over UDP was banned and then dropped.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	m := registrar.NewMetrics()
+	tb := startWith(t, ban.Options{Detectors: []detect.Detector{m.Events}})
+	require.NoError(t, m.Register(tb.g, tb.srv))
+	c := tb.client(t, "127.0.0.40:0")
+	addr := c.LocalAddr().Addr()
+	_, err := bantest.GuessPasswords(ctx, c, "alice", 5)
+	require.NoError(t, err)
+	tb.settle(t, addr, 10)
+	tb.banned(t, addr)
+	dropped, err := bantest.GuessPasswords(ctx, c, "alice", 3)
+	require.NoError(t, err)
+	require.Positive(t, dropped.Sent)
+	require.Zero(t, dropped.Answered)
+
+	srv := httptest.NewServer(registrar.WithMetrics(registrar.AdminHandler(tb.g), m))
+	defer srv.Close()
+	want := fmt.Sprintf(`
+# HELP sipban_events_total SIP transactions judged, by request method and final status class.
+# TYPE sipban_events_total counter
+sipban_events_total{class="4xx",method="REGISTER"} 10
+# HELP sipban_findings_total Findings of the detectors, by cause.
+# TYPE sipban_findings_total counter
+sipban_findings_total{cause="bad-credentials"} 1
+# HELP sipban_records_made_total Records made, by scope and cause.
+# TYPE sipban_records_made_total counter
+sipban_records_made_total{cause="bad-credentials",scope="address"} 1
+# HELP sipban_records_active Records (address bans, account blocks, guards) in force, by scope and cause.
+# TYPE sipban_records_active gauge
+sipban_records_active{cause="bad-credentials",scope="address"} 1
+# HELP sipban_dropped_packets_total Packets from banned sources dropped, by enforcer.
+# TYPE sipban_dropped_packets_total counter
+sipban_dropped_packets_total{enforcer="memory"} %d
+`, dropped.Sent)
+	assert.NoError(t, testutil.ScrapeAndCompare(srv.URL+"/metrics", strings.NewReader(want),
+		"sipban_events_total", "sipban_findings_total", "sipban_records_made_total", "sipban_records_active", "sipban_dropped_packets_total"))
+	res, err := http.Get(srv.URL + "/bans/" + addr.String())
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusOK, res.StatusCode, "the API is served beside /metrics")
+}
