@@ -61,3 +61,33 @@ sipban_dropped_packets_total{enforcer="memory"} %d
 	res.Body.Close()
 	assert.Equal(t, http.StatusOK, res.StatusCode, "the API is served beside /metrics")
 }
+
+// TestMetricsRefused: the requests of a stale device, once its account is
+// blocked at its address, are refused unchecked and counted.
+func TestMetricsRefused(t *testing.T) {
+	t.Parallel()
+	m := registrar.NewMetrics()
+	tb := startWith(t, ban.Options{Detectors: []detect.Detector{m.Events}})
+	require.NoError(t, m.Register(tb.g, tb.srv))
+	phone, stale := tb.client(t, "127.0.0.41:0"), tb.client(t, "127.0.0.41:0")
+	_, err := bantest.HealthyPhone(ctx, phone, "alice", "alice-secret", 1)
+	require.NoError(t, err)
+	_, err = bantest.StaleDevice(ctx, stale, "olduser", 5)
+	require.NoError(t, err)
+	tb.settle(t, phone.LocalAddr().Addr(), 12)
+	res, err := bantest.StaleDevice(ctx, stale, "olduser", 2)
+	require.NoError(t, err)
+	require.Equal(t, map[int]int{403: 2}, res.Statuses)
+
+	srv := httptest.NewServer(registrar.WithMetrics(registrar.AdminHandler(tb.g), m))
+	defer srv.Close()
+	assert.NoError(t, testutil.ScrapeAndCompare(srv.URL+"/metrics", strings.NewReader(`
+# HELP sipban_records_made_total Records made, by scope and cause.
+# TYPE sipban_records_made_total counter
+sipban_records_made_total{cause="stale-account",scope="account"} 1
+# HELP sipban_requests_refused_total Requests answered 403 without a credential check: by="block", an account blocked at the source; by="guard", a stranger to a guarded subject.
+# TYPE sipban_requests_refused_total counter
+sipban_requests_refused_total{by="block"} 2
+sipban_requests_refused_total{by="guard"} 0
+`), "sipban_records_made_total", "sipban_requests_refused_total"))
+}
