@@ -20,13 +20,7 @@ import (
 // TestMetrics mirrors testdata's capture over HEP to watch -hep -metrics,
 // and scrapes it once the last ban is made.
 func TestMetrics(t *testing.T) {
-	file, err := os.ReadFile("testdata/guesser.pcapng")
-	require.NoError(t, err)
-	var stream []byte
-	require.NoError(t, watch.ReadFile(bytes.NewReader(file), watch.NewDecoder(), func(p *watch.Packet) error {
-		stream, err = watch.AppendHEP(stream, p)
-		return err
-	}))
+	stream := hepStream(t)
 	var out syncbuf.Buffer
 	addr, stop := startHEP(t, config{scope: kernel.Flags{BanLocal: true}, metrics: "127.0.0.1:0"}, &out)
 	url := regexp.MustCompile(`watch: serving metrics on (\S+)`).FindStringSubmatch(out.String())
@@ -56,4 +50,18 @@ sipban_events_total{class="2xx",method="REGISTER"} 10
 sipban_events_total{class="4xx",method="REGISTER"} 30
 `), "sipban_watch_messages_total", "sipban_hep_packets_total", "sipban_records_made_total", "sipban_events_total"))
 	require.NoError(t, stop())
+}
+
+// hepStream is testdata's capture as the server would have mirrored it
+// over HEP.
+func hepStream(t *testing.T) []byte {
+	t.Helper()
+	file, err := os.ReadFile("testdata/guesser.pcapng")
+	require.NoError(t, err)
+	var stream []byte
+	require.NoError(t, watch.ReadFile(bytes.NewReader(file), watch.NewDecoder(), func(p *watch.Packet) error {
+		stream, err = watch.AppendHEP(stream, p)
+		return err
+	}))
+	return stream
 }
