@@ -91,3 +91,41 @@ sipban_requests_refused_total{by="block"} 2
 sipban_requests_refused_total{by="guard"} 0
 `), "sipban_records_made_total", "sipban_requests_refused_total"))
 }
+
+// TestMetricsGuarded: once guesses at one account from two addresses guard
+// it, a third address's guesses are refused unchecked, each counted as the
+// guard counts it (Record.Blocked); they count twice as guesses, and its
+// third bans the address.
+func TestMetricsGuarded(t *testing.T) {
+	t.Parallel()
+	m := registrar.NewMetrics()
+	tb := startWith(t, ban.Options{Detectors: []detect.Detector{m.Events}})
+	require.NoError(t, m.Register(tb.g, tb.srv))
+	for i, n := range []int{3, 2} {
+		c := tb.client(t, fmt.Sprintf("127.0.0.%d:0", 42+i))
+		_, err := bantest.GuessPasswords(ctx, c, "user7", n)
+		require.NoError(t, err)
+		tb.settle(t, c.LocalAddr().Addr(), 2*n)
+	}
+	rec, ok := tb.g.Record(detect.Subject{Account: "user7"})
+	require.True(t, ok, "no guard; records: %+v", tb.g.Bans())
+	require.Equal(t, ban.ScopeGuard, rec.Scope)
+	res, err := bantest.GuessPasswords(ctx, tb.client(t, "127.0.0.44:0"), "user7", 3)
+	require.NoError(t, err)
+	require.Equal(t, map[int]int{403: 3}, res.Statuses)
+	rec, _ = tb.g.Record(detect.Subject{Account: "user7"})
+	require.Positive(t, rec.Blocked)
+
+	srv := httptest.NewServer(registrar.WithMetrics(registrar.AdminHandler(tb.g), m))
+	defer srv.Close()
+	assert.NoError(t, testutil.ScrapeAndCompare(srv.URL+"/metrics", strings.NewReader(fmt.Sprintf(`
+# HELP sipban_records_made_total Records made, by scope and cause.
+# TYPE sipban_records_made_total counter
+sipban_records_made_total{cause="bad-credentials",scope="address"} 1
+sipban_records_made_total{cause="bad-credentials",scope="guard"} 1
+# HELP sipban_requests_refused_total Requests answered 403 without a credential check: by="block", an account blocked at the source; by="guard", a stranger to a guarded subject.
+# TYPE sipban_requests_refused_total counter
+sipban_requests_refused_total{by="block"} 0
+sipban_requests_refused_total{by="guard"} %d
+`, rec.Blocked)), "sipban_records_made_total", "sipban_requests_refused_total"))
+}
