@@ -25,6 +25,9 @@
 // A capture is replayed as if it began when the program started, so that
 // the bans it applies last as long as they would have.
 //
+// -metrics 127.0.0.1:9100 serves Prometheus metrics at /metrics (see
+// package metrics): events, bans, drops, and the pairer's and HEP's counts.
+//
 // Loopback, the host's own addresses and -allow's prefixes are never
 // banned, and the kernel spares them even inside a wider banned prefix
 // (-ban-local takes loopback and the host's addresses off that list). A
