@@ -7,13 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sipban/sipban/ban"
-	"github.com/sipban/sipban/ban/sipgoban"
 	"github.com/sipban/sipban/metrics"
 )
-
-// Filter returns the read filter, Listener and Wrap the Server serves
-// through, with their counts.
-func (s *Server) Filter() *sipgoban.Filter { return s.filter }
 
 // Metrics is what a registrar measures (see package metrics): give
 // Events (last in ban.Options.Detectors) and Enforcers' wraps to the Guard, Register the Guard and the
