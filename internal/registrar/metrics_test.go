@@ -17,13 +17,23 @@ import (
 	"github.com/sipban/sipban/internal/registrar"
 )
 
+// startMetered serves the registrar with Metrics, and the admin listener
+// with GET /metrics at the URL it returns.
+func startMetered(t *testing.T) (*testbed, string) {
+	t.Helper()
+	m := registrar.NewMetrics()
+	tb := startWith(t, ban.Options{Detectors: []detect.Detector{m.Events}})
+	require.NoError(t, m.Register(tb.g, tb.srv))
+	srv := httptest.NewServer(registrar.WithMetrics(registrar.AdminHandler(tb.g), m))
+	t.Cleanup(srv.Close)
+	return tb, srv.URL
+}
+
 // TestMetrics scrapes GET /metrics of the admin listener after a guesser
 // over UDP was banned and then dropped.
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	m := registrar.NewMetrics()
-	tb := startWith(t, ban.Options{Detectors: []detect.Detector{m.Events}})
-	require.NoError(t, m.Register(tb.g, tb.srv))
+	tb, url := startMetered(t)
 	c := tb.client(t, "127.0.0.40:0")
 	addr := c.LocalAddr().Addr()
 	_, err := bantest.GuessPasswords(ctx, c, "alice", 5)
@@ -35,8 +45,6 @@ func TestMetrics(t *testing.T) {
 	require.Positive(t, dropped.Sent)
 	require.Zero(t, dropped.Answered)
 
-	srv := httptest.NewServer(registrar.WithMetrics(registrar.AdminHandler(tb.g), m))
-	defer srv.Close()
 	want := fmt.Sprintf(`
 # HELP sipban_events_total SIP transactions judged, by request method and final status class.
 # TYPE sipban_events_total counter
@@ -54,9 +62,9 @@ sipban_records_active{cause="bad-credentials",scope="address"} 1
 # TYPE sipban_dropped_packets_total counter
 sipban_dropped_packets_total{enforcer="memory"} %d
 `, dropped.Sent)
-	assert.NoError(t, testutil.ScrapeAndCompare(srv.URL+"/metrics", strings.NewReader(want),
+	assert.NoError(t, testutil.ScrapeAndCompare(url+"/metrics", strings.NewReader(want),
 		"sipban_events_total", "sipban_findings_total", "sipban_records_made_total", "sipban_records_active", "sipban_dropped_packets_total"))
-	res, err := http.Get(srv.URL + "/bans/" + addr.String())
+	res, err := http.Get(url + "/bans/" + addr.String())
 	require.NoError(t, err)
 	res.Body.Close()
 	assert.Equal(t, http.StatusOK, res.StatusCode, "the API is served beside /metrics")
@@ -66,9 +74,7 @@ sipban_dropped_packets_total{enforcer="memory"} %d
 // blocked at its address, are refused unchecked and counted.
 func TestMetricsRefused(t *testing.T) {
 	t.Parallel()
-	m := registrar.NewMetrics()
-	tb := startWith(t, ban.Options{Detectors: []detect.Detector{m.Events}})
-	require.NoError(t, m.Register(tb.g, tb.srv))
+	tb, url := startMetered(t)
 	phone, stale := tb.client(t, "127.0.0.41:0"), tb.client(t, "127.0.0.41:0")
 	_, err := bantest.HealthyPhone(ctx, phone, "alice", "alice-secret", 1)
 	require.NoError(t, err)
@@ -79,9 +85,7 @@ func TestMetricsRefused(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[int]int{403: 2}, res.Statuses)
 
-	srv := httptest.NewServer(registrar.WithMetrics(registrar.AdminHandler(tb.g), m))
-	defer srv.Close()
-	assert.NoError(t, testutil.ScrapeAndCompare(srv.URL+"/metrics", strings.NewReader(`
+	assert.NoError(t, testutil.ScrapeAndCompare(url+"/metrics", strings.NewReader(`
 # HELP sipban_records_made_total Records made, by scope and cause.
 # TYPE sipban_records_made_total counter
 sipban_records_made_total{cause="stale-account",scope="account"} 1
@@ -98,9 +102,7 @@ sipban_requests_refused_total{by="guard"} 0
 // third bans the address.
 func TestMetricsGuarded(t *testing.T) {
 	t.Parallel()
-	m := registrar.NewMetrics()
-	tb := startWith(t, ban.Options{Detectors: []detect.Detector{m.Events}})
-	require.NoError(t, m.Register(tb.g, tb.srv))
+	tb, url := startMetered(t)
 	for i, n := range []int{3, 2} {
 		c := tb.client(t, fmt.Sprintf("127.0.0.%d:0", 42+i))
 		_, err := bantest.GuessPasswords(ctx, c, "user7", n)
@@ -116,9 +118,7 @@ func TestMetricsGuarded(t *testing.T) {
 	rec, _ = tb.g.Record(detect.Subject{Account: "user7"})
 	require.Positive(t, rec.Blocked)
 
-	srv := httptest.NewServer(registrar.WithMetrics(registrar.AdminHandler(tb.g), m))
-	defer srv.Close()
-	assert.NoError(t, testutil.ScrapeAndCompare(srv.URL+"/metrics", strings.NewReader(fmt.Sprintf(`
+	assert.NoError(t, testutil.ScrapeAndCompare(url+"/metrics", strings.NewReader(fmt.Sprintf(`
 # HELP sipban_records_made_total Records made, by scope and cause.
 # TYPE sipban_records_made_total counter
 sipban_records_made_total{cause="bad-credentials",scope="address"} 1
