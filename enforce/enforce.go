@@ -68,3 +68,12 @@ type Batcher interface {
 	BanAll(ctx context.Context, bans []Ban) error
 	UnbanAll(ctx context.Context, prefixes []netip.Prefix) error
 }
+
+// Counter is implemented by enforcers that count what their bans drop,
+// such as kernel rules with counters. Dropped returns the packets and bytes
+// dropped since the enforcer installed its rules; the counts start again at
+// zero when it builds them anew (see Repairer), as a Prometheus counter
+// may. It must be safe for concurrent use with the other methods.
+type Counter interface {
+	Dropped(ctx context.Context) (packets, bytes uint64, err error)
+}

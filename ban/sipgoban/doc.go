@@ -19,6 +19,8 @@
 // before any TLS handshake, and at the next read once the source is banned;
 // where the listener cannot be wrapped, the read filter cuts them at the
 // next read.
+// A Filter (NewFilter) is the read filter, Listener and Wrap of one Guard
+// with counts of what they drop, cut and refuse, for metrics.
 // LogHandler bounds what sipgo logs of the messages it still cannot parse
 // (on stream transports), which it otherwise writes whole, once each.
 //

@@ -25,7 +25,10 @@ import (
 // User-Agent get no answer at all, so that the scan learns nothing; nor do
 // requests from a banned source, which sipgo parsed before the ban (several
 // read at once from a stream, or in flight when it came).
-func Wrap(g *ban.Guard, h sipgo.RequestHandler) sipgo.RequestHandler {
+func Wrap(g *ban.Guard, h sipgo.RequestHandler) sipgo.RequestHandler { return wrap(NewFilter(g), h) }
+
+func wrap(f *Filter, h sipgo.RequestHandler) sipgo.RequestHandler {
+	g := f.g
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		ev := Event(req, 0)
 		if g.Banned(ev.Source.Addr()) {
@@ -37,11 +40,13 @@ func Wrap(g *ban.Guard, h sipgo.RequestHandler) sipgo.RequestHandler {
 		}
 		switch g.Admit(ev.Source.Addr(), ev.Account, ev.UserAgent) {
 		case ban.Blocked:
+			f.blocked.Add(1)
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 			return
 		case ban.Guarded:
 			// A guess at a guarded subject: refused unchecked, and counted.
 			ev.Status, ev.Guarded = 403, true
+			f.guarded.Add(1)
 			observe(g, &ev)
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 			return

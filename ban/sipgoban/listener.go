@@ -25,13 +25,11 @@ var ErrBanned = fmt.Errorf("sipgoban: source banned: %w", net.ErrClosed)
 //
 // Connections without an IP address (not TCP) are passed unchecked. It
 // starts no goroutine, and is safe for concurrent use as l is.
-func Listener(l net.Listener, g *ban.Guard) net.Listener {
-	return &listener{Listener: l, g: g}
-}
+func Listener(l net.Listener, g *ban.Guard) net.Listener { return NewFilter(g).Listener(l) }
 
 type listener struct {
 	net.Listener
-	g *ban.Guard
+	f *Filter
 }
 
 func (l *listener) Accept() (net.Conn, error) {
@@ -44,18 +42,19 @@ func (l *listener) Accept() (net.Conn, error) {
 		if !ok {
 			return c, nil
 		}
-		if l.g.Banned(ap.Addr()) {
+		if l.f.g.Banned(ap.Addr()) {
 			c.Close()
+			l.f.cut.Add(1)
 			continue // an error would stop sipgo's accept loop
 		}
-		return &conn{Conn: c, g: l.g, addr: ap.Addr()}, nil
+		return &conn{Conn: c, f: l.f, addr: ap.Addr()}, nil
 	}
 }
 
 // conn is a connection of a Listener.
 type conn struct {
 	net.Conn
-	g    *ban.Guard
+	f    *Filter
 	addr netip.Addr
 }
 
@@ -64,7 +63,8 @@ type conn struct {
 // connection whose read fails), which would fail to close it twice.
 func (c *conn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	if n > 0 && c.g.Banned(c.addr) {
+	if n > 0 && c.f.g.Banned(c.addr) {
+		c.f.drop(n, true)
 		return 0, ErrBanned
 	}
 	return n, err

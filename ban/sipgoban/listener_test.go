@@ -252,7 +252,7 @@ func BenchmarkListenerRead(b *testing.B) {
 	for i := range 1000 {
 		banAddr(b, g, netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}).String())
 	}
-	c := &conn{Conn: endless{}, g: g, addr: netip.MustParseAddr("192.0.2.1")}
+	c := &conn{Conn: endless{}, f: NewFilter(g), addr: netip.MustParseAddr("192.0.2.1")}
 	buf := make([]byte, 1500)
 	b.ReportAllocs()
 	for b.Loop() {

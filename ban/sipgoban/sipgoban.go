@@ -48,7 +48,10 @@ func TransportOption(g *ban.Guard) sip.TransportLayerOption {
 // LF) pass; longer runs of CR, LF and NUL, which sipgo would log as
 // unparseable, are dropped uncounted. Everything sipgo accepts passes
 // unchanged, without allocating.
-func ReadFilter(g *ban.Guard) sip.TransportReadFilter {
+func ReadFilter(g *ban.Guard) sip.TransportReadFilter { return readFilter(NewFilter(g)) }
+
+func readFilter(f *Filter) sip.TransportReadFilter {
+	g := f.g
 	return func(info sip.TransportReadProps, data []byte) ([]byte, error) {
 		ap, ok := addrPort(info.RemoteAddr)
 		if !ok {
@@ -56,6 +59,7 @@ func ReadFilter(g *ban.Guard) sip.TransportReadFilter {
 		}
 		udp := info.Transport == "udp" || info.Transport == "UDP"
 		if g.Banned(ap.Addr()) {
+			f.drop(len(data), !udp)
 			if !udp {
 				return nil, ErrBanned
 			}

@@ -38,6 +38,7 @@ var (
 	_ enforce.Capper   = (*Enforcer)(nil)
 	_ enforce.Batcher  = (*Enforcer)(nil)
 	_ enforce.Closer   = (*Enforcer)(nil)
+	_ enforce.Counter  = (*Enforcer)(nil)
 )
 
 // family is one address family's sets and rules.
@@ -569,6 +570,55 @@ func (e *Enforcer) Repair(ctx context.Context) (lost bool, err error) {
 	}
 	lost, e.lost = e.lost, false
 	return lost, nil
+}
+
+// Dropped returns what the drop rules' counters hold (every iptables rule
+// counts), summed over both families: an iptables -v -S and an ip6tables
+// -v -S. A rule inserted anew (Repair) counts from zero.
+func (e *Enforcer) Dropped(ctx context.Context) (packets, bytes uint64, err error) {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return 0, 0, ErrClosed
+	}
+	// Unlocked past here: the commands read the kernel's rules, which
+	// bans do not change, and would hold bans up for milliseconds.
+	for _, f := range e.fams {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+		lines, err := f.ipt.ListWithCounters(table, chain)
+		if err != nil {
+			return 0, 0, fmt.Errorf("iptables: %s -t %s -v -S %s: %w", f.cmd(), table, chain, err)
+		}
+		for _, l := range lines {
+			if !f.ours(l) {
+				continue
+			}
+			p, b, ok := counters(l)
+			if !ok {
+				return 0, 0, fmt.Errorf("iptables: no counters in %q", l)
+			}
+			packets += p
+			bytes += b
+		}
+	}
+	return packets, bytes, nil
+}
+
+// counters reads the "-c PACKETS BYTES" of a line of iptables -v -S.
+func counters(line string) (packets, bytes uint64, ok bool) {
+	fs := strings.Fields(line)
+	for i := 0; i+2 < len(fs); i++ {
+		if fs[i] != "-c" {
+			continue
+		}
+		p, perr := strconv.ParseUint(fs[i+1], 10, 64)
+		b, berr := strconv.ParseUint(fs[i+2], 10, 64)
+		return p, b, perr == nil && berr == nil
+	}
+	return 0, 0, false
 }
 
 // MaxTimeout returns MaxTimeout, the longest ipset keeps a ban.

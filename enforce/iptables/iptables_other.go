@@ -26,6 +26,11 @@ func New(ctx context.Context, opts Options) (*Enforcer, error) {
 	return nil, errUnsupported
 }
 
+// Dropped returns enforce.ErrUnsupported.
+func (e *Enforcer) Dropped(ctx context.Context) (packets, bytes uint64, err error) {
+	return 0, 0, errUnsupported
+}
+
 // Ban returns enforce.ErrUnsupported.
 func (e *Enforcer) Ban(ctx context.Context, p netip.Prefix, until time.Time) error {
 	return errUnsupported

@@ -44,6 +44,7 @@ var (
 	_ enforce.Capper   = (*Enforcer)(nil)
 	_ enforce.Batcher  = (*Enforcer)(nil)
 	_ enforce.Closer   = (*Enforcer)(nil)
+	_ enforce.Counter  = (*Enforcer)(nil)
 )
 
 // class is a family and prefix length: one hash set each.
@@ -571,6 +572,32 @@ func (e *Enforcer) rebuild() error {
 		e.lost = true
 	}
 	return nil
+}
+
+// Dropped returns what the drop rules' counters hold: one rule per set,
+// written anew (from zero) when the table is rebuilt. One netlink dump.
+func (e *Enforcer) Dropped(ctx context.Context) (packets, bytes uint64, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return 0, 0, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	rules, err := e.conn.GetRules(e.table, e.chain)
+	if err != nil {
+		return 0, 0, fmt.Errorf("nftables: rules of %s: %w", e.opts.Table, err)
+	}
+	for _, r := range rules {
+		for _, x := range r.Exprs {
+			if c, ok := x.(*expr.Counter); ok {
+				packets += c.Packets
+				bytes += c.Bytes
+			}
+		}
+	}
+	return packets, bytes, nil
 }
 
 // MaxTimeout returns MaxTimeout, the longest the kernel keeps a ban.

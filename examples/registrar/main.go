@@ -13,6 +13,7 @@
 //
 //	curl -s 127.0.0.1:8080/bans
 //	curl -s -X DELETE 127.0.0.1:8080/bans/127.0.0.2
+//	curl -s 127.0.0.1:8080/metrics   # Prometheus (see package metrics)
 //
 // -admin serves whoever reaches it as an operator: keep it private. On
 // -portal a customer logs in (HTTP Basic) with a SIP account and its
@@ -65,6 +66,7 @@ import (
 
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/ban/banbolt"
+	"github.com/sipban/sipban/detect"
 	"github.com/sipban/sipban/enforce"
 	"github.com/sipban/sipban/internal/kernel"
 	"github.com/sipban/sipban/internal/registrar"
@@ -147,7 +149,8 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	}
 	dir := registrar.NewDirectory(accounts)
 	// Explanations ask the directory which accounts exist, went or changed.
-	opts := ban.Options{Logger: log, Policy: ban.Policy{Allow: sc.Allow}, Directory: dir}
+	m := registrar.NewMetrics()
+	opts := ban.Options{Logger: log, Policy: ban.Policy{Allow: sc.Allow}, Directory: dir, Detectors: []detect.Detector{m.Events}}
 	if ke != nil {
 		log.Info("registrar: kernel bans drop these destination ports", "enforcer", cfg.enforcer, "ports", sc.PortsSummary())
 		defer func() {
@@ -155,7 +158,7 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 				log.Error("registrar: closing the enforcer", "error", err)
 			}
 		}()
-		opts.Enforcers = []enforce.Enforcer{ke}
+		opts.Enforcers = []enforce.Enforcer{m.Enforcers.Wrap(cfg.enforcer, ke)}
 	}
 	if cfg.state != "" {
 		st, err := banbolt.Open(cfg.state, nil)
@@ -196,6 +199,9 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	if err != nil {
 		return err
 	}
+	if err := m.Register(g, srv); err != nil {
+		return err
+	}
 
 	portal, err := registrar.PortalHandler(g, dir)
 	if err != nil {
@@ -206,7 +212,7 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		return err
 	}
 	var sites []site
-	for _, s := range []site{{flag: "-admin", addr: cfg.admin, h: registrar.AdminHandler(g), who: "operator"}, {flag: "-portal", addr: cfg.portal, h: portal, who: "customers"}} {
+	for _, s := range []site{{flag: "-admin", addr: cfg.admin, h: registrar.WithMetrics(registrar.AdminHandler(g), m), who: "operator"}, {flag: "-portal", addr: cfg.portal, h: portal, who: "customers"}} {
 		if s.addr == "" {
 			continue
 		}

@@ -25,6 +25,9 @@
 // A capture is replayed as if it began when the program started, so that
 // the bans it applies last as long as they would have.
 //
+// -metrics 127.0.0.1:9100 serves Prometheus metrics at /metrics (see
+// package metrics): events, bans, drops, and the pairer's and HEP's counts.
+//
 // Loopback, the host's own addresses and -allow's prefixes are never
 // banned, and the kernel spares them even inside a wider banned prefix
 // (-ban-local takes loopback and the host's addresses off that list). A
@@ -63,6 +66,7 @@ type config struct {
 	enforcer, table string
 	keep, json      bool
 	scope           kernel.Flags
+	metrics         string
 }
 
 func main() {
@@ -77,6 +81,7 @@ func main() {
 	flag.StringVar(&cfg.table, "table", "sipban", "nftables table, or ipset name prefix")
 	flag.BoolVar(&cfg.keep, "keep", false, "leave kernel bans in place on exit")
 	flag.BoolVar(&cfg.json, "json", false, "print each ban's full record as JSON")
+	flag.StringVar(&cfg.metrics, "metrics", "", "serve Prometheus metrics at http://`address:port`/metrics")
 	cfg.scope.Register(flag.CommandLine)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -132,6 +137,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	if len(sc.Allow) > 0 {
 		fmt.Fprintf(out, "watch: never banned (allow-list, %d): %s\n", len(sc.Allow), sc.AllowSummary())
 	}
+	m := newMeter(cfg.metrics)
 	var enforcers []enforce.Enforcer
 	if cfg.enforcer != "" {
 		fmt.Fprintf(out, "watch: kernel bans drop ports %s\n", sc.PortsSummary())
@@ -143,7 +149,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 			return fmt.Errorf("-enforcer: %w", err)
 		}
 		defer e.Close()
-		enforcers = append(enforcers, e)
+		enforcers = append(enforcers, m.enforcer(cfg.enforcer, e))
 	}
 
 	// The Guard's clock follows the packets, shifted so that the first one
@@ -154,6 +160,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	bans := 0
 	g, err := ban.New(ban.Options{
 		Enforcers: enforcers,
+		Detectors: m.detectors(),
 		Policy:    ban.Policy{Allow: sc.Allow},
 		Now:       func() time.Time { return now },
 		Logger:    slog.New(slog.DiscardHandler),
@@ -206,6 +213,13 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		}
 		return nil
 	}
+	m.watch(g, pairer)
+	handle = m.locked(handle)
+	stopMetrics, err := m.serve(ctx, out, cfg.metrics)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	d := watch.NewDecoder()
 	var hs *watch.HEPServer
 	switch {
@@ -220,13 +234,14 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		fmt.Fprintf(out, "watch: capturing on %s\n", cfg.iface)
 		err = live.Run(ctx, d, handle)
 	default:
-		if hs, err = serveHEP(ctx, out, cfg, senders, handle); err != nil {
+		if hs, err = serveHEP(ctx, out, cfg, senders, m, handle); err != nil {
 			return err
 		}
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
+	stopMetrics() // the Pairer is used unlocked from here
 	// Report what never got an answer: an hour past the last packet is
 	// past any request's timeout.
 	pairer.Expire(now.Add(-offset).Add(time.Hour), emit)
@@ -244,11 +259,12 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 // serveHEP receives HEP on cfg.hep, UDP and TCP on one port, until ctx is
 // done. It returns the server, for its counts, and what stopped it if not
 // ctx.
-func serveHEP(ctx context.Context, out io.Writer, cfg config, senders []netip.Prefix, fn func(*watch.Packet) error) (*watch.HEPServer, error) {
+func serveHEP(ctx context.Context, out io.Writer, cfg config, senders []netip.Prefix, m *meter, fn func(*watch.Packet) error) (*watch.HEPServer, error) {
 	hs, err := watch.NewHEPServer(watch.HEPOptions{AuthKey: cfg.hepKey, Senders: senders, Logger: slog.New(slog.NewTextHandler(out, nil))})
 	if err != nil {
 		return nil, err
 	}
+	m.hep(hs)
 	pc, ln, err := listenHEP(cfg.hep)
 	if err != nil {
 		return nil, fmt.Errorf("-hep: %w", err)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -140,13 +139,7 @@ func waitOutput(t *testing.T, out *syncbuf.Buffer, want string) {
 // found as where the requests went. A datagram that is not HEP is
 // refused and logged.
 func TestHEP(t *testing.T) {
-	file, err := os.ReadFile("testdata/guesser.pcapng")
-	require.NoError(t, err)
-	var stream []byte
-	require.NoError(t, watch.ReadFile(bytes.NewReader(file), watch.NewDecoder(), func(p *watch.Packet) error {
-		stream, err = watch.AppendHEP(stream, p)
-		return err
-	}))
+	stream := hepStream(t)
 
 	var out syncbuf.Buffer
 	addr, stop := startHEP(t, config{scope: kernel.Flags{BanLocal: true}}, &out)

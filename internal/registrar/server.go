@@ -79,6 +79,7 @@ type Server struct {
 	realm   string
 	listen  string
 	guard   *ban.Guard
+	filter  *sipgoban.Filter
 	log     *slog.Logger
 	auth    *sipauth.Authenticator
 	ua      *sipgo.UserAgent
@@ -112,6 +113,7 @@ func New(cfg Config) (*Server, error) {
 		realm:          cfg.Realm,
 		listen:         cfg.Listen,
 		guard:          cfg.Guard,
+		filter:         sipgoban.NewFilter(cfg.Guard),
 		log:            cfg.Logger,
 		handled:        make(counter[netip.Addr]),
 		checked:        make(counter[netip.Addr]),
@@ -134,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("sipban-registrar"),
 		sipgo.WithUserAgentTransportLayerOptions(
-			sipgoban.TransportOption(s.guard),
+			s.filter.TransportOption(),
 			sip.WithTransportLayerLogger(slog.New(sipgoban.NewLogHandler(s.log.Handler(), nil))),
 		),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(s.log)),
@@ -179,14 +181,14 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 // source's connections are cut (sipgoban.Listener): at once, or at their
 // next read if the ban comes while they are open.
 func (s *Server) ServeTCP(ctx context.Context, l net.Listener) error {
-	bl := sipgoban.Listener(l, s.guard)
+	bl := s.filter.Listener(l)
 	return s.serve(ctx, tcp, l, l.Addr(), func() error { return s.sip.ServeTCP(bl) })
 }
 
 // ServeTLS is ServeTCP over TLS configured by conf, which holds the
 // server's certificate. A banned source is cut before its handshake.
 func (s *Server) ServeTLS(ctx context.Context, l net.Listener, conf *tls.Config) error {
-	tl := tls.NewListener(sipgoban.Listener(l, s.guard), conf)
+	tl := tls.NewListener(s.filter.Listener(l), conf)
 	return s.serve(ctx, tlsTransport, l, l.Addr(), func() error { return s.sip.ServeTLS(tl) })
 }
 
@@ -292,7 +294,7 @@ func (s *Server) CheckedAccount(name string) int {
 func (s *Server) handle(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		reached := false
-		sipgoban.Wrap(s.guard, func(req *sip.Request, tx sip.ServerTransaction) {
+		s.filter.Wrap(func(req *sip.Request, tx sip.ServerTransaction) {
 			reached = true
 			h(req, tx)
 		})(req, tx)

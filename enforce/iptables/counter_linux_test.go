@@ -1,0 +1,16 @@
+package iptables_test
+
+import (
+	"testing"
+
+	"github.com/sipban/sipban/enforce/iptables"
+	"github.com/sipban/sipban/internal/netnstest"
+	"github.com/sipban/sipban/internal/scope/scopetest"
+)
+
+func TestDropped(t *testing.T) {
+	netnstest.Require(t)
+	e := open(t, iptables.Options{})
+	t.Cleanup(func() { e.Close() })
+	scopetest.Counts(t, e)
+}
