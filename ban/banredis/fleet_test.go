@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/ban/banredis"
 )
@@ -185,5 +187,28 @@ func waitSynced(t testing.TB, fs ...*banredis.Fleet) {
 			}
 			time.Sleep(time.Millisecond)
 		}
+	}
+}
+
+// A connection that goes silent without closing is found by Ping and
+// replaced, and what was shared meanwhile arrives by the resync.
+func TestSilentConnection(t *testing.T) {
+	s, c := server(t)
+	p := newProxy(t, s.Addr)
+	opts := s.Options()
+	opts.Addr = p.Addr()
+	viaProxy := redis.NewClient(opts)
+	t.Cleanup(func() { viaProxy.Close() })
+	a, b := newFleet(t, c, "a"), newFleet(t, viaProxy, "b")
+	fromB := follower(t, b)
+	waitSynced(t, b)
+
+	p.Freeze()
+	r1 := record(t, "203.0.113.7")
+	share(t, a, put(r1))
+	wantRecord(t, next(t, fromB), r1)
+	waitSynced(t, b)
+	if st := b.Stats(); st.Failures < 1 || st.Resyncs < 2 {
+		t.Errorf("B got the record without reconnecting: %+v", st)
 	}
 }

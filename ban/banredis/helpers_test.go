@@ -3,6 +3,7 @@ package banredis_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -39,7 +40,7 @@ func follower(t testing.TB, f *banredis.Fleet) <-chan ban.Change {
 	go func() { done <- f.Follow(ctx, func(c ban.Change) { ch <- c }) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != context.Canceled {
+		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Errorf("Follow returned %v, want context.Canceled", err)
 		}
 	})
