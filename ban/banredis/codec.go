@@ -32,21 +32,25 @@ const (
 	opEnd    = "end"
 )
 
-func encodeMessage(edge string, c ban.Change) (string, error) {
-	m := message{Edge: edge}
+// encodeMessage returns c's value in JSON (the record, or the lift's
+// offence) and the message that carries it from the edge whose name is
+// edgeJSON, in JSON: the value is encoded once for both.
+func encodeMessage(edgeJSON string, c ban.Change) (value []byte, msg string, err error) {
+	var op, field string
 	switch c.Op {
 	case ban.OpRecord:
-		m.Op, m.Record = opRecord, &c.Record
+		op, field = opRecord, "record"
+		value, err = json.Marshal(&c.Record)
 	case ban.OpEnd:
-		m.Op, m.Offence = opEnd, &c.Offence
+		op, field = opEnd, "offence"
+		value, err = json.Marshal(&c.Offence)
 	default:
-		return "", fmt.Errorf("banredis: op %v is not shared", c.Op)
+		return nil, "", fmt.Errorf("banredis: op %v is not shared", c.Op)
 	}
-	b, err := json.Marshal(m)
 	if err != nil {
-		return "", fmt.Errorf("banredis: encode %v of %v: %w", c.Op, subjectOf(c), err)
+		return nil, "", fmt.Errorf("banredis: encode %v of %v: %w", c.Op, subjectOf(c), err)
 	}
-	return string(b), nil
+	return value, `{"edge":` + edgeJSON + `,"op":"` + op + `","` + field + `":` + string(value) + `}`, nil
 }
 
 // decodeMessage reads a message from the channel; it fails for anything

@@ -47,16 +47,17 @@ type Options struct {
 // Fleet is a ban.Fleet on Redis (see the package doc for its data model).
 // It is safe for concurrent use; Follow may run once per Fleet at a time.
 type Fleet struct {
-	c       redis.UniversalClient
-	prefix  string
-	edge    string
-	log     *slog.Logger
-	timeout time.Duration
-	backoff time.Duration
-	maxWait time.Duration
-	ping    time.Duration
-	failing streak
-	bad     sometimes
+	c        redis.UniversalClient
+	prefix   string
+	edge     string
+	edgeJSON string // edge as a JSON string, for messages
+	log      *slog.Logger
+	timeout  time.Duration
+	backoff  time.Duration
+	maxWait  time.Duration
+	ping     time.Duration
+	failing  streak
+	bad      sometimes
 
 	resyncs, received, skipped, failures atomic.Int64
 	synced                               atomic.Bool
@@ -94,6 +95,8 @@ func New(client redis.UniversalClient, opts Options) (*Fleet, error) {
 		ping:    orDefault(opts.Ping, 5*time.Second),
 		bad:     sometimes{every: time.Minute},
 	}
+	e, _ := json.Marshal(f.edge) // a string always encodes
+	f.edgeJSON = string(e)
 	f.failing = streak{log: f.log.With("edge", f.edge), what: "fleet subscription"}
 	return f, nil
 }
@@ -194,7 +197,7 @@ func (f *Fleet) Share(ctx context.Context, batch []ban.Change) error {
 			f.skip(fmt.Errorf("banredis: share %v: invalid subject", c.Op))
 			continue
 		}
-		msg, err := encodeMessage(f.edge, c)
+		value, msg, err := encodeMessage(f.edgeJSON, c)
 		if err != nil {
 			return err
 		}
@@ -203,12 +206,8 @@ func (f *Fleet) Share(ctx context.Context, batch []ban.Change) error {
 			calls = append(calls, call{liftScript, f.recordKey(sub), []any{ms, f.channel(), msg}})
 			continue
 		}
-		rec, err := json.Marshal(&c.Record)
-		if err != nil {
-			return fmt.Errorf("banredis: encode record on %s: %w", sub, err)
-		}
 		ms := strconv.FormatInt(c.Record.Until.UnixMilli(), 10)
-		calls = append(calls, call{putScript, f.recordKey(sub), []any{ms, f.edge, rec, f.channel(), msg}})
+		calls = append(calls, call{putScript, f.recordKey(sub), []any{ms, f.edge, value, f.channel(), msg}})
 	}
 	if len(calls) == 0 {
 		return nil
