@@ -366,7 +366,7 @@ func (f *Fleet) resync(ctx context.Context, fn func(ban.Change)) error {
 }
 
 func (f *Fleet) resyncNode(ctx context.Context, c redis.Cmdable, fn func(ban.Change)) error {
-	pattern := f.recordKey("*")
+	pattern := globEscape(f.recordKey("")) + "*"
 	var cursor uint64
 	for {
 		sctx, cancel := context.WithTimeout(ctx, f.timeout)
@@ -393,6 +393,19 @@ func (f *Fleet) resyncNode(ctx context.Context, c redis.Cmdable, fn func(ban.Cha
 			return nil
 		}
 	}
+}
+
+// globEscape quotes what SCAN's MATCH would take for a pattern in s, so
+// that any Prefix works.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // anyReply reports whether the server answered: a pipeline's error may be

@@ -212,3 +212,25 @@ func TestSilentConnection(t *testing.T) {
 		t.Errorf("B got the record without reconnecting: %+v", st)
 	}
 }
+
+// A prefix with glob characters resyncs its own keys only.
+func TestPrefixWithGlob(t *testing.T) {
+	_, c := server(t)
+	fleet := func(prefix, edge string) *banredis.Fleet {
+		f, err := banredis.New(c, banredis.Options{Prefix: prefix, Edge: edge, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	mine, other := record(t, "203.0.113.7"), record(t, "198.51.100.1")
+	share(t, fleet("t*[1]:", "a"), put(mine))
+	share(t, fleet("tx1:", "a"), put(other)) // "t*1:rec:*" unquoted would match it
+	b := fleet("t*[1]:", "b")
+	fromB := follower(t, b)
+	wantRecord(t, next(t, fromB), mine)
+	waitSynced(t, b)
+	if st := b.Stats(); st.Received != 1 {
+		t.Errorf("resync got %d records, want 1", st.Received)
+	}
+}
