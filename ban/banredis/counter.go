@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/internal/lograte"
 	"github.com/sipban/sipban/internal/shardmap"
 )
 
@@ -68,7 +69,7 @@ type Counter struct {
 	now        func() time.Time
 	log        *slog.Logger
 	failing    streak
-	full, bad  sometimes
+	full, bad  lograte.Limiter
 
 	addrs, accts *shardmap.Map[tally]
 
@@ -103,33 +104,14 @@ func NewCounter(client redis.UniversalClient, opts CounterOptions) (*Counter, er
 	if client == nil {
 		return nil, errors.New("banredis: nil client")
 	}
-	d := detect.DefaultLimits()
-	l := opts.Limits
-	limit := func(v, def detect.Limit) detect.Limit {
-		if v.Threshold == 0 {
-			v.Threshold = def.Threshold
-		}
-		if v.Window == 0 {
-			v.Window = def.Window
-		}
-		return v
+	l, err := opts.Limits.WithDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("banredis: %w", err)
 	}
-	addr, acct := limit(l.BadCredentials, d.BadCredentials), limit(l.AccountCredentials, d.AccountCredentials)
-	if addr.Window < time.Second || acct.Window < time.Second {
-		return nil, fmt.Errorf("banredis: counter windows %v and %v: shorter than a second", addr.Window, acct.Window)
-	}
+	addr, acct := l.BadCredentials, l.AccountCredentials
 	if addr.Window != acct.Window {
 		// One bucket width serves both counts.
 		return nil, fmt.Errorf("banredis: counter windows %v and %v differ", addr.Window, acct.Window)
-	}
-	if l.V6Prefix == 0 {
-		l.V6Prefix = d.V6Prefix
-	}
-	if l.V6Prefix < 16 || l.V6Prefix > 128 {
-		return nil, fmt.Errorf("banredis: V6Prefix %d outside 16..128", l.V6Prefix)
-	}
-	if l.TrustWindow == 0 {
-		l.TrustWindow = d.TrustWindow
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = "sipban:"
@@ -140,8 +122,8 @@ func NewCounter(client redis.UniversalClient, opts CounterOptions) (*Counter, er
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Interval < 0 || opts.Timeout < 0 || opts.MaxPending < 0 || opts.MaxTracked < 0 || l.TrustWindow < 0 {
-		return nil, errors.New("banredis: negative Interval, Timeout, MaxPending, MaxTracked or TrustWindow")
+	if opts.Interval < 0 || opts.Timeout < 0 || opts.MaxPending < 0 || opts.MaxTracked < 0 {
+		return nil, errors.New("banredis: negative Interval, Timeout, MaxPending or MaxTracked")
 	}
 	width := int64(addr.Window)/(buckets-1) + 1
 	tracked := opts.MaxTracked
@@ -157,8 +139,8 @@ func NewCounter(client redis.UniversalClient, opts CounterOptions) (*Counter, er
 		interval: orDefault(opts.Interval, 5*time.Millisecond),
 		timeout:  orDefault(opts.Timeout, time.Second),
 		now:      opts.Now, log: opts.Logger,
-		full:    sometimes{every: time.Minute},
-		bad:     sometimes{every: time.Minute},
+		full:    lograte.Limiter{Every: time.Minute},
+		bad:     lograte.Limiter{Every: time.Minute},
 		addrs:   shardmap.New(tracked, age),
 		accts:   shardmap.New(tracked, age),
 		pending: make(map[pendKey]pend),
@@ -404,7 +386,7 @@ func (c *Counter) queue(k pendKey, n int32, src netip.Prefix) {
 	p, ok := c.pending[k]
 	if !ok && len(c.pending) >= c.maxPending {
 		c.mu.Unlock()
-		if m := c.full.note(c.now()); m > 0 {
+		if m := c.full.Note(c.now()); m > 0 {
 			c.log.Warn("sipban: fleet offence counts not sent: too many waiting; counted at this edge only", "count", m)
 		}
 		return

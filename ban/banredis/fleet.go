@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/internal/lograte"
 )
 
 // Options configure a Fleet. The zero value is usable.
@@ -57,7 +58,7 @@ type Fleet struct {
 	maxWait  time.Duration
 	ping     time.Duration
 	failing  streak
-	bad      sometimes
+	bad      lograte.Limiter
 
 	resyncs, received, skipped, failures atomic.Int64
 	synced                               atomic.Bool
@@ -93,7 +94,7 @@ func New(client redis.UniversalClient, opts Options) (*Fleet, error) {
 		backoff: orDefault(opts.Backoff, 100*time.Millisecond),
 		maxWait: orDefault(opts.MaxBackoff, 5*time.Second),
 		ping:    orDefault(opts.Ping, 5*time.Second),
-		bad:     sometimes{every: time.Minute},
+		bad:     lograte.Limiter{Every: time.Minute},
 	}
 	e, _ := json.Marshal(f.edge) // a string always encodes
 	f.edgeJSON = string(e)
@@ -345,7 +346,7 @@ func (f *Fleet) deliver(payload string, fn func(ban.Change)) {
 // skip counts bad data and logs it, at most once a minute.
 func (f *Fleet) skip(err error) {
 	f.skipped.Add(1)
-	if n := f.bad.note(time.Now()); n > 0 {
+	if n := f.bad.Note(time.Now()); n > 0 {
 		f.log.Warn("sipban: fleet data skipped: not readable or not valid", "edge", f.edge, "count", n, "error", err)
 	}
 }

@@ -128,7 +128,7 @@ func (c *Counter) Flush(ctx context.Context) error {
 		}
 	}
 	if bad != nil {
-		if n := c.bad.note(time.Now()); n > 0 {
+		if n := c.bad.Note(time.Now()); n > 0 {
 			c.log.Warn("sipban: fleet counts skipped: bad data in redis", "count", n, "error", bad)
 		}
 	}
