@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,5 +224,40 @@ func TestCounterRun(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Run returned %v, want context.Canceled", err)
+	}
+}
+
+// Events observed from many goroutines while Run sends are all counted
+// in Redis, none twice.
+func TestCounterConcurrent(t *testing.T) {
+	_, c := server(t)
+	clock := fakeclock.New(time.Now())
+	e := newEdges(t, c, clock, 1)[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.cnt.Run(ctx) }()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				e.cnt.Observe(guess(fmt.Sprintf("198.51.%d.%d:5060", g, i%50), fmt.Sprint(i%7), clock.Now()), nil)
+			}
+		})
+	}
+	wg.Wait()
+	cancel()
+	<-done
+	if err := e.cnt.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sum := func(pattern string) (n int) {
+		for _, k := range c.Keys(context.Background(), pattern).Val() {
+			v, _ := c.Get(context.Background(), k).Int()
+			n += v
+		}
+		return n
+	}
+	if a, b := sum("sipban:fail:addr:*"), sum("sipban:fail:acct:*"); a != 2000 || b != 2000 {
+		t.Errorf("Redis counted %d by address and %d by account, want 2000 each", a, b)
 	}
 }
