@@ -37,7 +37,8 @@ type CounterOptions struct {
 	MaxPending int
 	// MaxTracked bounds the addresses and the accounts whose fleet counts
 	// are cached, each; the least recently seen is forgotten to make room.
-	// Zero means 262,144 (about 20 MB each).
+	// Forgetting costs little: the next event on it reads the fleet's
+	// count back. Zero means 65,536 (16 MiB each, measured).
 	MaxTracked int
 	// Logger receives Redis failures, once per streak. Zero means
 	// slog.Default().
@@ -128,7 +129,7 @@ func NewCounter(client redis.UniversalClient, opts CounterOptions) (*Counter, er
 	width := int64(addr.Window)/(buckets-1) + 1
 	tracked := opts.MaxTracked
 	if tracked == 0 {
-		tracked = 1 << 18
+		tracked = 1 << 16
 	}
 	age := func(t tally) int64 { return t.last }
 	c := &Counter{
