@@ -118,9 +118,11 @@ func (c *Counter) Flush(ctx context.Context) error {
 			if err := c.apply(k, batch[k].n, v); err != nil {
 				bad = err
 			}
-		case errors.As(err, &re):
+		case errors.As(err, &re) && !redis.HasErrorPrefix(err, "NOSCRIPT"):
 			bad = err
 		default:
+			// Unanswered, or the script could not be loaded again: Redis's
+			// state, not bad data. These counts wait.
 			if failed == nil {
 				failed = make(map[pendKey]pend)
 			}
@@ -133,6 +135,9 @@ func (c *Counter) Flush(ctx context.Context) error {
 		}
 	}
 	if failed != nil {
+		if err != nil {
+			lost = err // the pipeline's or the script load's: what went wrong first
+		}
 		c.requeue(failed)
 		err := fmt.Errorf("banredis: send %d of %d fleet counts: %w", len(failed), len(keys), lost)
 		c.failing.fail(err)
