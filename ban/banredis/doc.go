@@ -24,10 +24,10 @@
 // until), and is published unless another record now stands there, so a
 // lift of an old ban never ends a newer one. Share sends a whole batch in
 // one pipeline: one round trip. JSON is cheap beside that round trip: a
-// record of 393 bytes encodes in 2.5 to 4.1 µs and decodes in 7.6 to 9 µs
-// (BenchmarkCodec); a batch of 1,000 records is shared in 18 to 25 ms
+// record of 393 bytes encodes in 2.5 to 4.9 µs and decodes in 7.6 to 9.8
+// µs (BenchmarkCodec); a batch of 1,000 records is shared in 14 to 25 ms
 // (BenchmarkShareBatch), and one record reaches another edge's Follow in a
-// median of 0.085 to 0.10 ms, 0.26 to 1.7 ms at the 99th percentile, on
+// median of 0.085 to 0.11 ms, 0.26 to 1.7 ms at the 99th percentile, on
 // loopback (BenchmarkPropagation, 1,000 records a run).
 //
 // Follow subscribes, waits for the server's confirmation, then reads every
@@ -80,11 +80,11 @@
 // guard was made), the subject's counts start afresh in Redis too.
 //
 // Cost per event, from BenchmarkObserve (AMD EPYC, 2 cores, shared with
-// other work at a load of about 10): an event that is neither a proven
-// failure nor a proven login returns after a few comparisons, 3.5 to 8 ns;
-// a proven login costs 141 to 160 ns, a proven failure 499 to 661 ns; none
-// allocates unless a finding is returned. Each subject with new counts
-// costs one script call in the next flush.
+// other work; the ranges are of runs at loads of 1 to 10): an event that
+// is neither a proven failure nor a proven login returns after a few
+// comparisons, 2.5 to 8 ns; a proven login costs 78 to 160 ns, a proven
+// failure 0.5 to 1 µs; none allocates unless a finding is returned. Each
+// subject with new counts costs one script call in the next flush.
 //
 // When Redis is down, Observe goes on as before and never blocks: the
 // cached fleet counts and this edge's own still add up, so guessing the
