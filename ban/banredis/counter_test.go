@@ -261,3 +261,22 @@ func TestCounterConcurrent(t *testing.T) {
 		t.Errorf("Redis counted %d by address and %d by account, want 2000 each", a, b)
 	}
 }
+
+// IPv6 sources are counted by their /64, as the standard detector does:
+// an attacker rotating addresses inside it is one subject fleet-wide.
+func TestCounterIPv6Prefix(t *testing.T) {
+	_, c := server(t)
+	clock := fakeclock.New(time.Now())
+	es := newEdges(t, c, clock, 2)
+	var found []detect.Finding
+	for i := range 6 {
+		_, fleet := es[i%2].observe(t, guess(fmt.Sprintf("[2001:db8:1:2::%x]:5060", i+1), fmt.Sprint(100+i), clock.Now()))
+		found = append(found, fleet...)
+	}
+	if len(found) == 0 {
+		t.Fatal("no finding")
+	}
+	if got := found[0].Subject.String(); got != "2001:db8:1:2::/64" {
+		t.Errorf("finding on %s, want 2001:db8:1:2::/64", got)
+	}
+}
