@@ -204,9 +204,7 @@ func TestCounterRun(t *testing.T) {
 	_, c := server(t)
 	clock := fakeclock.New(time.Now())
 	e := newEdges(t, c, clock, 1)[0]
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.cnt.Run(ctx) }()
+	stop := run(t, e.cnt)
 	for range 3 {
 		e.cnt.Observe(guess("203.0.113.7:5060", "100", clock.Now()), nil)
 	}
@@ -221,10 +219,7 @@ func TestCounterRun(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("Run returned %v, want context.Canceled", err)
-	}
+	stop()
 }
 
 // Events observed from many goroutines while Run sends are all counted
@@ -233,9 +228,7 @@ func TestCounterConcurrent(t *testing.T) {
 	_, c := server(t)
 	clock := fakeclock.New(time.Now())
 	e := newEdges(t, c, clock, 1)[0]
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.cnt.Run(ctx) }()
+	stop := run(t, e.cnt)
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
@@ -245,8 +238,7 @@ func TestCounterConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	cancel()
-	<-done
+	stop()
 	if err := e.cnt.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -278,5 +270,20 @@ func TestCounterIPv6Prefix(t *testing.T) {
 	}
 	if got := found[0].Subject.String(); got != "2001:db8:1:2::/64" {
 		t.Errorf("finding on %s, want 2001:db8:1:2::/64", got)
+	}
+}
+
+// run runs cnt.Run until stop, which checks how it ended.
+func run(t testing.TB, cnt *banredis.Counter) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cnt.Run(ctx) }()
+	return func() {
+		t.Helper()
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run returned %v, want context.Canceled", err)
+		}
 	}
 }
