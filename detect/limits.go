@@ -98,6 +98,11 @@ func DefaultLimits() Limits {
 	}
 }
 
+// WithDefaults returns l with its zero fields filled from DefaultLimits,
+// or an error naming a field out of range: for detectors of other
+// packages that read the same limits as Standard.
+func (l Limits) WithDefaults() (Limits, error) { return l.withDefaults() }
+
 // maxThreshold is what the window counters can count to.
 const maxThreshold = 1000
 
