@@ -42,7 +42,8 @@ const floodLimit = 60 * FloodRate
 // (memory) or in the kernel (nftables, which needs SIPBAN_NETNS=1 as
 // root). One op is one registration; each run starts a fresh server. The
 // variants run in turn, -loadtest.rounds times (Go names the repeats
-// plain#01, plain#02 ...); run them with -count 1.
+// plain#01, plain#02 ...); run them with -count 1, which would otherwise
+// repeat each variant back to back.
 func BenchmarkRegister(b *testing.B) {
 	variants := []struct {
 		name           string
@@ -52,7 +53,7 @@ func BenchmarkRegister(b *testing.B) {
 		{name: "plain"},
 		{name: "sipban", protect: true},
 		{name: "sipban-flood-memory", protect: true, flood: true},
-		{name: "sipban-flood-nftables", protect: true, flood: true, kernel: nft},
+		{name: "sipban-flood-nftables", protect: true, flood: true, kernel: kernelBans},
 	}
 	for range *rounds {
 		for _, v := range variants {
@@ -72,9 +73,9 @@ func BenchmarkRegister(b *testing.B) {
 	}
 }
 
-// nft returns the nftables enforcer for the server's port, in the test's
-// own network namespace.
-func nft(b *testing.B) func(port uint16) []enforce.Enforcer {
+// kernelBans returns the nftables enforcer for the server's port, in the
+// test's own network namespace.
+func kernelBans(b *testing.B) func(port uint16) []enforce.Enforcer {
 	netnstest.Require(b)
 	return func(port uint16) []enforce.Enforcer {
 		e, err := nftables.New(context.Background(), nftables.Options{Table: "loadtest", Ports: []uint16{port}})
