@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sipban/sipban/enforce"
 	"github.com/sipban/sipban/enforce/nftables"
 	"github.com/sipban/sipban/internal/netnstest"
@@ -104,17 +106,25 @@ func load(b *testing.B, r *rig, f *Flood) {
 		}
 	}
 	var flooded sync.WaitGroup
+	floodThread := 0
 	if f != nil {
+		tid := make(chan int, 1)
 		flooded.Go(func() {
+			// On its own thread, so that its CPU time can be read: on
+			// loopback that includes the kernel's work for each datagram
+			// up to its drop, which a real host's attacker does not pay.
+			runtime.LockOSThread()
+			tid <- unix.Gettid()
 			if err := f.Run(ctx, FloodRate, floodLimit); err != nil && !errors.Is(err, context.Canceled) {
 				b.Error(err)
 			}
 		})
 		defer flooded.Wait()
+		floodThread = <-tid
 	}
 	runtime.GC() // the garbage of the run before is not this one's
 	udp0 := udpStats(b)
-	cpu0 := cpuTime(b)
+	cpu0, floodCPU0 := cpuTime(b), threadCPU(b, floodThread)
 	sent0 := floodSent(f)
 	start := time.Now()
 	b.ReportAllocs()
@@ -137,7 +147,7 @@ func load(b *testing.B, r *rig, f *Flood) {
 	b.StopTimer()
 	elapsed := time.Since(start).Seconds()
 	udp1 := udpStats(b)
-	cpu := cpuTime(b) - cpu0
+	cpu, floodCPU := cpuTime(b)-cpu0, threadCPU(b, floodThread)-floodCPU0
 	sent := floodSent(f) - sent0
 	cancel()
 	if err := errors.Join(errs...); err != nil {
@@ -153,6 +163,7 @@ func load(b *testing.B, r *rig, f *Flood) {
 	b.ReportMetric(float64(udp1.rcvbufErrors-udp0.rcvbufErrors)/elapsed, "rcvbuf-drops/s")
 	if f != nil {
 		b.ReportMetric(float64(sent)/elapsed, "flood-dps")
+		b.ReportMetric(float64(floodCPU.Microseconds())/float64(b.N), "flood-cpu-µs/op")
 	}
 }
 
@@ -166,6 +177,37 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// threadCPU returns the CPU time, user and system, of this process's
+// thread tid (0: none), in clock ticks of 10 ms.
+func threadCPU(b *testing.B, tid int) time.Duration {
+	if tid == 0 {
+		return 0
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/stat", tid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// After the command name, in parentheses, come the state (the 3rd
+	// field of the line) and, 11 on, utime and stime (the 14th and 15th).
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		b.Fatalf("thread %d stat %q: no command name", tid, stat)
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 13 {
+		b.Fatalf("thread %d stat %q: too few fields", tid, stat)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			b.Fatalf("thread %d stat: %v", tid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 func floodSent(f *Flood) int64 {
