@@ -44,7 +44,10 @@
 //
 //	go test ./internal/loadtest
 //	SIPBAN_NETNS=1 go test -run '^$' -bench Register -benchtime 20000x ./internal/loadtest
-//	SIPBAN_NETNS=1 go test -run '^$' -bench 'Register/^sipban(#[0-9]+)?$' -benchtime 20000x -cpuprofile cpu.prof ./internal/loadtest
+//	SIPBAN_NETNS=1 go test -run '^$' -bench 'Register/^sipban(#[0-9]+)?$' -benchtime 20000x -cpuprofile cpu.prof ./internal/loadtest -loadtest.rounds=3
+//
+// The test flag goes after the package, with "=": go test would take a
+// separate value for a package.
 //
 // # Numbers
 //
