@@ -41,6 +41,12 @@
 // file that is not a sipban state file, or is damaged, is refused, never
 // replaced.
 //
+// -redis HOST:PORT joins a fleet of edges sharing one Redis (package
+// ban/banredis): a ban made on one edge holds on all of them, a lift lifts
+// it everywhere, and guessing spread over the edges is counted as if at
+// one. Each edge keeps its own allow-list and its own state file; with
+// Redis away, each goes on alone and catches up once it is back.
+//
 // SIGHUP re-reads the -users file without a restart: changed passwords
 // apply to the next request, and the bans stay. A file that does not parse,
 // or has no active account, is logged and the accounts read before stay.
@@ -69,6 +75,7 @@ import (
 	"github.com/sipban/sipban/detect"
 	"github.com/sipban/sipban/enforce"
 	"github.com/sipban/sipban/internal/kernel"
+	"github.com/sipban/sipban/internal/redisfleet"
 	"github.com/sipban/sipban/internal/registrar"
 	"github.com/sipban/sipban/internal/selfsigned"
 )
@@ -97,6 +104,7 @@ func main() {
 	flag.StringVar(&cfg.enforcer, "enforcer", "memory", "`name` of the enforcer: memory, nftables or iptables (root)")
 	flag.StringVar(&cfg.table, "table", "sipban", "nftables table, or ipset name prefix, for -enforcer nftables or iptables")
 	flag.BoolVar(&cfg.keep, "keep", false, "leave kernel bans in place on exit, for the next run to adopt")
+	flag.StringVar(&cfg.redis, "redis", "", "Redis `host:port` shared by a fleet of edges: bans and lifts reach every edge, guessing spread over them is counted as one; empty: this edge alone")
 	flag.StringVar(&cfg.state, "state", DefaultState, "`file` keeping the bans, their history, the known devices and the lifts across restarts; empty keeps them in memory only")
 	cfg.scope.Register(flag.CommandLine)
 	flag.Parse()
@@ -125,7 +133,7 @@ type config struct {
 	portal                      string
 	enforcer, table             string
 	keep                        bool
-	state                       string
+	state, redis                string
 	scope                       kernel.Flags
 	reload                      <-chan os.Signal // each re-reads users; nil: never
 }
@@ -159,6 +167,15 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 			}
 		}()
 		opts.Enforcers = []enforce.Enforcer{m.Enforcers.Wrap(cfg.enforcer, ke)}
+	}
+	var fleet *redisfleet.Fleet
+	if cfg.redis != "" {
+		if fleet, err = redisfleet.Open(cfg.redis, opts.Policy.Limits, log); err != nil {
+			return fmt.Errorf("-redis: %w", err)
+		}
+		defer fleet.Close()
+		fleet.Options(&opts)
+		log.Info("registrar: sharing bans with the fleet", "redis", cfg.redis, "edge", fleet.Fleet.Edge())
 	}
 	if cfg.state != "" {
 		st, err := banbolt.Open(cfg.state, nil)
@@ -232,9 +249,13 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	defer cancel()
 
 	// Each part runs until ctx is done; the first to end stops the others.
-	done := make(chan error, 3+len(sites)+len(streams))
+	done := make(chan error, 4+len(sites)+len(streams))
 	parts := 3
 	go func() { done <- g.Run(ctx) }()
+	if fleet != nil {
+		parts++
+		go func() { done <- fleet.Run(ctx) }()
+	}
 	go func() { done <- srv.ListenAndServe(ctx) }()
 	go func() { done <- reloads(ctx, log, cfg, srv) }()
 	for _, st := range streams {
