@@ -6,9 +6,14 @@ import (
 	"fmt"
 )
 
-// follow takes in what the other edges of Options.Fleet share until ctx is
-// done. Run calls it.
-func (g *Guard) follow(ctx context.Context) error {
+// Follow takes in what the other edges of Options.Fleet share until ctx is
+// done, and returns ctx.Err(); without a Fleet it returns at once, nil.
+// Run calls it; a program that calls Expire itself, rather than Run, calls
+// Follow instead.
+func (g *Guard) Follow(ctx context.Context) error {
+	if g.fleet == nil {
+		return nil
+	}
 	err := g.fleet.Follow(ctx, func(c Change) {
 		switch c.Op {
 		case OpRecord:

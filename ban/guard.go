@@ -898,7 +898,7 @@ func (g *Guard) Run(ctx context.Context) error {
 	defer aging.Stop()
 	if g.fleet != nil {
 		go func() {
-			if err := g.follow(ctx); ctx.Err() == nil {
+			if err := g.Follow(ctx); ctx.Err() == nil {
 				g.log.Error("sipban: fleet stopped", "error", err)
 			}
 		}()

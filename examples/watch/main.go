@@ -22,6 +22,11 @@
 // shows requests it forwards. HEP proves nothing about its sender: listen
 // where only the SIP server reaches, and name it with -hep-from.
 //
+// -state FILE keeps the bans, their history and the known devices across
+// restarts (package ban/banbolt); -redis HOST:PORT shares bans and lifts
+// with the other edges of a fleet through Redis, and counts guesses spread
+// over them as one (package ban/banredis).
+//
 // A capture is replayed as if it began when the program started, so that
 // the bans it applies last as long as they would have.
 //
@@ -48,13 +53,17 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/ban/banbolt"
 	"github.com/sipban/sipban/detect"
 	"github.com/sipban/sipban/enforce"
 	"github.com/sipban/sipban/internal/kernel"
+	"github.com/sipban/sipban/internal/redisfleet"
 	"github.com/sipban/sipban/watch"
 )
 
@@ -67,6 +76,7 @@ type config struct {
 	keep, json      bool
 	scope           kernel.Flags
 	metrics         string
+	state, redis    string
 }
 
 func main() {
@@ -82,6 +92,8 @@ func main() {
 	flag.BoolVar(&cfg.keep, "keep", false, "leave kernel bans in place on exit")
 	flag.BoolVar(&cfg.json, "json", false, "print each ban's full record as JSON")
 	flag.StringVar(&cfg.metrics, "metrics", "", "serve Prometheus metrics at http://`address:port`/metrics")
+	flag.StringVar(&cfg.state, "state", "", "keep the bans, their history and the known devices across restarts in `file`; empty: in memory only")
+	flag.StringVar(&cfg.redis, "redis", "", "share bans with a fleet of edges through Redis at `host:port`")
 	cfg.scope.Register(flag.CommandLine)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -153,30 +165,73 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	}
 
 	// The Guard's clock follows the packets, shifted so that the first one
-	// is now: a capture replays as if live, and live stays live.
-	var now time.Time
+	// is now: a capture replays as if live, and live stays live. The fleet
+	// reads it from a goroutine of its own.
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
 	var offset time.Duration
 	started := false
-	bans := 0
-	g, err := ban.New(ban.Options{
+	var bans atomic.Int64
+	opts := ban.Options{
 		Enforcers: enforcers,
 		Detectors: m.detectors(),
 		Policy:    ban.Policy{Allow: sc.Allow},
-		Now:       func() time.Time { return now },
+		Now:       now,
 		Logger:    slog.New(slog.DiscardHandler),
 		OnBan: func(r ban.Record) {
-			bans++
+			bans.Add(1)
 			printBan(out, r, cfg.json)
 		},
-	})
+	}
+	// The fleet's goroutines end before the Guard and the client close.
+	var fleet *redisfleet.Fleet
+	fctx, stopFleet := context.WithCancel(ctx)
+	var fleetRuns sync.WaitGroup
+	if cfg.redis != "" {
+		if fleet, err = redisfleet.Open(cfg.redis, opts.Policy.Limits, slog.New(slog.NewTextHandler(out, nil))); err != nil {
+			stopFleet()
+			return fmt.Errorf("-redis: %w", err)
+		}
+		defer fleet.Close()
+		fleet.Options(&opts)
+		fmt.Fprintf(out, "watch: sharing bans through Redis at %s as edge %s\n", cfg.redis, fleet.Fleet.Edge())
+	}
+	defer fleetRuns.Wait()
+	defer stopFleet()
+	if cfg.state != "" {
+		st, err := banbolt.Open(cfg.state, nil)
+		if err != nil {
+			return fmt.Errorf("-state: %w", err)
+		}
+		defer st.Close()
+		opts.Store = st
+	}
+	g, err := ban.New(opts)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		keepErr := g.Close(cctx)
+		if keepErr != nil {
+			fmt.Fprintln(out, "watch: state:", keepErr)
+		}
+	}()
+	if n, err := g.Restore(ctx); err != nil {
+		return fmt.Errorf("-state %s: %w", cfg.state, err)
+	} else if cfg.state != "" {
+		fmt.Fprintf(out, "watch: %d records restored from %s\n", n, cfg.state)
+	}
 	if len(enforcers) > 0 {
-		now = time.Now()
 		if _, err := g.Reconcile(ctx); err != nil {
 			return err
 		}
+	}
+	if fleet != nil {
+		fleetRuns.Go(func() { _ = fleet.Run(fctx) })
+		fleetRuns.Go(func() { _ = g.Follow(fctx) })
 	}
 	var lastExpire, lastResync time.Time
 	var errs []error
@@ -194,20 +249,20 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		if !started {
 			started, offset = true, time.Since(p.Time)
 		}
-		now = p.Time.Add(offset)
+		clock.Store(p.Time.Add(offset).UnixNano())
 		if dests != nil {
 			dests.Learn(p)
 		}
 		pairer.Packet(p, emit)
-		if now.Sub(lastExpire) >= time.Second {
-			lastExpire = now
-			_, err := g.Expire(ctx, now)
+		if t := now(); t.Sub(lastExpire) >= time.Second {
+			lastExpire = t
+			_, err := g.Expire(ctx, t)
 			keep(err)
 		}
 		// Watching live, the Guard's clock is the packets', so this
 		// loop, not Run, puts back what the kernel lost.
-		if cfg.file == "" && len(enforcers) > 0 && now.Sub(lastResync) >= time.Minute {
-			lastResync = now
+		if cfg.file == "" && len(enforcers) > 0 && now().Sub(lastResync) >= time.Minute {
+			lastResync = now()
 			_, err := g.Resync(ctx)
 			keep(err)
 		}
@@ -244,7 +299,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	stopMetrics() // the Pairer is used unlocked from here
 	// Report what never got an answer: an hour past the last packet is
 	// past any request's timeout.
-	pairer.Expire(now.Add(-offset).Add(time.Hour), emit)
+	pairer.Expire(now().Add(-offset).Add(time.Hour), emit)
 	st := pairer.Stats()
 	skipped := fmt.Sprintf("%d frames skipped", d.Skipped)
 	if hs != nil {
@@ -252,7 +307,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		skipped = fmt.Sprintf("%d HEP packets refused, %d not SIP", hst.Refused, hst.Unsupported)
 	}
 	fmt.Fprintf(out, "watch: %d SIP messages, %d transactions paired, %d unanswered, %d unreadable, %s; %d bans\n",
-		st.Messages, st.Paired, st.Unanswered, st.Malformed, skipped, bans)
+		st.Messages, st.Paired, st.Unanswered, st.Malformed, skipped, bans.Load())
 	return errors.Join(errs...)
 }
 

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,7 +16,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/ban/banredis"
+	"github.com/sipban/sipban/ban/bantest"
 	"github.com/sipban/sipban/internal/kernel"
+	"github.com/sipban/sipban/internal/redistest"
 	"github.com/sipban/sipban/internal/syncbuf"
 	"github.com/sipban/sipban/watch"
 )
@@ -179,4 +185,46 @@ func TestHEPKey(t *testing.T) {
 	waitOutput(t, &out, `err="watch: hep: wrong or missing auth key"`)
 	require.NoError(t, stop())
 	assert.Contains(t, out.String(), "watch: 0 SIP messages, 0 transactions paired, 0 unanswered, 0 unreadable, 1 HEP packets refused, 0 not SIP; 0 bans")
+}
+
+// TestState: a second run on the same -state file restores the first's
+// bans, so replaying the capture again makes none: they still hold.
+func TestState(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state.db")
+	cfg := config{file: "testdata/guesser.pcapng", scope: kernel.Flags{BanLocal: true}, state: state}
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), &out, cfg))
+	assert.Contains(t, out.String(), "watch: 0 records restored from "+state)
+	assert.Contains(t, out.String(), "; 2 bans")
+	out.Reset()
+	require.NoError(t, run(context.Background(), &out, cfg))
+	assert.Contains(t, out.String(), "watch: 2 records restored from "+state)
+	assert.Contains(t, out.String(), "; 0 bans", "the restored bans were made again")
+}
+
+// TestRedis: with -redis, the bans watch makes reach the other edges of
+// the fleet (here a follower of the same real Redis, SIPBAN_REDIS=1).
+func TestRedis(t *testing.T) {
+	rs := redistest.Start(t)
+	other, err := banredis.New(rs.Client(), banredis.Options{Edge: "other", Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	got := make(chan ban.Change, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go other.Follow(ctx, func(c ban.Change) { got <- c })
+	require.NoError(t, bantest.WaitUntil(ctx, func() bool { return other.Stats().Synced }))
+
+	var out bytes.Buffer
+	require.NoError(t, run(ctx, &out, config{file: "testdata/guesser.pcapng", scope: kernel.Flags{BanLocal: true}, redis: rs.Addr}))
+	assert.Contains(t, out.String(), "watch: sharing bans through Redis at "+rs.Addr)
+	subjects := map[string]bool{}
+	for len(subjects) < 2 {
+		select {
+		case c := <-got:
+			subjects[c.Record.Subject.String()] = true
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the fleet got %v", subjects)
+		}
+	}
+	assert.Equal(t, map[string]bool{"127.0.0.21": true, "bob@*": true}, subjects)
 }
