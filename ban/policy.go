@@ -10,55 +10,57 @@ import (
 )
 
 // Policy decides what a finding costs. The zero Policy is the default policy;
-// each field says what its zero value means.
+// each field says what its zero value means. The json and toml tags name
+// the keys of a configuration file; BanTime, keyed by causes, is left to the
+// file's reader, since TOML keys are strings.
 type Policy struct {
 	// Limits are the thresholds and windows of the standard detector, one per
 	// cause; see detect.Limits for the defaults (an address is banned by its 5th
 	// rejected credential within 10 minutes).
-	Limits detect.Limits `json:"limits"`
+	Limits detect.Limits `json:"limits" toml:"limits"`
 	// BanTime is the length of a first ban, per cause. A missing cause takes
 	// DefaultBanTime.
-	BanTime map[detect.Cause]time.Duration `json:"ban_time,omitempty"`
+	BanTime map[detect.Cause]time.Duration `json:"ban_time,omitempty" toml:"-"`
 	// Factor multiplies the length of each new ban of the same subject, like
 	// fail2ban's bantime.increment. Zero means 2; 1 turns escalation off.
-	Factor float64 `json:"factor"`
+	Factor float64 `json:"factor" toml:"factor"`
 	// MaxBanTime caps escalation. Zero means 7 days.
-	MaxBanTime time.Duration `json:"max_ban_time"`
+	MaxBanTime time.Duration `json:"max_ban_time" toml:"max_ban_time"`
 	// ForgetAfter is how long after its last ban ends a subject starts again
 	// at the first level. Zero means 7 days.
-	ForgetAfter time.Duration `json:"forget_after"`
+	ForgetAfter time.Duration `json:"forget_after" toml:"forget_after"`
 	// Allow lists prefixes that are never banned nor tracked.
-	Allow []netip.Prefix `json:"allow,omitempty"`
+	Allow []netip.Prefix `json:"allow,omitempty" toml:"allow"`
 	// MaxBans bounds the active records (bans, account blocks, guards) and
 	// the remembered offenders. Zero means 1,000,000. At the bound a finding
 	// with proof (detect.Finding.Proven) evicts the record that ends
 	// soonest, one without proof first; a finding without proof is refused
 	// with ErrTooManyBans: it may come from forged sources filling the
 	// table, and its sender cannot have a password checked anyway.
-	MaxBans int `json:"max_bans"`
+	MaxBans int `json:"max_bans" toml:"max_bans"`
 	// KnownFor is how long a proven login keeps a device (address, account,
 	// User-Agent) known, so that guards keep serving it. Zero means 30 days.
-	KnownFor time.Duration `json:"known_for"`
+	KnownFor time.Duration `json:"known_for" toml:"known_for"`
 	// MaxKnown bounds the known devices remembered. Zero means 1,000,000.
-	MaxKnown int `json:"max_known"`
+	MaxKnown int `json:"max_known" toml:"max_known"`
 	// Aggregate6 bans a whole IPv6 prefix of Aggregate6Bits (zero means 48)
 	// once this many address bans lie inside it. Zero means 4; negative
 	// turns it off.
-	Aggregate6     int `json:"aggregate6"`
-	Aggregate6Bits int `json:"aggregate6_bits"`
+	Aggregate6     int `json:"aggregate6" toml:"aggregate6"`
+	Aggregate6Bits int `json:"aggregate6_bits" toml:"aggregate6_bits"`
 	// Aggregate4 does the same for IPv4 prefixes of Aggregate4Bits (zero
 	// means 24). Zero turns it off, the default: one IPv4 /24 often holds
 	// many unrelated customers.
-	Aggregate4     int `json:"aggregate4"`
-	Aggregate4Bits int `json:"aggregate4_bits"`
+	Aggregate4     int `json:"aggregate4" toml:"aggregate4"`
+	Aggregate4Bits int `json:"aggregate4_bits" toml:"aggregate4_bits"`
 	// Probation is how long after a customer's lift (Guard.LiftAs) the
 	// same cause coming back is a repeat: then the second proven failure
 	// makes the record again, one level longer. Zero means 24 hours.
-	Probation time.Duration `json:"probation"`
+	Probation time.Duration `json:"probation" toml:"probation"`
 	// SelfLifts bounds the lifts one customer may make in SelfLiftPeriod;
 	// past it only an operator lifts. Zero means 3 in 7 days.
-	SelfLifts      int           `json:"self_lifts"`
-	SelfLiftPeriod time.Duration `json:"self_lift_period"`
+	SelfLifts      int           `json:"self_lifts" toml:"self_lifts"`
+	SelfLiftPeriod time.Duration `json:"self_lift_period" toml:"self_lift_period"`
 }
 
 // DefaultBanTime returns the length of a first ban for c when Policy.BanTime

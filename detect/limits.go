@@ -11,8 +11,8 @@ import (
 // Counting is conservative: an event counts toward its threshold for at least
 // Window and at most 4/3 Window after it happened, never less.
 type Limit struct {
-	Threshold int           `json:"threshold"`
-	Window    time.Duration `json:"window"`
+	Threshold int           `json:"threshold" toml:"threshold"`
+	Window    time.Duration `json:"window" toml:"window"`
 }
 
 // Limits are the thresholds of the standard detector, one per pattern. Zero
@@ -20,61 +20,61 @@ type Limit struct {
 type Limits struct {
 	// BadCredentials: rejected credentials from one address, any accounts.
 	// Default 5 within 10 minutes, as fail2ban's SIP jails (maxretry 5, findtime 10m).
-	BadCredentials Limit `json:"bad_credentials"`
+	BadCredentials Limit `json:"bad_credentials" toml:"bad_credentials"`
 	// AccountFailures: rejected credentials or unknown-account answers for one
 	// account from one address. Default 5 within 10 minutes.
-	AccountFailures Limit `json:"account_failures"`
+	AccountFailures Limit `json:"account_failures" toml:"account_failures"`
 	// SlowCredentials: rejected credentials from one address over a long
 	// window, for the patient guesser who stays under BadCredentials. It is
 	// not cleared when a ban ends. Default 10 within 24 hours.
-	SlowCredentials Limit `json:"slow_credentials"`
+	SlowCredentials Limit `json:"slow_credentials" toml:"slow_credentials"`
 	// AccountCredentials: rejected credentials for one account from two
 	// addresses or more (guessing spread over a botnet). Default 5 within 10
 	// minutes.
-	AccountCredentials Limit `json:"account_credentials"`
+	AccountCredentials Limit `json:"account_credentials" toml:"account_credentials"`
 	// AccountSlow: rejected credentials for one account from anywhere over a
 	// long window. Default 10 within 24 hours.
-	AccountSlow Limit `json:"account_slow"`
+	AccountSlow Limit `json:"account_slow" toml:"account_slow"`
 	// StaleAccount: requests for one missing account from one address.
 	// Default 5 within 1 hour.
-	StaleAccount Limit `json:"stale_account"`
+	StaleAccount Limit `json:"stale_account" toml:"stale_account"`
 	// Enumeration: distinct account names asked for and not found, or
 	// challenged and never answered with credentials. Default 10 within 10
 	// minutes. Names are counted in a 32-bit hash set: never fewer than
 	// Threshold names trigger it, a few more may be needed when names collide.
-	Enumeration Limit `json:"enumeration"`
+	Enumeration Limit `json:"enumeration" toml:"enumeration"`
 	// CallRate: call attempts (INVITE) from one address; an answered call
 	// counts a quarter. Default 30 within 1 minute.
-	CallRate Limit `json:"call_rate"`
+	CallRate Limit `json:"call_rate" toml:"call_rate"`
 	// Signalling: calls refused as sent (400, 403 without credentials, 404, 415,
 	// 416, 420, 484, 488) and unreadable requests. Default 10 within 10 minutes.
-	Signalling Limit `json:"signalling"`
+	Signalling Limit `json:"signalling" toml:"signalling"`
 	// OptionsSweep is how many distinct Request-URI users an address with no
 	// successful authentication may probe with OPTIONS within the Enumeration
 	// window. Default 10; negative turns the check off.
-	OptionsSweep int `json:"options_sweep"`
+	OptionsSweep int `json:"options_sweep" toml:"options_sweep"`
 	// DeviceAccounts is the most accounts one misconfigured device is assumed to
 	// use; failures spread over more accounts are an attack. Default 2.
-	DeviceAccounts int `json:"device_accounts"`
+	DeviceAccounts int `json:"device_accounts" toml:"device_accounts"`
 	// TrustWindow is how long a successful authentication from an address
 	// vouches that it carries working devices. Default 1 hour.
-	TrustWindow time.Duration `json:"trust_window"`
+	TrustWindow time.Duration `json:"trust_window" toml:"trust_window"`
 	// V6Prefix is the prefix length IPv6 sources are counted by. Default 64;
 	// 128 counts each address.
-	V6Prefix int `json:"v6_prefix"`
+	V6Prefix int `json:"v6_prefix" toml:"v6_prefix"`
 	// MaxSources bounds the sources tracked; the least recently seen is
 	// forgotten to make room. Default 1,000,000 (about 128 MB).
-	MaxSources int `json:"max_sources"`
+	MaxSources int `json:"max_sources" toml:"max_sources"`
 	// MaxAccounts bounds the accounts whose failures are counted across
 	// addresses; the least recently failing of a few sampled makes room.
 	// Only accounts that exist (rejected, not unknown) are counted. Default
 	// 262,144 (about 16 MB).
-	MaxAccounts int `json:"max_accounts"`
+	MaxAccounts int `json:"max_accounts" toml:"max_accounts"`
 	// TrustUnproven counts every event as proven (Event.Proven). Set it only
 	// for inputs that cannot tell, such as a capture of a server whose nonces
 	// are not bound to addresses: a forged UDP source then weighs as much as
 	// a real one.
-	TrustUnproven bool `json:"trust_unproven"`
+	TrustUnproven bool `json:"trust_unproven" toml:"trust_unproven"`
 }
 
 // DefaultLimits returns the limits a zero Limits stands for.

@@ -22,6 +22,11 @@
 // shows requests it forwards. HEP proves nothing about its sender: listen
 // where only the SIP server reaches, and name it with -hep-from.
 //
+// As a service: -config FILE reads the settings from a TOML file whose
+// keys are the flags' names, with a [policy] table (a ban.Policy, durations
+// as "10m"); dist/ has an example and a systemd unit. -admin serves the
+// operators' JSON API and pages (package ban/banhttp).
+//
 // -state FILE keeps the bans, their history and the known devices across
 // restarts (package ban/banbolt); -redis HOST:PORT shares bans and lifts
 // with the other edges of a fleet through Redis, and counts guesses spread
@@ -60,6 +65,7 @@ import (
 
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/ban/banbolt"
+	"github.com/sipban/sipban/ban/banhttp"
 	"github.com/sipban/sipban/detect"
 	"github.com/sipban/sipban/enforce"
 	"github.com/sipban/sipban/internal/kernel"
@@ -75,8 +81,9 @@ type config struct {
 	enforcer, table string
 	keep, json      bool
 	scope           kernel.Flags
-	metrics         string
+	metrics, admin  string
 	state, redis    string
+	policy          ban.Policy
 }
 
 func main() {
@@ -94,12 +101,20 @@ func main() {
 	flag.StringVar(&cfg.metrics, "metrics", "", "serve Prometheus metrics at http://`address:port`/metrics")
 	flag.StringVar(&cfg.state, "state", "", "keep the bans, their history and the known devices across restarts in `file`; empty: in memory only")
 	flag.StringVar(&cfg.redis, "redis", "", "share bans with a fleet of edges through Redis at `host:port`")
+	flag.StringVar(&cfg.admin, "admin", "", "serve the operators' JSON API and pages (list, explain, lift; package ban/banhttp) on `address:port`, unauthenticated: keep it private")
+	conf := flag.String("config", "", "read the settings from a TOML `file`: the flags' names as keys, and [policy]; flags given win")
 	cfg.scope.Register(flag.CommandLine)
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "watch: unexpected arguments %q\n", flag.Args())
 		flag.Usage()
 		os.Exit(2)
+	}
+	if *conf != "" {
+		if err := loadConfig(*conf, &cfg, flagsSet(flag.CommandLine)); err != nil {
+			fmt.Fprintln(os.Stderr, "watch:", err)
+			os.Exit(2)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -173,10 +188,11 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	var offset time.Duration
 	started := false
 	var bans atomic.Int64
+	cfg.policy.Allow = append(cfg.policy.Allow, sc.Allow...)
 	opts := ban.Options{
 		Enforcers: enforcers,
 		Detectors: m.detectors(),
-		Policy:    ban.Policy{Allow: sc.Allow},
+		Policy:    cfg.policy,
 		Now:       now,
 		Logger:    slog.New(slog.DiscardHandler),
 		OnBan: func(r ban.Record) {
@@ -275,6 +291,17 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		return err
 	}
 	defer stopMetrics()
+	if cfg.admin != "" {
+		api, err := banhttp.New(g, banhttp.Options{Unauthenticated: true})
+		if err != nil {
+			return err
+		}
+		stopAdmin, err := serveHTTP(ctx, out, "-admin", cfg.admin, "the operators' API and pages on http://%s/ui/bans", api)
+		if err != nil {
+			return err
+		}
+		defer stopAdmin()
+	}
 	d := watch.NewDecoder()
 	var hs *watch.HEPServer
 	switch {

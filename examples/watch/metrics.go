@@ -89,19 +89,25 @@ func (m *meter) serve(ctx context.Context, out io.Writer, addr string) (stop fun
 	if m == nil {
 		return func() {}, nil
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("-metrics: %w", err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	fmt.Fprintf(out, "watch: serving metrics on http://%s/metrics\n", ln.Addr())
+	return serveHTTP(ctx, out, "-metrics", addr, "metrics on http://%s/metrics", mux)
+}
+
+// serveHTTP serves h on addr until ctx is done or stop is called; what
+// says what, with the address, for the log.
+func serveHTTP(ctx context.Context, out io.Writer, flag, addr, what string, h http.Handler) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	fmt.Fprintf(out, "watch: serving "+what+"\n", ln.Addr())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintf(out, "watch: -metrics: %v\n", err)
+			fmt.Fprintf(out, "watch: %s: %v\n", flag, err)
 		}
 	}()
 	stopped := context.AfterFunc(ctx, func() { hs.Close() })
