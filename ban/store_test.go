@@ -14,27 +14,20 @@ import (
 
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/ban/bantest"
+	"github.com/sipban/sipban/ban/storetest"
 	"github.com/sipban/sipban/detect"
 )
 
-// mapStore keeps the state a Store's changes add up to in maps, as the
-// contract says; it can be told to fail. Real stores are tested by
-// ban/storetest.
+// mapStore is storetest's Memory store, which keeps the contract, told to
+// fail at will and keeping every change written.
 type mapStore struct {
-	mu       sync.Mutex
-	records  map[detect.Subject]ban.StoredRecord
-	offences map[detect.Subject]ban.Offence
-	devices  map[[3]string]ban.KnownDevice
-	lifts    map[string]ban.StoredLift
-	writes   int
-	changes  []ban.Change // every change written, in order
-	fail     error
+	*storetest.Memory
+	mu      sync.Mutex
+	changes []ban.Change
+	fail    error
 }
 
-func newMapStore() *mapStore {
-	return &mapStore{records: map[detect.Subject]ban.StoredRecord{}, offences: map[detect.Subject]ban.Offence{},
-		devices: map[[3]string]ban.KnownDevice{}, lifts: map[string]ban.StoredLift{}}
-}
+func newMapStore() *mapStore { return &mapStore{Memory: storetest.NewMemory()} }
 
 func (s *mapStore) Write(ctx context.Context, batch []ban.Change) error {
 	s.mu.Lock()
@@ -42,68 +35,9 @@ func (s *mapStore) Write(ctx context.Context, batch []ban.Change) error {
 	if s.fail != nil {
 		return s.fail
 	}
-	s.writes++
-	for _, c := range batch {
-		s.changes = append(s.changes, c)
-		switch c.Op {
-		case ban.OpRecord:
-			s.records[c.Record.Subject] = c.Record
-		case ban.OpEnd:
-			delete(s.records, c.Offence.Subject)
-			s.offences[c.Offence.Subject] = c.Offence
-		case ban.OpDevice:
-			d := c.Device
-			s.devices[[3]string{d.Where.String(), d.Account, d.UserAgent}] = d
-		case ban.OpLift:
-			s.lifts[fmt.Sprint(c.Lift.Subject, c.Lift.Note.At.UnixNano())] = c.Lift
-		case ban.OpAge:
-			for k, o := range s.offences {
-				if o.End.Before(c.Age.Offences) {
-					delete(s.offences, k)
-				}
-			}
-			for k, d := range s.devices {
-				if d.Last.Before(c.Age.Devices) {
-					delete(s.devices, k)
-				}
-			}
-			for k, l := range s.lifts {
-				if l.Note.At.Before(c.Age.Lifts) {
-					delete(s.lifts, k)
-				}
-			}
-		default:
-			return fmt.Errorf("op %v", c.Op)
-		}
-	}
-	return nil
+	s.changes = append(s.changes, batch...)
+	return s.Memory.Write(ctx, batch)
 }
-
-func (s *mapStore) Load(ctx context.Context, fn func(ban.Change) error) error {
-	s.mu.Lock()
-	var all []ban.Change
-	for _, r := range s.records {
-		all = append(all, ban.Change{Op: ban.OpRecord, Record: r})
-	}
-	for _, o := range s.offences {
-		all = append(all, ban.Change{Op: ban.OpEnd, Offence: o})
-	}
-	for _, d := range s.devices {
-		all = append(all, ban.Change{Op: ban.OpDevice, Device: d})
-	}
-	for _, l := range s.lifts {
-		all = append(all, ban.Change{Op: ban.OpLift, Lift: l})
-	}
-	s.mu.Unlock()
-	for _, c := range all {
-		if err := fn(c); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *mapStore) Close() error { return nil }
 
 func (s *mapStore) setFail(err error) {
 	s.mu.Lock()
@@ -111,13 +45,22 @@ func (s *mapStore) setFail(err error) {
 	s.fail = err
 }
 
-func (s *mapStore) ops() (n map[ban.Op]int) {
+// ops counts the changes written, by Op.
+func (s *mapStore) ops() map[ban.Op]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n = map[ban.Op]int{}
+	n := map[ban.Op]int{}
 	for _, c := range s.changes {
 		n[c.Op]++
 	}
+	return n
+}
+
+// held counts what the store holds, by Op.
+func (s *mapStore) held(t *testing.T) map[ban.Op]int {
+	t.Helper()
+	n := map[ban.Op]int{}
+	require.NoError(t, s.Load(context.Background(), func(c ban.Change) error { n[c.Op]++; return nil }))
 	return n
 }
 
@@ -263,7 +206,7 @@ func TestStoreFailing(t *testing.T) {
 	require.NoError(t, g.Flush(ctx), "written once the store is back")
 	r, _ = g.Record(detect.SubjectOf(addr("203.0.113.9")))
 	assert.Empty(t, r.StoreError)
-	assert.Len(t, st.records, 1)
+	assert.Equal(t, 1, st.held(t)[ban.OpRecord])
 	ss := g.StoreStats()
 	assert.Zero(t, ss.Pending)
 	assert.NoError(t, ss.Err)
@@ -283,7 +226,7 @@ func TestStoreQueueBound(t *testing.T) {
 	assert.EqualValues(t, 2, g.StoreStats().Dropped)
 	st.setFail(nil)
 	flush(t, g)
-	assert.Len(t, st.records, 3)
+	assert.Equal(t, 3, st.held(t)[ban.OpRecord])
 }
 
 // What ended while the program was away is history, and the store forgets
@@ -302,14 +245,14 @@ func TestRestoreEnded(t *testing.T) {
 	assert.Zero(t, n)
 	assert.Empty(t, g2.Bans())
 	flush(t, g2)
-	assert.Empty(t, st.records)
-	assert.Len(t, st.offences, 1)
+	assert.Equal(t, map[ban.Op]int{ban.OpEnd: 1}, st.held(t))
 	require.NoError(t, send(t, g2, c, times(5, req{from: "203.0.113.9:5060", account: "1", creds: true, status: 403})...))
 	r, _ := g2.Record(detect.SubjectOf(addr("203.0.113.9")))
 	assert.Equal(t, 1, r.Level)
 
 	bad := newMapStore()
-	bad.records[detect.Subject{Account: "x"}] = ban.StoredRecord{Subject: detect.Subject{Account: "x"}, Scope: ban.ScopeAddress, Until: c.Now().Add(time.Hour)}
+	require.NoError(t, bad.Write(context.Background(), []ban.Change{{Op: ban.OpRecord,
+		Record: ban.StoredRecord{Subject: detect.Subject{Account: "x"}, Scope: ban.ScopeAddress, Until: c.Now().Add(time.Hour)}}}))
 	_, err = newGuard(t, c, ban.Options{Store: bad}).Restore(context.Background())
 	assert.ErrorContains(t, err, "not on an address")
 }

@@ -1,134 +1,15 @@
 package storetest_test
 
 import (
-	"context"
-	"errors"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/ban/storetest"
-	"github.com/sipban/sipban/detect"
 )
-
-// memory is the simplest store that meets the contract: the suite's own
-// check that it asks nothing more.
-type memory struct {
-	mu     sync.Mutex
-	closed bool
-	d      *data
-}
-
-// data outlives a memory store's Close, as a file would.
-type data struct {
-	mu       sync.Mutex
-	records  map[detect.Subject]ban.StoredRecord
-	offences map[detect.Subject]ban.Offence
-	devices  map[[3]string]ban.KnownDevice
-	lifts    map[liftKey]ban.StoredLift
-}
-
-type liftKey struct {
-	sub detect.Subject
-	at  int64
-}
-
-var errClosed = errors.New("memory: closed")
-
-func (m *memory) Load(ctx context.Context, fn func(ban.Change) error) error {
-	if err := m.check(ctx); err != nil {
-		return err
-	}
-	m.d.mu.Lock()
-	var cs []ban.Change
-	for _, r := range m.d.records {
-		cs = append(cs, ban.Change{Op: ban.OpRecord, Record: r})
-	}
-	for _, o := range m.d.offences {
-		cs = append(cs, ban.Change{Op: ban.OpEnd, Offence: o})
-	}
-	for _, d := range m.d.devices {
-		cs = append(cs, ban.Change{Op: ban.OpDevice, Device: d})
-	}
-	for _, l := range m.d.lifts {
-		cs = append(cs, ban.Change{Op: ban.OpLift, Lift: l})
-	}
-	m.d.mu.Unlock()
-	for _, c := range cs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := fn(c); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (m *memory) check(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return errClosed
-	}
-	return nil
-}
-
-func (m *memory) Write(ctx context.Context, batch []ban.Change) error {
-	if err := m.check(ctx); err != nil {
-		return err
-	}
-	d := m.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, c := range batch {
-		switch c.Op {
-		case ban.OpRecord:
-			d.records[c.Record.Subject] = c.Record
-		case ban.OpEnd:
-			delete(d.records, c.Offence.Subject)
-			d.offences[c.Offence.Subject] = c.Offence
-		case ban.OpDevice:
-			dv := c.Device
-			d.devices[[3]string{dv.Where.String(), dv.Account, dv.UserAgent}] = dv
-		case ban.OpLift:
-			d.lifts[liftKey{c.Lift.Subject, c.Lift.Note.At.UnixNano()}] = c.Lift
-		case ban.OpAge:
-			forget(d.offences, c.Age.Offences, func(o ban.Offence) time.Time { return o.End })
-			forget(d.devices, c.Age.Devices, func(d ban.KnownDevice) time.Time { return d.Last })
-			forget(d.lifts, c.Age.Lifts, func(l ban.StoredLift) time.Time { return l.Note.At })
-		}
-	}
-	return nil
-}
-
-func forget[K comparable, V any](m map[K]V, before time.Time, at func(V) time.Time) {
-	for k, v := range m {
-		if at(v).Before(before) {
-			delete(m, k)
-		}
-	}
-}
-
-func (m *memory) Close() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.closed = true
-	return nil
-}
 
 func TestMemory(t *testing.T) {
 	storetest.Run(t, func(*testing.T) func() (ban.Store, error) {
-		d := &data{
-			records:  map[detect.Subject]ban.StoredRecord{},
-			offences: map[detect.Subject]ban.Offence{},
-			devices:  map[[3]string]ban.KnownDevice{},
-			lifts:    map[liftKey]ban.StoredLift{},
-		}
-		return func() (ban.Store, error) { return &memory{d: d}, nil }
+		m := storetest.NewMemory()
+		return func() (ban.Store, error) { return m.Reopen(), nil }
 	})
 }
