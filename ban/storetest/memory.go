@@ -131,4 +131,3 @@ func (m *Memory) Close() error {
 	m.closed = true
 	return nil
 }
-
