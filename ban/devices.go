@@ -125,20 +125,24 @@ func (s *sites) note(where netip.Addr, ev *detect.Event, ok bool) {
 	}
 }
 
+// devKey names a device without an instance: its port and User-Agent.
+type devKey struct {
+	port  uint16
+	agent string
+}
+
 // device finds ev's device at st, or makes room for it.
 func (st *site) device(seed maphash.Seed, ev *detect.Event, now int64) *dev {
 	port := ev.Source.Port()
 	agent := clip(ev.UserAgent, maxAgent)
-	var h maphash.Hash
-	h.SetSeed(seed)
+	// maphash.Comparable, not a maphash.Hash: the Hash's buffer would grow
+	// the stack of every request's fresh goroutine.
+	var id uint64
 	if ev.Instance != "" {
-		h.WriteString(ev.Instance)
+		id = maphash.String(seed, ev.Instance)
 	} else {
-		h.WriteByte(byte(port >> 8))
-		h.WriteByte(byte(port))
-		h.WriteString(agent)
+		id = maphash.Comparable(seed, devKey{port, agent})
 	}
-	id := h.Sum64()
 	for i, x := range st.ids {
 		if x == id {
 			d := &st.devs[i]

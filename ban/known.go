@@ -29,14 +29,12 @@ func newKnown(capacity int) *known {
 // or the IPv6 prefix sources are counted by. The names are clipped as a
 // Store keeps them, so that a restored device has the key it had.
 func (k *known) device(where netip.Addr, account, userAgent string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(k.seed)
-	b := where.As16()
-	h.Write(b[:])
-	h.WriteString(clip(account, maxName))
-	h.WriteByte(0)
-	h.WriteString(clip(userAgent, maxAgent))
-	return h.Sum64()
+	return maphash.Comparable(k.seed, knownKey{where.As16(), clip(account, maxName), clip(userAgent, maxAgent)})
+}
+
+type knownKey struct {
+	where          [16]byte
+	account, agent string
 }
 
 // learn notes a proven login of device d at now (Unix seconds). It reports

@@ -160,7 +160,7 @@ func Event(req *sip.Request, status int) detect.Event {
 	ev := detect.Event{
 		Method:    string(req.Method),
 		Status:    status,
-		Transport: strings.ToLower(req.Transport()),
+		Transport: transport(req.Transport()),
 	}
 	// A connection's handshake proves its source address; a datagram does not.
 	ev.Proven = ev.Transport != "udp" && ev.Transport != ""
@@ -198,6 +198,16 @@ func Event(req *sip.Request, status int) detect.Event {
 		}
 	}
 	return ev
+}
+
+// transport names tr in lower case, without allocating for the usual ones.
+func transport(tr string) string {
+	for _, t := range [...]string{"udp", "tcp", "tls", "ws", "wss", "sctp"} {
+		if strings.EqualFold(tr, t) {
+			return t
+		}
+	}
+	return strings.ToLower(tr)
 }
 
 // Username returns the username parameter of a Digest credentials value, or "".

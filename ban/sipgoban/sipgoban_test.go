@@ -371,3 +371,14 @@ func TestJudgedBeforeAnswer(t *testing.T) {
 	}
 	assert.Equal(t, []bool{false, false, false, false, true}, tx.bannedAtSend)
 }
+
+func TestTransport(t *testing.T) {
+	for in, want := range map[string]string{"UDP": "udp", "udp": "udp", "Tls": "tls", "WSS": "wss", "XYZ": "xyz", "": ""} {
+		if got := transport(in); got != want {
+			t.Errorf("transport(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = transport("UDP") }); n != 0 {
+		t.Errorf("transport(\"UDP\") allocates %v times", n)
+	}
+}
