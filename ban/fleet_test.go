@@ -2,6 +2,7 @@ package ban_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"sync"
 	"testing"
@@ -141,4 +142,40 @@ func TestFleet(t *testing.T) {
 	}))
 	wait(func() bool { return a.Banned(addr("192.0.2.99")) }, "z's record never came")
 	assert.True(t, a.Banned(addr("198.51.100.7")), "a lift of another record lifted this one")
+}
+
+// hungFleet is a fleet whose Share does not return until released: a Redis
+// that stopped answering.
+type hungFleet struct{ release chan struct{} }
+
+func (s hungFleet) Share(ctx context.Context, _ []ban.Change) error {
+	<-s.release
+	return errors.New("redis: i/o timeout")
+}
+func (s hungFleet) Follow(ctx context.Context, _ func(ban.Change)) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A fleet that hangs never holds up judging an event: the ban holds here at
+// once, and sharing it waits, retried, until the fleet answers.
+func TestFleetStuck(t *testing.T) {
+	c := newClock()
+	s := hungFleet{release: make(chan struct{})}
+	g := newGuard(t, c, ban.Options{Fleet: s})
+	done := make(chan error, 1)
+	go func() {
+		done <- send(t, g, c, times(5, req{from: "203.0.113.5:5060", account: "100", creds: true, status: 403})...)
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Observe waited for the fleet")
+	}
+	assert.True(t, g.Banned(addr("203.0.113.5")))
+	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	assert.Error(t, g.Flush(short), "the share is still pending")
+	close(s.release)
 }
