@@ -13,6 +13,7 @@ import (
 
 	"github.com/sipban/sipban/detect"
 	"github.com/sipban/sipban/enforce"
+	"github.com/sipban/sipban/internal/lograte"
 )
 
 // Errors a caller may branch on.
@@ -118,7 +119,7 @@ type Guard struct {
 	// before it is stored again (seconds).
 	knownEvery int64
 
-	refused, failed, invalid limiter
+	refused, failed, invalid lograte.Limiter
 	stats                    counters
 
 	// enf serializes changes to the kernel enforcers, so that a ban
@@ -186,9 +187,9 @@ func New(opts Options) (*Guard, error) {
 	if every == 0 {
 		every = time.Minute
 	}
-	g.refused = limiter{every: every}
-	g.failed = limiter{every: every}
-	g.invalid = limiter{every: every}
+	g.refused = lograte.Limiter{Every: every}
+	g.failed = lograte.Limiter{Every: every}
+	g.invalid = lograte.Limiter{Every: every}
 	if !opts.NoStandard {
 		std, err := detect.NewStandard(opts.Policy.Limits)
 		if err != nil {
@@ -248,7 +249,7 @@ func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
 	g.stats.events.Add(1)
 	if err := ev.Validate(); err != nil {
 		g.stats.invalid.Add(1)
-		if n := g.invalid.note(g.now()); n > 0 {
+		if n := g.invalid.Note(g.now()); n > 0 {
 			g.log.Error("sipban: events that cannot be judged", "count", n, "error", err)
 		}
 		return err
@@ -528,7 +529,7 @@ func (g *Guard) makeRoom(sub detect.Subject, sc uint8, proven bool, cause detect
 	if g.tab.len() >= g.pol.MaxBans {
 		if !proven || len(g.expiry.es) == 0 {
 			g.stats.refused.Add(1)
-			n := g.refused.note(now)
+			n := g.refused.Note(now)
 			if n > 0 {
 				g.log.Error("sipban: bans refused, the table is full", "refused", n, "max", g.pol.MaxBans, "last", sub, "cause", cause)
 			}
@@ -654,7 +655,7 @@ func (g *Guard) apply(ctx context.Context, h held, evicted []held) error {
 func (g *Guard) late(h held, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		g.stats.enforceErrors.Add(1)
-		if n := g.failed.note(g.now()); n > 0 {
+		if n := g.failed.Note(g.now()); n > 0 {
 			g.log.Error("sipban: enforcers late; Resync retries", "count", n, "subject", h.sub, "error", err)
 		}
 	}
@@ -731,7 +732,7 @@ func (g *Guard) enforce(ctx context.Context, ens []enforce.Enforcer, fn func(con
 	for _, en := range ens {
 		if err := fn(ctx, en); err != nil {
 			g.stats.enforceErrors.Add(1)
-			if n := g.failed.note(g.now()); n > 0 {
+			if n := g.failed.Note(g.now()); n > 0 {
 				g.log.Error("sipban: enforcer failed", "enforcer", fmt.Sprintf("%T", en), "failures", n, "error", err)
 			}
 			errs = append(errs, err)
@@ -994,13 +995,13 @@ func (g *Guard) Stats() Stats {
 // flush logs the failures counted since the last line once its interval is
 // over, so that none stays silent when they stop coming. Run calls it.
 func (g *Guard) flush(now time.Time) {
-	if n := g.refused.due(now); n > 0 {
+	if n := g.refused.Due(now); n > 0 {
 		g.log.Error("sipban: bans refused, the table is full", "refused", n, "max", g.pol.MaxBans)
 	}
-	if n := g.failed.due(now); n > 0 {
+	if n := g.failed.Due(now); n > 0 {
 		g.log.Error("sipban: enforcer failed", "failures", n)
 	}
-	if n := g.invalid.due(now); n > 0 {
+	if n := g.invalid.Due(now); n > 0 {
 		g.log.Error("sipban: events that cannot be judged", "count", n)
 	}
 }
@@ -1053,38 +1054,3 @@ func (s sem) lockCtx(ctx context.Context) error {
 }
 
 func (s sem) unlock() { <-s }
-
-// limiter lets a repeated failure be logged once per interval, with the
-// count of those not logged: never silent, never a line per event.
-type limiter struct {
-	every time.Duration
-	mu    sync.Mutex
-	next  time.Time
-	n     int
-}
-
-// note counts one failure at now and returns how many to report now, or 0
-// to stay quiet.
-func (l *limiter) note(now time.Time) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.n++
-	return l.dueLocked(now)
-}
-
-// due returns the failures counted and not yet reported once the interval
-// is over, or 0.
-func (l *limiter) due(now time.Time) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.dueLocked(now)
-}
-
-func (l *limiter) dueLocked(now time.Time) int {
-	if l.n == 0 || now.Before(l.next) {
-		return 0
-	}
-	n := l.n
-	l.n, l.next = 0, now.Add(l.every)
-	return n
-}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/internal/lograte"
 )
 
 // maxBatch bounds one Store.Write: a ban storm is written in a few large
@@ -42,7 +43,7 @@ type persister struct {
 	closed  bool
 
 	dropped, failures, batches int64
-	failed                     limiter
+	failed                     lograte.Limiter
 	wake                       chan struct{}
 	stop                       chan struct{}
 	done                       chan struct{}
@@ -54,7 +55,7 @@ type flushWaiter struct {
 }
 
 func newPersister(name string, write func(context.Context, []Change) error, max int, log *slog.Logger, every time.Duration, wrote func([]ref)) *persister {
-	p := &persister{name: name, write: write, max: max, log: log, wrote: wrote, failed: limiter{every: every},
+	p := &persister{name: name, write: write, max: max, log: log, wrote: wrote, failed: lograte.Limiter{Every: every},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go p.run()
 	return p
@@ -67,7 +68,7 @@ func (p *persister) add(c Change, r ref, now time.Time) {
 		p.dropped++
 		closed := p.closed
 		p.mu.Unlock()
-		if n := p.failed.note(now); n > 0 {
+		if n := p.failed.Note(now); n > 0 {
 			p.log.Error("sipban: changes dropped: the "+p.name+" is behind, or closed", "count", n, "closed", closed, "op", c.Op.String())
 		}
 		return
@@ -133,7 +134,7 @@ func (p *persister) drain() bool {
 		if err != nil {
 			p.failures++
 			p.mu.Unlock()
-			if c := p.failed.note(time.Now()); c > 0 {
+			if c := p.failed.Note(time.Now()); c > 0 {
 				p.log.Error("sipban: "+p.name+" failed; its changes wait and are tried again", "failures", c, "waiting", n, "error", err)
 			}
 			return false

@@ -1,7 +1,6 @@
 // Package lograte lets a repeated failure be logged once per interval,
 // with the count of those not logged: never silent, never a line per
-// event. (ban keeps a copy of its own, with a way to report what is held
-// back; it can move here.)
+// event.
 package lograte
 
 import (
@@ -25,7 +24,20 @@ func (l *Limiter) Note(now time.Time) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.n++
-	if now.Before(l.next) {
+	return l.due(now)
+}
+
+// Due returns how many occurrences held back are to be reported now, once
+// the interval of the last line is over, so that none stays silent when
+// they stop coming; 0 while it is not over, or if none is held back.
+func (l *Limiter) Due(now time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.due(now)
+}
+
+func (l *Limiter) due(now time.Time) int {
+	if l.n == 0 || now.Before(l.next) {
 		return 0
 	}
 	n := l.n

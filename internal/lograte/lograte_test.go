@@ -19,3 +19,24 @@ func TestNote(t *testing.T) {
 		}
 	}
 }
+
+// Due reports what Note held back once the interval is over, and only then.
+func TestDue(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	l := Limiter{Every: time.Minute}
+	if got := l.Due(t0); got != 0 {
+		t.Errorf("Due with nothing noted = %d", got)
+	}
+	l.Note(t0)
+	l.Note(t0.Add(time.Second))
+	l.Note(t0.Add(2 * time.Second))
+	if got := l.Due(t0.Add(30 * time.Second)); got != 0 {
+		t.Errorf("Due within the interval = %d, want 0", got)
+	}
+	if got := l.Due(t0.Add(time.Minute)); got != 2 {
+		t.Errorf("Due after the interval = %d, want the 2 held back", got)
+	}
+	if got := l.Due(t0.Add(3 * time.Minute)); got != 0 {
+		t.Errorf("Due again = %d, want 0", got)
+	}
+}
