@@ -48,8 +48,7 @@ func (g *Guard) imported(ctx context.Context, r *StoredRecord) {
 		g.mu.Unlock()
 		return
 	}
-	flags := flagIf(r.Proven, fProven) | flagIf(r.Device, fDevice) | flagIf(r.OthersOK, fOthersOK) | flagIf(r.KnownDevice, fKnownDev)
-	e := g.install(r.Subject, sc, r.Cause, r.Level, r.Since.UnixNano(), r.Until.UnixNano(), flags, &r.Evidence)
+	e := g.install(r.Subject, sc, r.Cause, r.Level, r.Since.UnixNano(), r.Until.UnixNano(), r.flags(), &r.Evidence)
 	g.storeRecord(e, false)
 	h := e.hold()
 	g.mu.Unlock()

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/sipban/sipban/enforce"
 )
 
 // ErrRestored is returned by Restore called after the Guard made or
@@ -30,7 +28,6 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 		return 0, nil
 	}
 	now := g.now()
-	ns := now.UnixNano()
 	var ls []StoredLift
 	full := 0
 	g.mu.Lock()
@@ -55,8 +52,7 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 			case g.tab.len() >= g.pol.MaxBans:
 				full++
 			default:
-				flags := flagIf(r.Proven, fProven) | flagIf(r.Device, fDevice) | flagIf(r.OthersOK, fOthersOK) | flagIf(r.KnownDevice, fKnownDev)
-				g.install(r.Subject, sc, r.Cause, r.Level, r.Since.UnixNano(), r.Until.UnixNano(), flags, &r.Evidence)
+				g.install(r.Subject, sc, r.Cause, r.Level, r.Since.UnixNano(), r.Until.UnixNano(), r.flags(), &r.Evidence)
 				restored++
 			}
 		case OpEnd:
@@ -85,14 +81,8 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 		}
 		return ctx.Err()
 	})
-	bans := make([]enforce.Ban, 0, restored)
-	g.tab.all(func(e *entry) bool {
-		if e.scope == scopeAddress && e.active(ns) {
-			bans = append(bans, enforce.Ban{Prefix: e.prefix(), Until: e.untilTime()})
-		}
-		return true
-	})
 	g.mu.Unlock()
+	bans, _ := g.addressBans(now)
 	g.restored.Store(restored > 0)
 	g.restoreLifts(ls, now)
 	errs := []error{lerr}
@@ -107,6 +97,11 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 		g.log.Info("sipban: restored", "records", restored, "address_bans", len(bans), "left", full)
 	}
 	return restored, errors.Join(errs...)
+}
+
+// flags are r's entry flags.
+func (r *StoredRecord) flags() uint8 {
+	return flagIf(r.Proven, fProven) | flagIf(r.Device, fDevice) | flagIf(r.OthersOK, fOthersOK) | flagIf(r.KnownDevice, fKnownDev)
 }
 
 // restorable checks a stored record and returns its packed scope.
