@@ -200,7 +200,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 			printBan(out, r, cfg.json)
 		},
 	}
-	// The fleet's goroutines end before the Guard and the client close.
+	// The fleet's goroutines end before its client closes.
 	var fleet *redisfleet.Fleet
 	fctx, stopFleet := context.WithCancel(ctx)
 	var fleetRuns sync.WaitGroup
@@ -230,9 +230,8 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		keepErr := g.Close(cctx)
-		if keepErr != nil {
-			fmt.Fprintln(out, "watch: state:", keepErr)
+		if err := g.Close(cctx); err != nil {
+			fmt.Fprintln(out, "watch: state:", err)
 		}
 	}()
 	if n, err := g.Restore(ctx); err != nil {
