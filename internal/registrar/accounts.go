@@ -124,7 +124,9 @@ func parseDate(s string) (time.Time, error) {
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
 		return t, nil
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
+	// An offset can carry year 0000 into year -1, or 9999 into 10000, which
+	// RFC 3339 cannot print back; no deletion was made then.
+	if t, err := time.Parse(time.RFC3339, s); err == nil && t.UTC().Year() >= 1 && t.UTC().Year() <= 9999 {
 		return t.UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("date %q: want a day (2026-11-20) or an RFC 3339 time (2026-11-20T10:00:00Z)", s)

@@ -47,6 +47,7 @@ func TestParseUsers(t *testing.T) {
 		{name: "bang in a deleted name", in: "!!bang 2026-01-02\n", users: map[string]string{}, deleted: []string{"!bang"},
 			deletedAt: map[string]time.Time{"!bang": time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)}},
 		{name: "bad day", in: "a:b\n!old 2026-13-01\n", err: `line 2: deleted account "old": date "2026-13-01": want a day (2026-11-20) or an RFC 3339 time`},
+		{name: "year before 1 in UTC", in: "!old 0000-01-01T00:00:00+00:10\n", err: `line 1: deleted account "old": date "0000-01-01T00:00:00+00:10": want a day`},
 		{name: "not a date", in: "!old yesterday\n", err: `line 1: deleted account "old": date "yesterday"`},
 		{name: "date and more", in: "!old 2026-11-20 10:00\n", err: `line 1: deleted account "old": date "2026-11-20 10:00"`},
 		{name: "time without zone", in: "!old 2026-11-20T10:00:00\n", err: `line 1: deleted account "old": date "2026-11-20T10:00:00"`},
@@ -163,6 +164,7 @@ func FuzzParseUsers(f *testing.F) {
 		f.Add(string(b))
 	}
 	f.Add("a:b\n!c\n#d\n\n")
+	f.Add("!a 0000-01-01T00:00:00+00:10\n!b 9999-12-31T23:59:00-00:10\n")
 	f.Add("~t:p w#\n!~u 2026-11-20\n!v 2026-11-20T10:00:00.25-03:30\n!w\t2026-02-30\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		a, err := registrar.ParseUsers(strings.NewReader(in))
