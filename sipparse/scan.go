@@ -125,6 +125,12 @@ func number(v []byte, max int) (int, bool) {
 
 // quotedEnd returns the index after the quoted string that starts at b[i].
 func quotedEnd(b []byte, i int) (int, bool) {
+	// Most quoted strings hold no escape: two vector scans, not a byte loop.
+	if q := bytes.IndexByte(b[i+1:], '"'); q < 0 {
+		return 0, false
+	} else if bytes.IndexByte(b[i+1:i+1+q], '\\') < 0 {
+		return i + q + 2, true
+	}
 	for k := i + 1; k < len(b); k++ {
 		switch b[k] {
 		case '\\':
@@ -223,11 +229,8 @@ func parseURI(s []byte, u *URI) bool {
 	if len(s) == 0 {
 		return false
 	}
-	for _, c := range s {
-		if class[c]&cURI == 0 {
-			return false
-		}
-	}
+	// Every byte must be a URI character: the scheme and host checks
+	// below use narrower classes, the rest is checked with uriChars.
 	colon := bytes.IndexByte(s, ':')
 	if colon <= 0 || s[0]|0x20 < 'a' || s[0]|0x20 > 'z' {
 		return false
@@ -242,6 +245,9 @@ func parseURI(s []byte, u *URI) bool {
 	switch {
 	case equalFold(u.Scheme, "sip"), equalFold(u.Scheme, "sips"):
 		if at := bytes.IndexByte(rest, '@'); at >= 0 {
+			if !uriChars(rest[:at]) {
+				return false
+			}
 			user := rest[:at]
 			if c := bytes.IndexByte(user, ':'); c >= 0 {
 				user = user[:c]
@@ -252,7 +258,7 @@ func parseURI(s []byte, u *URI) bool {
 			u.User, rest = user, rest[at+1:]
 		}
 		host, port, next, ok := hostPort(rest, 0, false)
-		if !ok || next < len(rest) && rest[next] != ';' && rest[next] != '?' {
+		if !ok || next < len(rest) && rest[next] != ';' && rest[next] != '?' || !uriChars(rest[next:]) {
 			return false
 		}
 		u.Host, u.Port = host, port
@@ -261,12 +267,21 @@ func parseURI(s []byte, u *URI) bool {
 		if n < 0 {
 			n = len(rest)
 		}
-		if n == 0 {
+		if n == 0 || !uriChars(rest) {
 			return false
 		}
 		u.User = rest[:n]
 	default:
-		return len(rest) > 0
+		return len(rest) > 0 && uriChars(rest)
+	}
+	return true
+}
+
+func uriChars(b []byte) bool {
+	for _, c := range b {
+		if class[c]&cURI == 0 {
+			return false
+		}
 	}
 	return true
 }

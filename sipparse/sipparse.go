@@ -279,6 +279,8 @@ type parser struct {
 	seen uint16
 	err  uint8 // the first field error
 	big  bool  // Content-Length above MaxBodyBytes
+	// noAddrs skips From, To and Contact.
+	noAddrs bool
 }
 
 func (p *parser) fail(e uint8) {
@@ -309,7 +311,20 @@ func (p *parser) once(h uint16, e uint8) bool {
 // Parse reads only the fields of Message: a message that is invalid
 // elsewhere, or lacks mandatory headers, parses without error. It does not
 // allocate.
-func Parse(b []byte, m *Message) error {
+func Parse(b []byte, m *Message) error { return ParseSkip(b, m, 0) }
+
+// Skip names fields ParseSkip leaves unread.
+type Skip uint8
+
+const (
+	// ResponseAddrs is From, To and Contact in a response, which a reader
+	// pairing responses by Call-ID, CSeq and Via never looks at.
+	ResponseAddrs Skip = 1 << iota
+)
+
+// ParseSkip is Parse, but leaves the fields skip names absent and never
+// reports them malformed: less work for a reader that needs fewer fields.
+func ParseSkip(b []byte, m *Message, skip Skip) error {
 	*m = Message{Via: Via{RPort: -1}, Expires: -1, ContentLength: -1}
 	start, line, next, err := startLine(b)
 	if err != nil {
@@ -320,6 +335,7 @@ func Parse(b []byte, m *Message) error {
 	}
 	p := parser{m: m}
 	p.startLine(b[start:line])
+	p.noAddrs = skip&ResponseAddrs != 0 && !m.Request
 
 	limit := start + MaxHeaderBytes
 	i := next
@@ -535,56 +551,62 @@ func (p *parser) header(line []byte) {
 			p.contentLength(v)
 		}
 	case 2:
-		if equalFold(name, "to") {
+		if named(name, "To", "to") {
 			p.nameAddr(v, seenTo, &m.To, errTo)
 		}
 	case 3:
-		if equalFold(name, "via") {
+		if named(name, "Via", "via") {
 			p.via(v)
 		}
 	case 4:
-		if equalFold(name, "from") {
+		if named(name, "From", "from") {
 			p.nameAddr(v, seenFrom, &m.From, errFrom)
-		} else if equalFold(name, "cseq") {
+		} else if named(name, "CSeq", "cseq") {
 			p.cseq(v)
 		}
 	case 6:
-		if equalFold(name, "server") && p.once(seenServer, errServer) {
+		if named(name, "Server", "server") && p.once(seenServer, errServer) {
 			m.Server = nilIfEmpty(trim(v))
 		}
 	case 7:
-		if equalFold(name, "call-id") {
+		if named(name, "Call-ID", "call-id") {
 			p.callID(v)
-		} else if equalFold(name, "contact") {
+		} else if named(name, "Contact", "contact") {
 			p.contact(v)
-		} else if equalFold(name, "expires") {
+		} else if named(name, "Expires", "expires") {
 			p.expires(v)
 		}
 	case 10:
-		if equalFold(name, "user-agent") && p.once(seenUserAgent, errUserAgent) {
+		if named(name, "User-Agent", "user-agent") && p.once(seenUserAgent, errUserAgent) {
 			m.UserAgent = nilIfEmpty(trim(v))
 		}
 	case 13:
-		if equalFold(name, "authorization") {
+		if named(name, "Authorization", "authorization") {
 			p.auth(v, false)
 		}
 	case 14:
-		if equalFold(name, "content-length") {
+		if named(name, "Content-Length", "content-length") {
 			p.contentLength(v)
 		}
 	case 16:
-		if equalFold(name, "www-authenticate") {
+		if named(name, "WWW-Authenticate", "www-authenticate") {
 			p.challenge(v, false)
 		}
 	case 18:
-		if equalFold(name, "proxy-authenticate") {
+		if named(name, "Proxy-Authenticate", "proxy-authenticate") {
 			p.challenge(v, true)
 		}
 	case 19:
-		if equalFold(name, "proxy-authorization") {
+		if named(name, "Proxy-Authorization", "proxy-authorization") {
 			p.auth(v, true)
 		}
 	}
+}
+
+// named reports whether a header name is canon, as most senders spell it
+// (one comparison), or lower in any other case.
+func named(name []byte, canon, lower string) bool {
+	return string(name) == canon || equalFold(name, lower)
 }
 
 func (p *parser) via(v []byte) {
@@ -599,7 +621,7 @@ func (p *parser) via(v []byte) {
 }
 
 func (p *parser) nameAddr(v []byte, h uint16, na *NameAddr, e uint8) {
-	if !p.once(h, e) {
+	if p.noAddrs || !p.once(h, e) {
 		return
 	}
 	if !parseNameAddr(v, na, false) {
@@ -609,7 +631,7 @@ func (p *parser) nameAddr(v []byte, h uint16, na *NameAddr, e uint8) {
 }
 
 func (p *parser) contact(v []byte) {
-	if p.seen&seenContact != 0 {
+	if p.noAddrs || p.seen&seenContact != 0 {
 		return
 	}
 	p.seen |= seenContact

@@ -10,6 +10,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/sipparse"
 	"github.com/sipban/sipban/watch"
 )
 
@@ -25,13 +26,18 @@ func traffic(b *testing.B, rounds int) []watch.Packet {
 			src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 5060+uint16(r%3))
 			callID := fmt.Sprintf("%d-%d@phone", r, i)
 			nonce := fmt.Sprintf("GOqBxv%08x-Co_Nsi0c0SCTmfjlBXZLJ3tw%04d", r, i) // as long as sipauth's
-			r1 := register(callID, 1, fmt.Sprint("z9hG4bK-a", r, i), false)
-			r2 := withNonce(register(callID, 2, fmt.Sprint("z9hG4bK-b", r, i), true), nonce)
+			r1 := register(callID, 1, fmt.Sprintf("z9hG4bK-a%d-%d", r, i), false)
+			r2 := withNonce(register(callID, 2, fmt.Sprintf("z9hG4bK-b%d-%d", r, i), true), nonce)
 			for _, m := range []struct {
 				src, dst netip.AddrPort
 				msg      string
 			}{{src, server, r1}, {server, src, challenge(r1, 401, nonce)}, {src, server, r2}, {server, src, answer(r2, 200)}} {
 				t = t.Add(time.Millisecond)
+				// A field broken by mistake would make every message cheaper to pair.
+				var parsed sipparse.Message
+				if err := sipparse.Parse([]byte(m.msg), &parsed); err != nil {
+					b.Fatalf("traffic: %v in %q", err, m.msg)
+				}
 				out = append(out, watch.Packet{Time: t, Src: m.src, Dst: m.dst, Transport: "udp", Payload: []byte(m.msg)})
 			}
 		}

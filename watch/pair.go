@@ -135,7 +135,9 @@ func NewPairer(opts Options) (*Pairer, error) {
 		size = 1 << 16
 	}
 	p.ring = make([]slot, size)
-	p.index = make(map[uint64]uint32, size)
+	// The index grows to the most requests pending at once, at most size:
+	// sized for size up front, every lookup would miss the CPU's caches.
+	p.index = make(map[uint64]uint32)
 	window, nonces := opts.NonceWindow, opts.MaxNonces
 	if window == 0 {
 		window = 5 * time.Minute
@@ -163,8 +165,9 @@ func (p *Pairer) Packet(pkt *Packet, emit func(*detect.Event)) {
 	}
 	data := pkt.Payload
 	for len(data) > 0 {
-		err := sipparse.Parse(data, &p.msg)
+		err := sipparse.ParseSkip(data, &p.msg, sipparse.ResponseAddrs)
 		switch {
+		case err == nil:
 		case errors.Is(err, sipparse.ErrKeepAlive):
 			p.stats.Ignored++
 			return
