@@ -55,13 +55,21 @@
 //
 // # Numbers
 //
-// Measured on a 2-core AMD EPYC VM, one core busy, with
-// `go test -run '^$' -bench . -benchmem -count 3 ./watch`: 1,000 phones
+// Measured on a 2-core AMD EPYC VM, the other core busy, with
+// `go test -run '^$' -bench . -benchmem -cpu 1 ./watch`: 1,000 phones
 // registering through a digest challenge (REGISTER, 401, REGISTER with
-// credentials, 200), 16,000 messages.
+// credentials, 200), 16,000 messages; ranges are of runs interleaved with
+// the code before ParseSkip (in brackets).
 //
-//   - Pairer alone, packets in memory (parse included): 690–732 ns per
-//     message, 1.37–1.45 million messages per second, 0 allocations.
-//   - Reading a pcap file from memory, decoding and pairing: 1.06–1.14
-//     million messages per second, 164 allocations per file.
+//   - Pairer alone, packets in memory (parse included): 892–963 ns per
+//     message, 1.04–1.12 million messages per second, 0 allocations
+//     (1,210–1,355 ns).
+//   - HEPv3 decoding and pairing: 841–904 ns, 1.11–1.19 million per second,
+//     0 allocations (1,089–1,172 ns); 9,641 instructions per message under
+//     callgrind (11,310).
+//   - Reading a pcap file from memory, decoding and pairing: 0.79–1.00
+//     million messages per second, 164 allocations per file (0.59–0.68).
+//   - The whole of examples/watch on an 800,000-message capture file, 1,000
+//     bans (its BenchmarkCapture): 738,000–763,000 messages per second
+//     (477,000–528,000).
 package watch
