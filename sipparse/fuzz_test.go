@@ -69,8 +69,8 @@ func end(in, field []byte) int {
 // inside the part of the input the message used (nonces included), the
 // credentials and challenge read only from headers that were there and
 // nonces only from Digest, the
-// same result twice and over a Message already filled, and agreement with
-// Sniff.
+// same result twice and over a Message already filled, the same result from
+// ParseSkip but for what it skips, and agreement with Sniff.
 func FuzzParse(f *testing.F) {
 	seed(f)
 	other := []byte(crlf(register))
@@ -120,6 +120,27 @@ func FuzzParse(f *testing.F) {
 		_ = sipparse.Parse(other, &m2)
 		if err2 := sipparse.Parse(b, &m2); err2 != err || !reflect.DeepEqual(m, m2) {
 			t.Fatalf("second Parse differs:\n%v %+v\n%v %+v", err, m, err2, m2)
+		}
+
+		// ParseSkip reads the same but what it skips; a response's error
+		// names a skipped field only when Parse's did not.
+		var skipped sipparse.Message
+		errSkip := sipparse.ParseSkip(b, &skipped, sipparse.ResponseAddrs)
+		addrs := false
+		if fe := (*sipparse.FieldError)(nil); errors.As(err, &fe) {
+			addrs = fe.Field() == "From" || fe.Field() == "To" || fe.Field() == "Contact"
+		}
+		want := m
+		if !m.Request {
+			want.From, want.To, want.Contact, want.ContactStar = sipparse.NameAddr{}, sipparse.NameAddr{}, sipparse.NameAddr{}, false
+		}
+		switch {
+		case !reflect.DeepEqual(want, skipped):
+			t.Fatalf("ParseSkip read\n%+v\nParse\n%+v", skipped, m)
+		case m.Request && errSkip != err, !m.Request && !addrs && errSkip != err:
+			t.Fatalf("ParseSkip: %v, Parse: %v", errSkip, err)
+		case !m.Request && addrs && errSkip != nil && !errors.Is(errSkip, sipparse.ErrMalformed):
+			t.Fatalf("ParseSkip: %v, Parse: %v", errSkip, err)
 		}
 
 		sniff := sipparse.Sniff(b)
