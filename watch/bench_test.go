@@ -73,7 +73,8 @@ func BenchmarkPair(b *testing.B) {
 }
 
 // BenchmarkReadPair reads a pcap file from memory, decodes each frame and
-// pairs it: the whole pipeline of examples/watch but the Guard.
+// pairs it: the whole pipeline of examples/watch but the Guard, on one
+// goroutine (ReadFile) and on three (ReadParsed).
 func BenchmarkReadPair(b *testing.B) {
 	pkts := traffic(b, 4)
 	frames := make([][]byte, len(pkts))
@@ -81,20 +82,38 @@ func BenchmarkReadPair(b *testing.B) {
 		frames[i] = frame(b, layers.LinkTypeEthernet, "udp", p.Src, p.Dst, p.Payload)
 	}
 	file := pcapFile(b, layers.LinkTypeEthernet, frames...)
-	p, err := watch.NewPairer(watch.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		err = watch.ReadFile(bytes.NewReader(file), watch.NewDecoder(), func(pkt *watch.Packet) error {
-			p.Packet(pkt, func(*detect.Event) {})
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
+	for _, parsed := range []bool{false, true} {
+		name := "ReadFile"
+		if parsed {
+			name = "ReadParsed"
 		}
+		b.Run(name, func(b *testing.B) {
+			p, err := watch.NewPairer(watch.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			emit := func(*detect.Event) {}
+			b.ReportAllocs()
+			for b.Loop() {
+				if parsed {
+					err = watch.ReadParsed(bytes.NewReader(file), watch.NewDecoder(), func(pp *watch.Parsed) error {
+						p.Parsed(pp, emit)
+						return nil
+					})
+				} else {
+					err = watch.ReadFile(bytes.NewReader(file), watch.NewDecoder(), func(pkt *watch.Packet) error {
+						p.Packet(pkt, emit)
+						return nil
+					})
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if p.Stats().Paired == 0 {
+				b.Fatal("nothing paired")
+			}
+			b.ReportMetric(float64(p.Stats().Messages)/b.Elapsed().Seconds(), "msgs/s")
+		})
 	}
-	b.ReportMetric(float64(p.Stats().Messages)/b.Elapsed().Seconds(), "msgs/s")
 }

@@ -134,29 +134,38 @@ type frameReader interface {
 // UDP or TCP packet in it, in order, until the end (nil), fn's first error,
 // or a read error. The Packet is reused: fn must not keep it.
 func ReadFile(r io.Reader, d *Decoder, fn func(*Packet) error) error {
+	frames, linkType, err := open(r)
+	if err != nil {
+		return err
+	}
+	return loop(context.Background(), frames, linkType, d, fn)
+}
+
+// open reads the header of a pcap or pcapng capture.
+func open(r io.Reader) (frameReader, func(ifaceIndex int) layers.LinkType, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	magic, err := br.Peek(4)
 	if err != nil {
-		return fmt.Errorf("watch: read capture: %w", err)
+		return nil, nil, fmt.Errorf("watch: read capture: %w", err)
 	}
 	if string(magic) == "\x0a\x0d\x0d\x0a" {
 		ng, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
 		if err != nil {
-			return fmt.Errorf("watch: pcapng: %w", err)
+			return nil, nil, fmt.Errorf("watch: pcapng: %w", err)
 		}
-		return loop(context.Background(), ng, func(ifc int) layers.LinkType {
+		return ng, func(ifc int) layers.LinkType {
 			if ifc, err := ng.Interface(ifc); err == nil {
 				return ifc.LinkType
 			}
 			return ng.LinkType()
-		}, d, fn)
+		}, nil
 	}
 	pr, err := pcapgo.NewReader(br)
 	if err != nil {
-		return fmt.Errorf("watch: pcap: %w", err)
+		return nil, nil, fmt.Errorf("watch: pcap: %w", err)
 	}
 	lt := pr.LinkType()
-	return loop(context.Background(), pr, func(int) layers.LinkType { return lt }, d, fn)
+	return pr, func(int) layers.LinkType { return lt }, nil
 }
 
 func loop(ctx context.Context, r frameReader, linkType func(ifaceIndex int) layers.LinkType, d *Decoder, fn func(*Packet) error) error {

@@ -10,6 +10,8 @@
 //     destination, transport and payload of a UDP datagram or TCP segment.
 //   - ReadFile reads pcap and pcapng files (github.com/gopacket/gopacket/pcapgo,
 //     pure Go); OpenLive captures on a Linux interface (AF_PACKET).
+//     ReadParsed reads a file too, with the reading and the SIP parse on
+//     goroutines of their own, and hands on each packet parsed (Parsed).
 //   - HEPDecoder turns HEP (Homer encapsulation protocol: HEPv3, and
 //     HEPv1/v2 over UDP) into the same Packets, and HEPServer receives it
 //     over UDP and TCP. Every server named above can send it, and so
@@ -38,6 +40,14 @@
 //		return nil
 //	})
 //
+// On two cores or more, ReadParsed reads a file faster; Pairer.Parsed
+// pairs what it hands on:
+//
+//	err := watch.ReadParsed(f, d, func(pp *watch.Parsed) error {
+//		p.Parsed(pp, func(ev *detect.Event) { g.Observe(ctx, ev) })
+//		return nil
+//	})
+//
 // From HEP, HEPServer.Serve calls the same function (pc and ln listen on
 // one port, UDP and TCP); Destinations, learning from each packet first,
 // can be the Pairer's Options.Server:
@@ -55,21 +65,26 @@
 //
 // # Numbers
 //
-// Measured on a 2-core AMD EPYC VM, the other core busy, with
-// `go test -run '^$' -bench . -benchmem -cpu 1 ./watch`: 1,000 phones
-// registering through a digest challenge (REGISTER, 401, REGISTER with
-// credentials, 200), 16,000 messages; ranges are of runs interleaved with
-// the code before ParseSkip (in brackets).
+// Measured on a 2-core AMD EPYC VM (slower than the one of earlier
+// numbers), with `go test -run '^$' -bench . -benchmem -cpu 1 ./watch`:
+// 1,000 phones registering through a digest challenge (REGISTER, 401,
+// REGISTER with credentials, 200), 16,000 messages; ranges are of three
+// runs interleaved with the code before ReadParsed (in brackets), the third
+// in a slow spell for both.
 //
-//   - Pairer alone, packets in memory (parse included): 892–963 ns per
-//     message, 1.04–1.12 million messages per second, 0 allocations
-//     (1,210–1,355 ns).
-//   - HEPv3 decoding and pairing: 841–904 ns, 1.11–1.19 million per second,
-//     0 allocations (1,089–1,172 ns); 9,641 instructions per message under
-//     callgrind (11,310).
-//   - Reading a pcap file from memory, decoding and pairing: 0.79–1.00
-//     million messages per second, 164 allocations per file (0.59–0.68).
+//   - Pairer alone, packets in memory (parse included): 757–813 ns per
+//     message, 1.23–1.32 million messages per second, 0 allocations, and
+//     1,280 ns in the slow spell (764–850 ns).
+//   - HEPv3 decoding and pairing: 749–1,050 ns, 0.95–1.34 million per
+//     second, 0 allocations (777–917 ns).
+//   - Reading a pcap file from memory, decoding and pairing: ReadFile
+//     0.87–1.03 million messages per second, 165 allocations per file;
+//     ReadParsed 0.90–1.18 million, 1,226 allocations per file (its
+//     batches), none per message (0.81–1.07 million). With -cpu 2, three
+//     runs: ReadFile 0.71–0.95 million, ReadParsed 1.06–1.19 million.
 //   - The whole of examples/watch on an 800,000-message capture file, 1,000
-//     bans (its BenchmarkCapture): 738,000–763,000 messages per second
-//     (477,000–528,000).
+//     bans (its BenchmarkCapture, which reads with ReadParsed), six runs
+//     with -cpu 2: 658,000–1,069,000 messages per second, median 819,000
+//     (473,000–594,000, median 540,000); three with -cpu 1: 607,000–759,000
+//     (506,000–587,000).
 package watch

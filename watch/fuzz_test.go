@@ -46,7 +46,8 @@ func within(outer, inner []byte) bool {
 }
 
 // FuzzPairer: any payloads, either way, never panic, never emit an event
-// without a source, and the counts add up. Proof needs what it claims: a
+// without a source, and the counts add up, the same with the parse done
+// first (Pairer.Parsed). Proof needs what it claims: a
 // request before the challenge is never proven over UDP, nor a TCP request
 // the server did not answer; after the challenge, a UDP request is proven
 // only when its nonce is the one the server sent.
@@ -85,6 +86,24 @@ func FuzzPairer(f *testing.F) {
 		st := p.Stats()
 		if emitted != st.Paired+st.Unanswered+st.Malformed || proven != st.Proven {
 			t.Fatalf("%d events, %d proven, stats %+v", emitted, proven, st)
+		}
+
+		// A parse done beforehand, as ReadParsed does, pairs the same.
+		p2, err := watch.NewPairer(watch.Options{MaxPending: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pp watch.Parsed
+		for _, pkt := range []watch.Packet{
+			{Time: t0, Src: phone, Dst: server, Transport: transport, Payload: req},
+			{Time: t0, Src: server, Dst: phone, Transport: transport, Payload: resp},
+		} {
+			pp.Parse(&pkt)
+			p2.Parsed(&pp, func(*detect.Event) {})
+		}
+		p2.Expire(t0.AddDate(0, 0, 1), func(*detect.Event) {})
+		if st2 := p2.Stats(); st2 != st {
+			t.Fatalf("parsed first: %+v, not %+v", st2, st)
 		}
 
 		// The challenge first, then the request, over UDP.

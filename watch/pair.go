@@ -85,7 +85,8 @@ type Pairer struct {
 
 	nonces nonces // the nonces the server sent, per client IP
 
-	msg   sipparse.Message
+	pp    Parsed           // Packet's
+	msg   sipparse.Message // a segment's later messages
 	ev    detect.Event
 	stats Stats
 }
@@ -100,7 +101,9 @@ type slot struct {
 	proven bool // by a nonce the server sent to src's IP
 	live   bool
 	// Fields, in order: method, account, target, user agent, Call-ID,
-	// contact; each cut to fit.
+	// contact, instance; each cut to fieldMax, packed from the start of
+	// buf so that a request writes the few cache lines it needs: the ring
+	// is far larger than the caches, and its slots are cold.
 	lens [nfields]uint8
 	buf  [slotBytes]byte
 }
@@ -157,21 +160,45 @@ func (p *Pairer) Stats() Stats { return p.stats }
 // gives up on. Time comes from the packets: requests older than the timeout
 // at pkt.Time are reported unanswered first.
 func (p *Pairer) Packet(pkt *Packet, emit func(*detect.Event)) {
-	p.Expire(pkt.Time, emit)
-	toServer, fromServer := p.server(pkt.Dst), p.server(pkt.Src)
-	if !toServer && !fromServer {
-		p.stats.Ignored++
+	toServer, fromServer, ok := p.ends(pkt, emit)
+	if !ok {
 		return
 	}
-	data := pkt.Payload
-	for len(data) > 0 {
-		err := sipparse.ParseSkip(data, &p.msg, sipparse.ResponseAddrs)
+	p.pp.Packet = *pkt
+	p.pp.parse()
+	p.pair(&p.pp, toServer, fromServer, emit)
+}
+
+// Parsed is Packet for a packet whose first message was read already, by
+// Parsed.Parse, on another goroutine: the parse is most of a Pairer's work.
+func (p *Pairer) Parsed(pp *Parsed, emit func(*detect.Event)) {
+	if toServer, fromServer, ok := p.ends(&pp.Packet, emit); ok {
+		p.pair(pp, toServer, fromServer, emit)
+	}
+}
+
+// ends expires what timed out by pkt's time and reports which end of pkt
+// is the server; ok is false for a packet neither to nor from it.
+func (p *Pairer) ends(pkt *Packet, emit func(*detect.Event)) (toServer, fromServer, ok bool) {
+	p.Expire(pkt.Time, emit)
+	toServer, fromServer = p.server(pkt.Dst), p.server(pkt.Src)
+	if !toServer && !fromServer {
+		p.stats.Ignored++
+		return false, false, false
+	}
+	return toServer, fromServer, len(pkt.Payload) > 0
+}
+
+func (p *Pairer) pair(pp *Parsed, toServer, fromServer bool, emit func(*detect.Event)) {
+	pkt := &pp.Packet
+	m, err, rest := &pp.msg, pp.err, pp.rest
+	for {
 		switch {
 		case err == nil:
 		case errors.Is(err, sipparse.ErrKeepAlive):
 			p.stats.Ignored++
 			return
-		case err != nil && !errors.Is(err, sipparse.ErrMalformed):
+		case !errors.Is(err, sipparse.ErrMalformed):
 			// A malformed field leaves the others usable; anything
 			// else leaves nothing to pair. A TCP segment may start or
 			// end mid-message: only a datagram is a whole message.
@@ -185,21 +212,24 @@ func (p *Pairer) Packet(pkt *Packet, emit func(*detect.Event)) {
 			return
 		}
 		p.stats.Messages++
-		p.message(pkt, toServer, fromServer, emit)
-		if p.msg.Len <= 0 || p.msg.Len >= len(data) || pkt.Transport == "udp" {
+		p.message(m, pkt, toServer, fromServer, emit)
+		if len(rest) == 0 {
 			return
 		}
-		data = data[p.msg.Len:]
+		// The segment's later messages are read here, into the
+		// Pairer's own Message: a Parsed holds one.
+		m = &p.msg
+		err = sipparse.ParseSkip(rest, m, sipparse.ResponseAddrs)
+		rest = after(rest, m, err, pkt.Transport)
 	}
 }
 
-func (p *Pairer) message(pkt *Packet, toServer, fromServer bool, emit func(*detect.Event)) {
-	m := &p.msg
+func (p *Pairer) message(m *sipparse.Message, pkt *Packet, toServer, fromServer bool, emit func(*detect.Event)) {
 	switch {
 	case m.Request && toServer && string(m.Method) != "ACK":
-		p.request(pkt)
+		p.request(m, pkt)
 	case !m.Request && fromServer && m.Status >= 200:
-		p.response(pkt, emit)
+		p.response(m, pkt, emit)
 	default:
 		p.stats.Ignored++
 	}
@@ -209,8 +239,7 @@ func (p *Pairer) message(pkt *Packet, toServer, fromServer bool, emit func(*dete
 // request came from and the response goes to: a response pairs only with a
 // request from where it is sent, so that a forged datagram cannot take the
 // answer to someone else's request.
-func (p *Pairer) key(client netip.Addr) uint64 {
-	m := &p.msg
+func (p *Pairer) key(m *sipparse.Message, client netip.Addr) uint64 {
 	var h maphash.Hash
 	h.SetSeed(p.seed)
 	ip := client.Unmap().As16()
@@ -225,8 +254,8 @@ func (p *Pairer) key(client netip.Addr) uint64 {
 	return h.Sum64()
 }
 
-func (p *Pairer) request(pkt *Packet) {
-	k := p.key(pkt.Src.Addr())
+func (p *Pairer) request(m *sipparse.Message, pkt *Packet) {
+	k := p.key(m, pkt.Src.Addr())
 	if _, ok := p.index[k]; ok {
 		p.stats.Retransmit++ // the first copy stands
 		return
@@ -237,7 +266,6 @@ func (p *Pairer) request(pkt *Packet) {
 	i := (p.head + p.n) % len(p.ring)
 	p.n++
 	s := &p.ring[i]
-	m := &p.msg
 	account := m.Auth.Username
 	switch {
 	case len(account) > 0:
@@ -246,23 +274,25 @@ func (p *Pairer) request(pkt *Packet) {
 	default:
 		account = m.From.URI.User
 	}
-	*s = slot{key: k, t: pkt.Time, src: pkt.Src, tcp: pkt.Transport == "tcp", creds: m.Auth.Present, live: true,
-		proven: m.Auth.Nonce != nil && p.nonces.issued(nonceKey(p.seed, m.Auth.Nonce), pkt.Src.Addr(), pkt.Time)}
+	s.key, s.t, s.src, s.tcp, s.creds, s.live = k, pkt.Time, pkt.Src, pkt.Transport == "tcp", m.Auth.Present, true
+	s.proven = m.Auth.Nonce != nil && p.nonces.issued(nonceKey(p.seed, m.Auth.Nonce), pkt.Src.Addr(), pkt.Time)
+	at := 0
 	for f, v := range [nfields][]byte{m.Method, account, m.RequestURI.User, m.UserAgent, m.CallID, m.Contact.URI.Raw, m.Contact.Instance} {
-		s.lens[f] = uint8(copy(s.buf[f*fieldMax:(f+1)*fieldMax], v))
+		n := copy(s.buf[at:at+fieldMax], v)
+		s.lens[f] = uint8(n)
+		at += n
 	}
 	p.index[k] = uint32(i)
 }
 
-func (p *Pairer) response(pkt *Packet, emit func(*detect.Event)) {
-	m := &p.msg
+func (p *Pairer) response(m *sipparse.Message, pkt *Packet, emit func(*detect.Event)) {
 	if c := m.Challenge.Nonce; c != nil && (m.Status == 401 || m.Status == 407) {
 		p.stats.Nonces++
 		if p.nonces.issue(nonceKey(p.seed, c), pkt.Dst.Addr(), pkt.Time) {
 			p.stats.NoncesEvicted++
 		}
 	}
-	k := p.key(pkt.Dst.Addr())
+	k := p.key(m, pkt.Dst.Addr())
 	i, ok := p.index[k]
 	if !ok {
 		p.stats.Unmatched++
@@ -318,9 +348,11 @@ func (p *Pairer) popDead() {
 // proven by s's nonce or, with conn, by an answer on its connection.
 func (p *Pairer) emit(s *slot, t time.Time, status int, conn bool, emit func(*detect.Event)) {
 	var f [nfields]string
+	at := 0
 	for i := range f {
 		if n := int(s.lens[i]); n > 0 {
-			f[i] = unsafe.String(&s.buf[i*fieldMax], n)
+			f[i] = unsafe.String(&s.buf[at], n)
+			at += n
 		}
 	}
 	transport := "udp"

@@ -260,7 +260,8 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		ev.Time = ev.Time.Add(offset)
 		keep(g.Observe(ctx, ev))
 	}
-	handle := func(p *watch.Packet) error {
+	// step handles one packet, pp if its parse was done already.
+	step := func(p *watch.Packet, pp *watch.Parsed) error {
 		if !started {
 			started, offset = true, time.Since(p.Time)
 		}
@@ -268,7 +269,11 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		if dests != nil {
 			dests.Learn(p)
 		}
-		pairer.Packet(p, emit)
+		if pp != nil {
+			pairer.Parsed(pp, emit)
+		} else {
+			pairer.Packet(p, emit)
+		}
 		if t := now(); t.Sub(lastExpire) >= time.Second {
 			lastExpire = t
 			_, err := g.Expire(ctx, t)
@@ -284,7 +289,8 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		return nil
 	}
 	m.watch(g, pairer)
-	handle = m.locked(handle)
+	handle := locked(m, func(p *watch.Packet) error { return step(p, nil) })
+	handleParsed := locked(m, func(pp *watch.Parsed) error { return step(&pp.Packet, pp) })
 	stopMetrics, err := m.serve(ctx, out, cfg.metrics)
 	if err != nil {
 		return err
@@ -305,7 +311,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	var hs *watch.HEPServer
 	switch {
 	case cfg.file != "":
-		err = readFile(cfg.file, d, handle)
+		err = readFile(cfg.file, d, handleParsed)
 	case cfg.iface != "":
 		var live *watch.Live
 		if live, err = watch.OpenLive(cfg.iface); err != nil {
@@ -378,16 +384,16 @@ func listenHEP(addr string) (net.PacketConn, net.Listener, error) {
 	return nil, nil, errors.New("no port free for both UDP and TCP")
 }
 
-func readFile(name string, d *watch.Decoder, fn func(*watch.Packet) error) error {
+func readFile(name string, d *watch.Decoder, fn func(*watch.Parsed) error) error {
 	if name == "-" {
-		return watch.ReadFile(os.Stdin, d, fn)
+		return watch.ReadParsed(os.Stdin, d, fn)
 	}
 	f, err := os.Open(name)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return watch.ReadFile(f, d, fn)
+	return watch.ReadParsed(f, d, fn)
 }
 
 func parseServers(s string) (func(netip.AddrPort) bool, error) {

@@ -53,8 +53,8 @@ func (m *meter) enforcer(name string, e enforce.Enforcer) enforce.Enforcer {
 	return m.ens.Wrap(name, e)
 }
 
-// watch registers the counts of g and p; handle must then run under
-// m.locked.
+// watch registers the counts of g and p; handling must then run under
+// locked.
 func (m *meter) watch(g *ban.Guard, p *watch.Pairer) {
 	if m == nil {
 		return
@@ -66,11 +66,11 @@ func (m *meter) watch(g *ban.Guard, p *watch.Pairer) {
 	}))
 }
 
-func (m *meter) locked(fn func(*watch.Packet) error) func(*watch.Packet) error {
+func locked[P any](m *meter, fn func(P) error) func(P) error {
 	if m == nil {
 		return fn
 	}
-	return func(p *watch.Packet) error {
+	return func(p P) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		return fn(p)

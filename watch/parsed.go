@@ -1,0 +1,124 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/sipban/sipban/sipparse"
+)
+
+// Parsed is a Packet, copied, with its first SIP message read: the parse,
+// most of a Pairer's work, can run on another goroutine than the Pairer
+// (Pairer.Parsed). The zero value is ready; reuse one to allocate nothing.
+type Parsed struct {
+	// Packet is the copy; its Payload is the Parsed's own.
+	Packet Packet
+	msg    sipparse.Message
+	err    error  // from reading msg
+	rest   []byte // a TCP segment's messages after msg, read by the Pairer
+	buf    []byte
+}
+
+// Parse copies pkt, its payload too, and reads its first SIP message.
+func (pp *Parsed) Parse(pkt *Packet) {
+	pp.copyOf(pkt)
+	pp.parse()
+}
+
+func (pp *Parsed) copyOf(pkt *Packet) {
+	pp.buf = append(pp.buf[:0], pkt.Payload...)
+	pp.Packet = *pkt
+	pp.Packet.Payload = pp.buf
+}
+
+func (pp *Parsed) parse() {
+	data := pp.Packet.Payload
+	pp.err = sipparse.ParseSkip(data, &pp.msg, sipparse.ResponseAddrs)
+	pp.rest = after(data, &pp.msg, pp.err, pp.Packet.Transport)
+}
+
+// after returns what follows m in data, when m was read from a TCP segment
+// and left its fields usable (err nil or sipparse.ErrMalformed).
+func after(data []byte, m *sipparse.Message, err error, transport string) []byte {
+	if (err != nil && !errors.Is(err, sipparse.ErrMalformed)) || transport == "udp" || m.Len <= 0 || m.Len >= len(data) {
+		return nil
+	}
+	return data[m.Len:]
+}
+
+// Batches of parsedBatch packets pass between ReadParsed's goroutines, and
+// parsedBatches of them are in flight: enough to keep both stages busy
+// through a slow spell of either, and about 1.5 MiB.
+const (
+	parsedBatch   = 256
+	parsedBatches = 4
+)
+
+// ReadParsed is ReadFile with the work on three goroutines: reading and
+// decoding on one, the SIP parse (Parsed.Parse) on a second, and fn on the
+// caller's, for every UDP or TCP packet in order. Give each Parsed to
+// Pairer.Parsed; fn must not keep it. On two cores or more it reads a
+// capture faster than ReadFile and Pairer.Packet (the package's Numbers).
+// fn's first error stops it, fn is not called again, and it is returned.
+func ReadParsed(r io.Reader, d *Decoder, fn func(*Parsed) error) error {
+	frames, linkType, err := open(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	free := make(chan []Parsed, parsedBatches)
+	for range parsedBatches {
+		free <- make([]Parsed, 0, parsedBatch)
+	}
+	read, parsed := make(chan []Parsed, parsedBatches), make(chan []Parsed, parsedBatches)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(read)
+		batch := <-free
+		err := loop(ctx, frames, linkType, d, func(pkt *Packet) error {
+			if len(batch) == cap(batch) {
+				read <- batch
+				select {
+				case batch = <-free:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			// The copy frees the frame's buffer for the next read.
+			batch = batch[:len(batch)+1]
+			batch[len(batch)-1].copyOf(pkt)
+			return nil
+		})
+		if len(batch) > 0 {
+			read <- batch
+		}
+		readErr <- err
+	}()
+	go func() {
+		defer close(parsed)
+		for batch := range read {
+			for i := range batch {
+				batch[i].parse()
+			}
+			parsed <- batch
+		}
+	}()
+	var fnErr error
+	for batch := range parsed {
+		for i := range batch {
+			if fnErr == nil {
+				fnErr = fn(&batch[i])
+			}
+		}
+		if fnErr != nil {
+			cancel() // drain, so that both goroutines end
+		}
+		free <- batch[:0]
+	}
+	if err := <-readErr; fnErr == nil {
+		return err
+	}
+	return fnErr
+}
