@@ -80,6 +80,7 @@ func ReadParsed(r io.Reader, d *Decoder, fn func(*Parsed) error) error {
 		err := loop(ctx, frames, linkType, d, func(pkt *Packet) error {
 			if len(batch) == cap(batch) {
 				read <- batch
+				batch = nil // sent: not to be sent again if cancelled
 				select {
 				case batch = <-free:
 				case <-ctx.Done():
