@@ -15,7 +15,8 @@
 //	}
 //
 // With SIPBAN_NETNS=1 (as root, as .ci/run does) Main starts the test binary
-// again in a new network namespace with loopback up, and Require fails any
+// again in a new network namespace with loopback up (and a mount namespace
+// of its own, for Sysfs), and Require fails any
 // test that finds itself in the host's namespace. Without it, Require skips:
 // `go test ./...` on a plain machine passes without root.
 package netnstest
@@ -28,6 +29,7 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -56,8 +58,8 @@ func Main(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// reexec runs this test binary again with the same arguments in a new network
-// namespace and returns its exit code.
+// reexec runs this test binary again with the same arguments in new network
+// and mount namespaces and returns its exit code.
 func reexec() int {
 	host, err := nsID()
 	if err != nil {
@@ -67,7 +69,7 @@ func reexec() int {
 	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), hostVar+"="+host)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS}
 	if err := cmd.Run(); err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			return ee.ExitCode()
@@ -78,8 +80,12 @@ func reexec() int {
 	return 0
 }
 
-// setup brings loopback up; a new namespace starts with it down.
+// setup keeps this namespace's mounts from the host's and brings loopback
+// up; a new namespace starts with it down.
 func setup() error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		return fmt.Errorf("find lo: %w", err)
@@ -112,4 +118,21 @@ func Require(t testing.TB) {
 	if host := os.Getenv(hostVar); host == "" || host == id {
 		t.Fatalf("netnstest: in the host's network namespace (%s); call netnstest.Main from TestMain", id)
 	}
+}
+
+// Sysfs mounts a sysfs of the test's own namespace, whose class/net lists
+// its devices (the host's /sys lists the host's), and returns its path.
+func Sysfs(t testing.TB) string {
+	t.Helper()
+	Require(t)
+	dir := t.TempDir()
+	if err := unix.Mount("sysfs", dir, "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		t.Fatalf("netnstest: mount sysfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, 0); err != nil {
+			t.Errorf("netnstest: unmount sysfs: %v", err)
+		}
+	})
+	return dir
 }

@@ -5,10 +5,13 @@ package netnstest_test
 import (
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
 
 	"github.com/sipban/sipban/internal/netnstest"
 )
@@ -55,4 +58,22 @@ func TestFlow(t *testing.T) {
 	r6 := netnstest.StartResponder(t, netip.MustParseAddrPort("[::1]:0"))
 	f6 := netnstest.StartFlow(t, netip.MustParseAddrPort("[fd00:5ba::7]:5062"), r6.Addr(), time.Millisecond)
 	require.True(t, f6.WaitAnswers(20, 5*time.Second))
+}
+
+// TestSysfs: the mounted sysfs lists this namespace's devices, no others.
+func TestSysfs(t *testing.T) {
+	dir := netnstest.Sysfs(t)
+	entries, err := os.ReadDir(filepath.Join(dir, "class", "net"))
+	require.NoError(t, err)
+	links, err := netlink.LinkList()
+	require.NoError(t, err)
+	var got, want []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	for _, l := range links {
+		want = append(want, l.Attrs().Name)
+	}
+	require.Contains(t, got, "lo")
+	require.ElementsMatch(t, want, got)
 }
