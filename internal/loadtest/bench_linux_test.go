@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -29,6 +30,12 @@ func TestMain(m *testing.M) { netnstest.Main(m) }
 // Go's -count repeats each sub-benchmark back to back, so that a slow
 // spell on a shared machine would fall on one variant only.
 var rounds = flag.Int("loadtest.rounds", 5, "interleaved rounds of BenchmarkRegister's variants")
+
+// split puts the server and the phones on CPU 0, the flood on CPU 1, and
+// loopback's receive path on CPU 0 (RPS): as on a real host, the server's
+// CPU pays the kernel's work for every flood datagram up to its drop, and
+// the attacker's sending is not on its cores.
+var split = flag.Bool("loadtest.split", false, "server and phones on CPU 0, the flood and its sending on CPU 1")
 
 // clients is how many phones register at once, each on its own socket.
 const clients = 16
@@ -57,9 +64,15 @@ func BenchmarkRegister(b *testing.B) {
 		{name: "sipban-flood-memory", protect: true, flood: true},
 		{name: "sipban-flood-nftables", protect: true, flood: true, kernel: kernelBans},
 	}
+	if *split {
+		splitCPUs(b)
+	}
 	for range *rounds {
 		for _, v := range variants {
 			b.Run(v.name, func(b *testing.B) {
+				if *split {
+					pin(b)
+				}
 				var kernel func(uint16) []enforce.Enforcer
 				if v.kernel != nil {
 					kernel = v.kernel(b)
@@ -114,6 +127,13 @@ func load(b *testing.B, r *rig, f *Flood) {
 			// loopback that includes the kernel's work for each datagram
 			// up to its drop, which a real host's attacker does not pay.
 			runtime.LockOSThread()
+			if *split {
+				// Go starts no thread from a locked one, so no
+				// other work inherits this CPU.
+				if err := unix.SchedSetaffinity(0, cpus(1)); err != nil {
+					b.Error(err)
+				}
+			}
 			tid <- unix.Gettid()
 			if err := f.Run(ctx, FloodRate, floodLimit); err != nil && !errors.Is(err, context.Canceled) {
 				b.Error(err)
@@ -165,6 +185,61 @@ func load(b *testing.B, r *rig, f *Flood) {
 		b.ReportMetric(float64(sent)/elapsed, "flood-dps")
 		b.ReportMetric(float64(floodCPU.Microseconds())/float64(b.N), "flood-cpu-µs/op")
 	}
+}
+
+// splitCPUs checks that -loadtest.split can work and steers loopback's
+// receive work to CPU 0 for the benchmark.
+func splitCPUs(b *testing.B) {
+	netnstest.Require(b)
+	var all unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		b.Fatal(err)
+	}
+	if !all.IsSet(0) || !all.IsSet(1) {
+		b.Fatalf("-loadtest.split needs CPUs 0 and 1; this process may use %d", all.Count())
+	}
+	rps := filepath.Join(netnstest.Sysfs(b), "class", "net", "lo", "queues", "rx-0", "rps_cpus")
+	if err := os.WriteFile(rps, []byte("1"), 0); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := os.WriteFile(rps, []byte("0"), 0); err != nil {
+			b.Error(err)
+		}
+	})
+	b.Cleanup(func() { setAffinity(b, &all) })
+}
+
+// pin puts every thread of the process on CPU 0; threads started later
+// inherit it.
+func pin(b *testing.B) { setAffinity(b, cpus(0)) }
+
+func setAffinity(b *testing.B, set *unix.CPUSet) {
+	// Twice, for a thread started while the first pass ran.
+	for range 2 {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil {
+				b.Fatal(err)
+			}
+			// A thread may end meanwhile.
+			if err := unix.SchedSetaffinity(tid, set); err != nil && !errors.Is(err, unix.ESRCH) {
+				b.Fatalf("thread %d: %v", tid, err)
+			}
+		}
+	}
+}
+
+func cpus(n ...int) *unix.CPUSet {
+	var set unix.CPUSet
+	for _, c := range n {
+		set.Set(c)
+	}
+	return &set
 }
 
 // cpuTime returns the CPU time the process has used, user and system: the
