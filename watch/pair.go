@@ -274,6 +274,8 @@ func (p *Pairer) request(m *sipparse.Message, pkt *Packet) {
 	default:
 		account = m.From.URI.User
 	}
+	// Field by field, every one of them: a slot literal would clear all
+	// of buf, most of which the request does not use.
 	s.key, s.t, s.src, s.tcp, s.creds, s.live = k, pkt.Time, pkt.Src, pkt.Transport == "tcp", m.Auth.Present, true
 	s.proven = m.Auth.Nonce != nil && p.nonces.issued(nonceKey(p.seed, m.Auth.Nonce), pkt.Src.Addr(), pkt.Time)
 	at := 0

@@ -130,7 +130,7 @@ func load(b *testing.B, r *rig, f *Flood) {
 			if *split {
 				// Go starts no thread from a locked one, so no
 				// other work inherits this CPU.
-				if err := unix.SchedSetaffinity(0, cpus(1)); err != nil {
+				if err := unix.SchedSetaffinity(0, onCPU(1)); err != nil {
 					b.Error(err)
 				}
 			}
@@ -212,7 +212,7 @@ func splitCPUs(b *testing.B) {
 
 // pin puts every thread of the process on CPU 0; threads started later
 // inherit it.
-func pin(b *testing.B) { setAffinity(b, cpus(0)) }
+func pin(b *testing.B) { setAffinity(b, onCPU(0)) }
 
 func setAffinity(b *testing.B, set *unix.CPUSet) {
 	// Twice, for a thread started while the first pass ran.
@@ -234,11 +234,9 @@ func setAffinity(b *testing.B, set *unix.CPUSet) {
 	}
 }
 
-func cpus(n ...int) *unix.CPUSet {
+func onCPU(c int) *unix.CPUSet {
 	var set unix.CPUSet
-	for _, c := range n {
-		set.Set(c)
-	}
+	set.Set(c)
 	return &set
 }
 
