@@ -10,8 +10,9 @@
 //     destination, transport and payload of a UDP datagram or TCP segment.
 //   - ReadFile reads pcap and pcapng files (github.com/gopacket/gopacket/pcapgo,
 //     pure Go); OpenLive captures on a Linux interface (AF_PACKET).
-//     ReadParsed reads a file too, with the reading and the SIP parse on
-//     goroutines of their own, and hands on each packet parsed (Parsed).
+//     ReadParsed reads a file too, with the reading on a goroutine of its
+//     own and the SIP parse on as many as there are cores (up to four), and
+//     hands on each packet parsed, in order (Parsed).
 //   - HEPDecoder turns HEP (Homer encapsulation protocol: HEPv3, and
 //     HEPv1/v2 over UDP) into the same Packets, and HEPServer receives it
 //     over UDP and TCP. Every server named above can send it, and so
@@ -81,10 +82,14 @@
 //     0.87–1.03 million messages per second, 165 allocations per file;
 //     ReadParsed 0.90–1.18 million, 1,226 allocations per file (its
 //     batches), none per message (0.81–1.07 million). With -cpu 2, three
-//     runs: ReadFile 0.71–0.95 million, ReadParsed 1.06–1.19 million.
+//     runs: ReadFile 0.71–0.95 million, ReadParsed 1.06–1.19 million; in a
+//     slower spell, three runs interleaved with the parse on one goroutine
+//     (in brackets): 0.81–0.91 million (0.75–0.83 million), 2,271
+//     allocations per file.
 //   - The whole of examples/watch on an 800,000-message capture file, 1,000
 //     bans (its BenchmarkCapture, which reads with ReadParsed), six runs
-//     with -cpu 2: 658,000–1,069,000 messages per second, median 819,000
-//     (473,000–594,000, median 540,000); three with -cpu 1: 607,000–759,000
-//     (506,000–587,000).
+//     with -cpu 2 interleaved with the parse on one goroutine (in
+//     brackets): 791,000–1,113,000 messages per second, median 1,012,000,
+//     four of six at or above 1,000,000 (745,000–961,000, median 830,000);
+//     1.7–2.3 µs of CPU per message for both, as the VM's spells go.
 package watch

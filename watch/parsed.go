@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 
 	"github.com/sipban/sipban/sipparse"
 )
@@ -48,19 +49,26 @@ func after(data []byte, m *sipparse.Message, err error, transport string) []byte
 }
 
 // Batches of parsedBatch packets pass between ReadParsed's goroutines, and
-// parsedBatches of them are in flight: enough to keep both stages busy
-// through a slow spell of either, and about 1.5 MiB.
+// parsedBatches of them are in flight: enough to keep every stage busy
+// through a slow spell of one, and about 2.5 MiB.
 const (
 	parsedBatch   = 256
-	parsedBatches = 4
+	parsedBatches = 8
 )
 
-// ReadParsed is ReadFile with the work on three goroutines: reading and
-// decoding on one, the SIP parse (Parsed.Parse) on a second, and fn on the
-// caller's, for every UDP or TCP packet in order. Give each Parsed to
-// Pairer.Parsed; fn must not keep it. On two cores or more it reads a
-// capture faster than ReadFile and Pairer.Packet (the package's Numbers).
-// fn's first error stops it, fn is not called again, and it is returned.
+// batch is a run of packets and the signal that they are parsed.
+type batch struct {
+	pkts   []Parsed
+	parsed chan struct{}
+}
+
+// ReadParsed is ReadFile with the work on several goroutines: reading and
+// decoding on one, the SIP parse (Parsed.Parse) on as many as GOMAXPROCS
+// (up to 4), and fn on the caller's, for every UDP or TCP packet in order.
+// Give each Parsed to Pairer.Parsed; fn must not keep it. On two cores or
+// more it reads a capture faster than ReadFile and Pairer.Packet (the
+// package's Numbers). fn's first error stops it, fn is not called again,
+// and it is returned.
 func ReadParsed(r io.Reader, d *Decoder, fn func(*Parsed) error) error {
 	frames, linkType, err := open(r)
 	if err != nil {
@@ -68,55 +76,65 @@ func ReadParsed(r io.Reader, d *Decoder, fn func(*Parsed) error) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	free := make(chan []Parsed, parsedBatches)
+	free := make(chan *batch, parsedBatches)
 	for range parsedBatches {
-		free <- make([]Parsed, 0, parsedBatch)
+		free <- &batch{pkts: make([]Parsed, 0, parsedBatch), parsed: make(chan struct{}, 1)}
 	}
-	read, parsed := make(chan []Parsed, parsedBatches), make(chan []Parsed, parsedBatches)
+	// Each batch goes to work, for any parser, and to order, which fn
+	// reads in the order the reader filled them.
+	work, order := make(chan *batch, parsedBatches), make(chan *batch, parsedBatches)
 	readErr := make(chan error, 1)
 	go func() {
-		defer close(read)
-		batch := <-free
+		defer close(order)
+		defer close(work)
+		b := <-free
+		send := func() {
+			work <- b
+			order <- b
+		}
 		err := loop(ctx, frames, linkType, d, func(pkt *Packet) error {
-			if len(batch) == cap(batch) {
-				read <- batch
-				batch = nil // sent: not to be sent again if cancelled
+			if len(b.pkts) == cap(b.pkts) {
+				send()
+				b = nil // sent: not to be sent again if cancelled
 				select {
-				case batch = <-free:
+				case b = <-free:
 				case <-ctx.Done():
 					return ctx.Err()
 				}
 			}
 			// The copy frees the frame's buffer for the next read.
-			batch = batch[:len(batch)+1]
-			batch[len(batch)-1].copyOf(pkt)
+			b.pkts = b.pkts[:len(b.pkts)+1]
+			b.pkts[len(b.pkts)-1].copyOf(pkt)
 			return nil
 		})
-		if len(batch) > 0 {
-			read <- batch
+		if b != nil && len(b.pkts) > 0 {
+			send()
 		}
 		readErr <- err
 	}()
-	go func() {
-		defer close(parsed)
-		for batch := range read {
-			for i := range batch {
-				batch[i].parse()
+	for range min(runtime.GOMAXPROCS(0), 4) {
+		go func() {
+			for b := range work {
+				for i := range b.pkts {
+					b.pkts[i].parse()
+				}
+				b.parsed <- struct{}{}
 			}
-			parsed <- batch
-		}
-	}()
+		}()
+	}
 	var fnErr error
-	for batch := range parsed {
-		for i := range batch {
+	for b := range order {
+		<-b.parsed
+		for i := range b.pkts {
 			if fnErr == nil {
-				fnErr = fn(&batch[i])
+				fnErr = fn(&b.pkts[i])
 			}
 		}
 		if fnErr != nil {
-			cancel() // drain, so that both goroutines end
+			cancel() // drain, so that the reader ends
 		}
-		free <- batch[:0]
+		b.pkts = b.pkts[:0]
+		free <- b
 	}
 	if err := <-readErr; fnErr == nil {
 		return err
