@@ -98,6 +98,7 @@ type Guard struct {
 	standard  *detect.Standard
 	detectors []detect.Detector
 	forget    []detect.Forgetter
+	trust     []detect.Truster
 	mem       *enforce.Memory
 	enforcers []enforce.Enforcer // mem first
 	log       *slog.Logger
@@ -208,8 +209,13 @@ func New(opts Options) (*Guard, error) {
 		if f, ok := d.(detect.Forgetter); ok {
 			g.forget = append(g.forget, f)
 		}
+		if t, ok := d.(detect.Truster); ok {
+			g.trust = append(g.trust, t)
+		}
 	}
-	g.knownEvery = int64(max(min(pol.KnownFor/64, time.Hour), time.Second) / time.Second)
+	// Restore trusts a login as stored, so a stored one lags the last by a
+	// quarter of the trust window at most.
+	g.knownEvery = int64(max(min(pol.KnownFor/64, g.trustWindow()/4, time.Hour), time.Second) / time.Second)
 	g.v6bits = g.v6Prefix()
 	if pol.Aggregate6 > 0 && pol.Aggregate6Bits >= g.v6bits {
 		return nil, fmt.Errorf("ban: Aggregate6Bits /%d is not shorter than the /%d IPv6 sources are counted by", pol.Aggregate6Bits, g.v6bits)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/sipban/sipban/detect"
 )
 
 // ErrRestored is returned by Restore called after the Guard made or
@@ -16,7 +18,9 @@ var ErrRestored = errors.New("ban: restore: the Guard already holds records")
 // Restore reads back what Options.Store kept, as a program should at
 // start-up before it serves traffic: the active records, with their
 // evidence and level, the offence history, the known devices, and the
-// customers' lifts and probations. Records that ended while the program was
+// customers' lifts and probations. The detectors that remember logins
+// (detect.Truster) are told of those still within the trust window, so
+// their addresses stay trusted. Records that ended while the program was
 // away become history, and the store forgets them. The address-wide bans
 // hold in memory at once; call Reconcile next, which installs them in the
 // kernel enforcers, trusting these records over what the kernel holds.
@@ -29,6 +33,8 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 	}
 	now := g.now()
 	var ls []StoredLift
+	var logins []KnownDevice
+	trustFor := g.trustWindow()
 	full := 0
 	g.mu.Lock()
 	if g.tab.len() > 0 || len(g.history) > 0 {
@@ -71,6 +77,9 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 			if now.Sub(d.Last) < g.pol.KnownFor {
 				g.known.restore(g.known.device(d.Where, d.Account, d.UserAgent), d.Last.Unix())
 			}
+			if now.Sub(d.Last) <= trustFor {
+				logins = append(logins, d)
+			}
 		case OpLift:
 			if !c.Lift.Subject.IsValid() {
 				return fmt.Errorf("ban: restore: lift of an invalid subject %v", c.Lift.Subject)
@@ -85,6 +94,7 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 	bans, _ := g.addressBans(now)
 	g.restored.Store(restored > 0)
 	g.restoreLifts(ls, now)
+	g.restoreTrust(logins)
 	errs := []error{lerr}
 	if lerr != nil {
 		errs[0] = fmt.Errorf("ban: restore: %w", lerr)
@@ -97,6 +107,25 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 		g.log.Info("sipban: restored", "records", restored, "address_bans", len(bans), "left", full)
 	}
 	return restored, errors.Join(errs...)
+}
+
+// restoreTrust tells the detectors that remember logins of those still
+// within their trust window, oldest first, as they were seen.
+func (g *Guard) restoreTrust(logins []KnownDevice) {
+	slices.SortFunc(logins, func(a, b KnownDevice) int { return a.Last.Compare(b.Last) })
+	for _, d := range logins {
+		for _, t := range g.trust {
+			t.Trust(d.Where, d.Account, d.Last)
+		}
+	}
+}
+
+// trustWindow is how long a proven login makes its address trusted.
+func (g *Guard) trustWindow() time.Duration {
+	if g.standard != nil {
+		return g.standard.Limits().TrustWindow
+	}
+	return cmp.Or(g.pol.Limits.TrustWindow, detect.DefaultLimits().TrustWindow)
 }
 
 // flags are r's entry flags.

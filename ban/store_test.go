@@ -164,7 +164,8 @@ func TestStoreRestart(t *testing.T) {
 }
 
 // Events that change nothing write nothing: a device logging in again and
-// again is stored once an hour at most, and no answer waits for a write.
+// again is stored once every quarter of the trust window (15 minutes) at
+// most, and no answer waits for a write.
 func TestStoreWritesOnlyChanges(t *testing.T) {
 	c := newClock()
 	st := newMapStore()
@@ -255,4 +256,45 @@ func TestRestoreEnded(t *testing.T) {
 		Record: ban.StoredRecord{Subject: detect.Subject{Account: "x"}, Scope: ban.ScopeAddress, Until: c.Now().Add(time.Hour)}}}))
 	_, err = newGuard(t, c, ban.Options{Store: bad}).Restore(context.Background())
 	assert.ErrorContains(t, err, "not on an address")
+}
+
+// A restart keeps the trust a proven login earns its address: a forged
+// datagram naming a scanner, which bans an address with no recent login at
+// once, drops without a ban at a customer's, until the trust window
+// (detect.Limits.TrustWindow, an hour) has passed since the last login
+// stored.
+func TestRestoreKeepsTrust(t *testing.T) {
+	c := newClock()
+	st := newMapStore()
+	g := newGuard(t, c, ban.Options{Store: st})
+	_, err := g.Restore(context.Background())
+	require.NoError(t, err)
+	const office, other = "192.0.2.77", "192.0.2.78"
+	require.NoError(t, send(t, g, c, req{from: office + ":5062", account: "alice", creds: true, status: 200}))
+	flush(t, g)
+	require.NoError(t, g.Close(context.Background()))
+
+	forge := func(g *ban.Guard, from string) {
+		t.Helper()
+		c.Advance(time.Second)
+		ev := detect.Event{Source: netip.MustParseAddrPort(from + ":5060"), Transport: "udp", Method: "OPTIONS",
+			Status: 200, UserAgent: "friendly-scanner"}
+		require.NoError(t, g.Observe(context.Background(), &ev))
+	}
+	c.Advance(40 * time.Minute)
+	g2 := newGuard(t, c, ban.Options{Store: st})
+	_, err = g2.Restore(context.Background())
+	require.NoError(t, err)
+	forge(g2, office)
+	assert.False(t, g2.Banned(addr(office)), "the login 40 minutes before the restart still counts")
+	forge(g2, other)
+	assert.True(t, g2.Banned(addr(other)), "an address with no login is banned by the same datagram")
+	require.NoError(t, g2.Close(context.Background()))
+
+	c.Advance(21 * time.Minute)
+	g3 := newGuard(t, c, ban.Options{Store: st})
+	_, err = g3.Restore(context.Background())
+	require.NoError(t, err)
+	forge(g3, office)
+	assert.True(t, g3.Banned(addr(office)), "an hour after the login, the trust has ended")
 }

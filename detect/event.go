@@ -319,6 +319,15 @@ type Forgetter interface {
 	Forget(sub Subject, lifted bool)
 }
 
+// Truster is implemented by detectors that remember proven logins, as
+// Standard does for Limits.TrustWindow. A Guard restoring its known devices
+// after a restart tells it of each login still within that window, so that
+// the restart does not leave the customer's address open to a ban by one
+// forged datagram.
+type Truster interface {
+	Trust(addr netip.Addr, account string, at time.Time)
+}
+
 // Detector turns events into findings.
 //
 // Observe examines one event and appends any findings to dst, returning the

@@ -237,19 +237,46 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 	return dst
 }
 
+// Trust records a proven login of account from addr at t, as Observe
+// records a successful authentication with proof: what a Guard calls for
+// each known device it restores.
+func (s *Standard) Trust(addr netip.Addr, account string, t time.Time) {
+	now := s.tick(t)
+	if now == 0 {
+		return // before the first tick: older than any window
+	}
+	k, _ := s.keyOf(addr)
+	sh, r, _ := s.lock(&k, now)
+	defer sh.mu.Unlock()
+	r.last = max(r.last, now)
+	acct := hashString(account)
+	sh.remember(account, acct)
+	r.okAt = max(r.okAt, now)
+	r.okMask |= bits3(acct)
+}
+
+// lock locks k's shard and returns it with k's record, added (first seen
+// now) if there was none; the caller unlocks the shard.
+func (s *Standard) lock(k *key, now uint32) (sh *shard, r *rec, added bool) {
+	h := hashKey(k)
+	sh = s.t.shard(h)
+	sh.mu.Lock()
+	r, added = sh.get(k, h)
+	if added {
+		r.first = now
+	}
+	return sh, r, added
+}
+
 // proven reports whether ev's source is known not to be forged.
 func (s *Standard) proven(ev *Event) bool { return ev.Proven || s.lim.TrustUnproven }
 
 // observe judges ev against its source's record; acctFail reports a proven
 // rejection of an existing account, for the per-account count.
 func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst []Finding) (_ []Finding, acctFail bool) {
-	h := hashKey(&k)
-	sh := s.t.shard(h)
-	sh.mu.Lock()
+	sh, r, added := s.lock(&k, now)
 	defer sh.mu.Unlock()
-	r, added := sh.get(&k, h)
 	if added {
-		r.first = now
 		r.port0 = ev.Source.Port()
 	}
 	r.last = now
