@@ -60,7 +60,11 @@
 // read segment by segment without reassembly, so a message split across
 // segments is not read; HEP carries whole messages. A server's answer is
 // attributed to the request's source address as captured: capture where
-// the server sees its clients' real addresses. HEP times packets to the
+// the server sees its clients' real addresses. Capture on the server's own
+// host, or take HEP from it: there OpenLive drops an incoming packet "from"
+// one of the host's addresses, so an attacker cannot forge the server's
+// answers to prove a forged request; on a mirror port a forged answer
+// looks like the server's. HEP times packets to the
 // microsecond, and Kamailio marks TLS and WebSocket as one IP protocol
 // (22), read as tcp.
 //
