@@ -162,7 +162,7 @@ func open(r io.Reader) (frameReader, func(ifaceIndex int) layers.LinkType, error
 	}
 	pr, err := pcapgo.NewReader(br)
 	if err != nil {
-		return nil, nil, fmt.Errorf("watch: pcap: %w", err)
+		return nil, nil, fmt.Errorf("watch: not a pcap or pcapng file: %w", err)
 	}
 	lt := pr.LinkType()
 	return pr, func(int) layers.LinkType { return lt }, nil

@@ -167,7 +167,7 @@ func TestReadFile(t *testing.T) {
 	}
 	t.Run("not a capture", func(t *testing.T) {
 		err := watch.ReadFile(bytes.NewReader([]byte("REGISTER sip:x SIP/2.0\r\n")), watch.NewDecoder(), func(*watch.Packet) error { return nil })
-		assert.ErrorContains(t, err, "watch: pcap")
+		assert.ErrorContains(t, err, "watch: not a pcap or pcapng file")
 	})
 	t.Run("truncated", func(t *testing.T) {
 		file := pcapFile(t, layers.LinkTypeEthernet, frames...)

@@ -106,7 +106,7 @@ func TestReadParsedStops(t *testing.T) {
 	assert.Equal(t, 700, calls, "fn is not called after its error")
 
 	err = watch.ReadParsed(bytes.NewReader([]byte("REGISTER sip:x SIP/2.0\r\n")), watch.NewDecoder(), func(*watch.Parsed) error { return nil })
-	assert.ErrorContains(t, err, "watch: pcap")
+	assert.ErrorContains(t, err, "watch: not a pcap or pcapng file")
 
 	calls = 0
 	err = watch.ReadParsed(bytes.NewReader(file[:len(file)-5]), watch.NewDecoder(), func(*watch.Parsed) error {

@@ -93,7 +93,7 @@ func main() {
 	flag.StringVar(&cfg.hep, "hep", "", "receive HEP from the server on `address:port`, UDP and TCP")
 	flag.StringVar(&cfg.hepKey, "hep-key", "", "with -hep, refuse HEP packets without this auth `key`")
 	flag.StringVar(&cfg.hepFrom, "hep-from", "", "with -hep, read HEP only from these `prefixes`, comma-separated (a bare address is a /32 or /128)")
-	flag.StringVar(&cfg.servers, "server", "", "the server's `address:port`es, comma-separated (default: any address on port 5060 or 5061; with -hep, where the requests go)")
+	flag.StringVar(&cfg.servers, "server", "", "the server's `address:port`, or several comma-separated (default: any address on port 5060 or 5061; with -hep, where the requests go)")
 	flag.StringVar(&cfg.enforcer, "enforcer", "", "apply bans with `name`: nftables or iptables (root); empty only prints them")
 	flag.StringVar(&cfg.table, "table", "sipban", "nftables table, or ipset name prefix")
 	flag.BoolVar(&cfg.keep, "keep", false, "leave kernel bans in place on exit")
@@ -160,6 +160,15 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	sc, err := cfg.scope.Scope()
 	if err != nil {
 		return err
+	}
+	var capture io.Reader
+	if cfg.file != "" {
+		f, err := openFile(cfg.file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		capture = f
 	}
 	if len(sc.Allow) > 0 {
 		fmt.Fprintf(out, "watch: never banned (allow-list, %d): %s\n", len(sc.Allow), sc.AllowSummary())
@@ -311,7 +320,10 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	var hs *watch.HEPServer
 	switch {
 	case cfg.file != "":
-		err = readFile(cfg.file, d, handleParsed)
+		if err = watch.ReadParsed(capture, d, handleParsed); err != nil {
+			// Named here; the package's "watch:" would repeat the command's.
+			err = fmt.Errorf("-r %s: %s", cfg.file, strings.TrimPrefix(err.Error(), "watch: "))
+		}
 	case cfg.iface != "":
 		var live *watch.Live
 		if live, err = watch.OpenLive(cfg.iface); err != nil {
@@ -384,16 +396,12 @@ func listenHEP(addr string) (net.PacketConn, net.Listener, error) {
 	return nil, nil, errors.New("no port free for both UDP and TCP")
 }
 
-func readFile(name string, d *watch.Decoder, fn func(*watch.Parsed) error) error {
+// openFile opens the -r capture file, "-" for standard input.
+func openFile(name string) (io.ReadCloser, error) {
 	if name == "-" {
-		return watch.ReadParsed(os.Stdin, d, fn)
+		return io.NopCloser(os.Stdin), nil
 	}
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return watch.ReadParsed(f, d, fn)
+	return os.Open(name)
 }
 
 func parseServers(s string) (func(netip.AddrPort) bool, error) {

@@ -83,7 +83,7 @@ func TestRunRefuses(t *testing.T) {
 		{config{hep: "127.0.0.1:0", hepFrom: "server"}, `-hep-from: "server" is neither an address nor a prefix`},
 		{config{hep: "127.0.0.1"}, "-hep: listen udp"},
 		{config{file: "testdata/none.pcap"}, "no such file"},
-		{config{file: "main.go"}, "watch: pcap"},
+		{config{file: "main.go"}, "-r main.go: not a pcap or pcapng file"},
 		{config{file: "testdata/guesser.pcapng", servers: "5060"}, "-server"},
 		{config{file: "testdata/guesser.pcapng", enforcer: "ipfw"}, `-enforcer "ipfw"`},
 		{config{file: "testdata/guesser.pcapng", enforcer: "nftables", table: "bad name"}, "table name"},
