@@ -100,7 +100,8 @@ func room[K comparable, V any](m map[K]V, k K, max int) {
 // an attack (a guard, which refuses only strangers, they can), and has
 // Policy.SelfLifts per Policy.SelfLiftPeriod; their lift starts a
 // probation: if the cause comes back within Policy.Probation, the second
-// proven failure makes the record again, one level longer. Each lift is
+// proven failure makes the record again, two levels above the lifted one
+// (one as for any repeat, one for the broken probation). Each lift is
 // kept with the subject (Record.Lifts).
 func (g *Guard) LiftAs(ctx context.Context, sub detect.Subject, req LiftRequest) error {
 	now := g.now()

@@ -55,7 +55,8 @@ type Policy struct {
 	Aggregate4Bits int `json:"aggregate4_bits" toml:"aggregate4_bits"`
 	// Probation is how long after a customer's lift (Guard.LiftAs) the
 	// same cause coming back is a repeat: then the second proven failure
-	// makes the record again, one level longer. Zero means 24 hours.
+	// makes the record again, two levels above the lifted one (one as for
+	// any repeat offence, one for the broken probation). Zero means 24 hours.
 	Probation time.Duration `json:"probation" toml:"probation"`
 	// SelfLifts bounds the lifts one customer may make in SelfLiftPeriod;
 	// past it only an operator lifts. Zero means 3 in 7 days.
