@@ -67,39 +67,45 @@
 //
 //	                       split                   shared
 //	                       regs/s  cpu-µs/op       regs/s  cpu-µs/op
-//	plain                    7163      139.4        12080      135.5
-//	sipban                   6983      143.1        11882      137.6
-//	sipban-flood-memory      2419      399.5         2306      338.8
-//	sipban-flood-nftables    5771      219.9         8982      172.4
+//	plain                    8046      124.1        12779      131.4
+//	sipban                   7494      133.2        11651      143.7
+//	sipban-flood-memory      2635      347.1         2236      326.8
+//	sipban-flood-nftables    5824      216.6         8154      189.5
 //
-// Rates swing with the other load (split plain: 6974 to 9207), so
-// per-round ratios scatter; CPU per registration is steadier.
+// Rates swing with the other load, so per-round ratios scatter; CPU per
+// registration is steadier, but drifts too: ten runs of the sipban variant
+// alone, interleaved with the code of the day before, gave 124.6 to 164.1
+// µs (132.3 to 161.0 before).
 //
-// Protected over plain: 0.95 split and 0.94 shared (medians of the
-// per-round rate ratios; 0.78 to 1.08 across rounds), against the issue's
-// 0.95; another shared run of 20 rounds the same day gave 0.91. sipban
-// costs 1.5% to 2.7% more CPU per registration in these runs (10% in the
-// 20-round one), phones included: building the event (sipgoban.Event:
-// header lookups, URIs formatted as strings, 2.4% of the process in the
-// profile), Guard.Observe, and the read filter's check of what sipgo would
-// refuse (1.6%); 37 more allocations per registration (421 against 384)
-// feed the collector. A device's key is hashed with maphash.String and
-// Bytes: maphash.Comparable's frames grew the stack of each request's
-// fresh goroutine, 2.1% of the process.
+// Protected over plain: 0.87 split and 0.95 shared (medians of the
+// per-round rate ratios; 0.76 to 1.02 across rounds), against the issue's
+// 0.95; runs the day before gave 0.91 to 0.95. sipban costs 7% to 9% more
+// CPU per registration in this run (1.5% to 10% in earlier ones), phones
+// included: building the event (sipgoban.Event: header lookups, URIs
+// formatted as strings, 2.4% of the process in the profile), Guard.Observe,
+// and the read filter's check of what sipgo would refuse (1.6%); 37 more
+// allocations per registration (421 against 384) feed the collector. Each
+// request's fresh goroutine grows its stack (runtime.newstack, 7.6% of the
+// process) as much without sipban as with it: sipgo's goroutine per
+// request, not sipban's frames.
 //
 // The flood dropped by nftables costs the server's process little of its
-// own: 150.9 µs per registration less the flood's thread, shared, against
-// 137.6 without a flood. The kernel's path for each datagram up to its
+// own: 164.5 µs per registration less the flood's thread, shared, against
+// 143.7 without a flood. The kernel's path for each datagram up to its
 // drop is what costs. Shared, loopback runs it in the sender's system call
-// on the same two cores: the flood's thread spends 3.9 µs a datagram, and
-// the rate falls to 0.80 of the protected server's (median per-round
-// ratio, 0.67 to 0.91). Split, as on a real host, the server's CPU pays
-// that path, 3.5 µs a datagram (173.4 µs per registration less the
-// flood's, against 143.1): 50,000 datagrams a second take a sixth of the
-// server's one core, and the rate falls to 0.69 (0.64 to 1.03), against
-// the 0.90. With the in-memory enforcer, the server's one reader
-// goroutine reads and drops every datagram, its socket buffer overflows
-// (1,178 to 2,596 datagrams dropped a second, legitimate ones among them),
-// and the retransmissions after T1 cut the rate to 0.37 split (0.20
-// shared).
+// on the same two cores, and the rate falls to 0.82 of the protected
+// server's (median per-round ratio, 0.65 to 0.96). Split, as on a real
+// host, the server's CPU pays it, and the rate falls to 0.81 (0.63 to
+// 0.86), against the 0.90. Sampled on CPU 0 (perf record -e
+// cpu-clock -C 0) during a split run, softirq work took 24.6% of the core
+// with the flood against 3.1% without: the receive path itself
+// (net_rx_action, ip_rcv, nftables' lookup in nf_hook_slow) 7.4% against
+// 2.8%, and 17 points sampled in handle_softirqs itself, entered from the
+// interrupt RPS sends CPU 0 for each datagram (sysvec_call_function_single,
+// 21%), which a VM makes dear: a NIC's interrupt, with NAPI, brings many
+// packets at once. Dropping earlier (netdev ingress) would save only the
+// part of those 4.6 points before prerouting. With the in-memory enforcer,
+// the server's one reader goroutine reads and drops every datagram, its
+// socket buffer overflows, legitimate datagrams among the dropped, and the
+// retransmissions after T1 cut the rate to 0.38 split (0.19 shared).
 package loadtest
