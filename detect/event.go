@@ -208,8 +208,12 @@ func (s Subject) String() string {
 	return p
 }
 
+// subjectForms names what ParseSubject reads, for its errors.
+const subjectForms = "an address, a prefix (203.0.113.0/24), account@address, account@prefix or account@*"
+
 // ParseSubject parses the forms String writes. A bare address is a single-IP prefix.
 func ParseSubject(s string) (Subject, error) {
+	in := s
 	var sub Subject
 	if i := strings.LastIndexByte(s, '@'); i >= 0 {
 		sub.Account, s = s[:i], s[i+1:]
@@ -223,7 +227,7 @@ func ParseSubject(s string) (Subject, error) {
 	if strings.IndexByte(s, '/') >= 0 {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return Subject{}, fmt.Errorf("detect: subject: %w", err)
+			return Subject{}, fmt.Errorf("detect: subject %q is not %s: %w", in, subjectForms, err)
 		}
 		if p.Addr().Is4In6() {
 			return Subject{}, fmt.Errorf("detect: subject %q: use the IPv4 form", s)
@@ -233,7 +237,7 @@ func ParseSubject(s string) (Subject, error) {
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return Subject{}, fmt.Errorf("detect: subject: %w", err)
+		return Subject{}, fmt.Errorf("detect: subject %q is not %s: %w", in, subjectForms, err)
 	}
 	if a.Zone() != "" {
 		return Subject{}, fmt.Errorf("detect: subject %q: zones are not allowed", s)

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -27,6 +28,9 @@ func TestSubjectRoundTrip(t *testing.T) {
 		if _, err := ParseSubject(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+	if _, err := ParseSubject("not-a-subject"); err == nil || !strings.Contains(err.Error(), `"not-a-subject" is not an address, a prefix`) {
+		t.Errorf("a word: %v, want an error that names it and the forms", err)
 	}
 	if (Subject{}).String() != "invalid" || SubjectOf(netip.MustParseAddr("::ffff:1.2.3.4")).String() != "1.2.3.4" {
 		t.Error("zero or mapped subject misprinted")
