@@ -111,7 +111,7 @@ func (g *Guard) diagnose(r *Record, flags uint8, lang string) Diagnosis {
 		if c.cause == CauseAttack {
 			key = "attack.signalling.summary"
 		}
-		d.Summary = t.f(key, ev.Count, span, ev.Statuses, scope)
+		d.Summary = t.f(key, ev.Count, span, t.statuses(ev.Statuses), scope)
 		d.Advice = t.signallingAdvice(ev.Statuses)
 	case r.Cause == detect.Scanner:
 		d.Summary = t.f("attack.scanner.summary", ev.Detail, scope)

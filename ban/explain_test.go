@@ -183,6 +183,17 @@ func TestExplainAttacks(t *testing.T) {
 		require.Len(t, r.Diagnosis.Devices, 1, s)
 		assert.True(t, r.Diagnosis.Devices[0].Suspect, s)
 	}
+	// Junk: requests never answered because unreadable are named so, not
+	// as status 0.
+	for range 10 {
+		c.Advance(time.Second)
+		ev := detect.Event{Source: netip.MustParseAddrPort("203.0.113.73:5060"), Malformed: "no Via"}
+		require.NoError(t, g.Observe(context.Background(), &ev))
+	}
+	r, ok := g.Record(sub("203.0.113.73"))
+	require.True(t, ok)
+	assert.Equal(t, detect.Signalling, r.Cause)
+	assert.Contains(t, r.Diagnosis.Summary, "(statuses unreadable)")
 }
 
 // German comes for every cause, and an unknown language falls back to

@@ -3,6 +3,7 @@ package ban
 import (
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,6 +111,20 @@ func (t texts) guard(r *Record, d Diagnosis, span time.Duration) Diagnosis {
 	return d
 }
 
+// statuses lists the statuses of a signalling finding, 0 (a request that
+// could not be read, so was never answered) by name.
+func (t texts) statuses(sts []int) string {
+	out := make([]string, len(sts))
+	for i, st := range sts {
+		if st == 0 {
+			out[i] = t.f("status.unreadable")
+		} else {
+			out[i] = strconv.Itoa(st)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 func (t texts) signallingAdvice(statuses []int) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -190,6 +205,7 @@ var english = Messages{
 	"pbx.advice.lift":              "Lift the ban once calls from the device succeed in a test.",
 	"attack.scanner.summary":       "A SIP scanner: %[1]s; %[2]s.",
 	"attack.scanner.advice":        "Leave the ban in place: no phone or PBX identifies itself this way.",
+	"status.unreadable":            "unreadable",
 	"custom.summary":               "%[1]v: %[2]s; %[3]s.",
 	"custom.advice":                "See the evidence; fix the device before lifting the ban.",
 	"guard.account.device":         "addresses %[1]s",
@@ -252,6 +268,7 @@ var german = Messages{
 	"pbx.advice.lift":              "Heben Sie die Sperre auf, sobald Anrufe vom Gerät in einem Test gelingen.",
 	"attack.scanner.summary":       "Ein SIP-Scanner: %[1]s; %[2]s.",
 	"attack.scanner.advice":        "Lassen Sie die Sperre bestehen: kein Telefon und keine Telefonanlage gibt sich so aus.",
+	"status.unreadable":            "unlesbar",
 	"custom.summary":               "%[1]v: %[2]s; %[3]s.",
 	"custom.advice":                "Sehen Sie sich die Belege an; korrigieren Sie das Gerät, bevor Sie die Sperre aufheben.",
 	"guard.account.device":         "Adressen %[1]s",
