@@ -116,14 +116,26 @@ func staleChallenge(res *sip.Response) bool {
 	if res.StatusCode != 401 && res.StatusCode != 407 {
 		return false
 	}
-	for _, name := range []string{"WWW-Authenticate", "Proxy-Authenticate"} {
-		for _, h := range res.GetHeaders(name) {
+	for _, h := range res.Headers() {
+		if n := h.Name(); strings.EqualFold(n, "WWW-Authenticate") || strings.EqualFold(n, "Proxy-Authenticate") {
 			if v := param(h.Value(), "stale"); strings.EqualFold(v, "true") {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// firstNamed returns the first of hs named name, in any case. sipgo's
+// GetHeader lowers every header's name to compare, an allocation each for
+// most of them, on every request.
+func firstNamed(hs []sip.Header, name string) sip.Header {
+	for _, h := range hs {
+		if strings.EqualFold(h.Name(), name) {
+			return h
+		}
+	}
+	return nil
 }
 
 // MarkUnknownAccount tells the Guard that the request handled on tx was for an
@@ -167,9 +179,10 @@ func Event(req *sip.Request, status int) detect.Event {
 	if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
 		ev.Source = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
-	auth := req.GetHeader("Authorization")
+	hs := req.Headers()
+	auth := firstNamed(hs, "Authorization")
 	if auth == nil {
-		auth = req.GetHeader("Proxy-Authorization")
+		auth = firstNamed(hs, "Proxy-Authorization")
 	}
 	if auth != nil {
 		ev.Credentials = true
@@ -185,14 +198,17 @@ func Event(req *sip.Request, status int) detect.Event {
 		}
 	}
 	ev.Target = req.Recipient.User
-	if h := req.GetHeader("User-Agent"); h != nil {
+	if h := firstNamed(hs, "User-Agent"); h != nil {
 		ev.UserAgent = h.Value()
 	}
 	if h := req.CallID(); h != nil {
 		ev.CallID = h.Value()
 	}
 	if h := req.Contact(); h != nil {
-		ev.Contact = h.Address.String()
+		var b strings.Builder
+		b.Grow(64) // one allocation for a usual URI, not one per growth
+		h.Address.StringWrite(&b)
+		ev.Contact = b.String()
 		if v, ok := h.Params.Get("+sip.instance"); ok {
 			ev.Instance = strings.Trim(v, `"`)
 		}

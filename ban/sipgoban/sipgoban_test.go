@@ -338,6 +338,36 @@ func BenchmarkJudge(b *testing.B) {
 	})
 }
 
+// BenchmarkEvent builds the event of a REGISTER with digest credentials,
+// as Wrap does for every transaction.
+func BenchmarkEvent(b *testing.B) {
+	msg, err := sip.ParseMessage([]byte("REGISTER sip:sipban.local SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1\r\n" +
+		"Max-Forwards: 70\r\n" +
+		"From: <sip:alice@sipban.local>;tag=1\r\n" +
+		"To: <sip:alice@sipban.local>\r\n" +
+		"Call-ID: bench-1\r\n" +
+		"CSeq: 2 REGISTER\r\n" +
+		"Contact: <sip:alice@192.0.2.1:5060>;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000000000001>\"\r\n" +
+		"Expires: 3600\r\n" +
+		"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n" +
+		"User-Agent: Grandstream GXP2170 1.0.11.23\r\n" +
+		"Authorization: Digest username=\"alice\", realm=\"sipban.local\", nonce=\"abc\", uri=\"sip:sipban.local\", response=\"0123456789abcdef0123456789abcdef\", algorithm=MD5\r\n" +
+		"Content-Length: 0\r\n\r\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := msg.(*sip.Request)
+	req.SetSource("192.0.2.1:5060")
+	req.SetTransport("UDP") // as sipgo's transport layer sets it
+	b.ReportAllocs()
+	for b.Loop() {
+		if ev := Event(req, 200); ev.Account != "alice" || ev.UserAgent == "" {
+			b.Fatalf("event %+v", ev)
+		}
+	}
+}
+
 // answerTx is a server transaction that notes, as each final response
 // leaves, whether its source was already banned.
 type answerTx struct {
