@@ -274,6 +274,10 @@ func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
 			g.storeDevice(where, ev)
 		}
 		g.sites.note(where, ev, ok)
+		if !ok && ev.Account != "" && g.nsoft.Load() > 0 && (ev.Proven || g.pol.Limits.TrustUnproven) &&
+			g.isKnown(where, ev.Account, ev.UserAgent, ev.Time) {
+			g.holdKnown(addr, ev.Account)
+		}
 	}
 	var findings []detect.Finding
 	for _, d := range g.detectors {
@@ -308,7 +312,9 @@ const (
 	// Admitted: handle the request.
 	Admitted Admission = iota
 	// Blocked: the account is blocked at this source (a misconfigured
-	// device): answer 403 without checking credentials.
+	// device): answer 403 without checking credentials. A block caused by
+	// a device that never logged in as the account spares those that did
+	// (address, account and User-Agent, as guards know them).
 	Blocked
 	// Guarded: a guard covers the source or the account, and the request
 	// is not from one of its known devices: answer 403 without checking
@@ -328,9 +334,16 @@ func (g *Guard) Admit(addr netip.Addr, account, userAgent string) Admission {
 	ns := now.UnixNano()
 	g.mu.RLock()
 	defer g.mu.RUnlock()
+	where := g.where(addr)
 	for _, bits := range g.softBits(addr) {
 		p, _ := addr.Prefix(bits)
 		if e := g.tab.get(detect.Subject{Prefix: p, Account: account}); e != nil && e.active(ns) {
+			// A block made by a device that never logged in (a typo, or a
+			// neighbour behind the NAT guessing) spares the account's
+			// devices that did.
+			if !e.is(fKnownDev) && g.isKnown(where, account, userAgent, now) {
+				continue
+			}
 			e.hits.Add(1)
 			return Blocked
 		}
@@ -338,7 +351,6 @@ func (g *Guard) Admit(addr netip.Addr, account, userAgent string) Admission {
 	if g.nguard.Load() == 0 {
 		return Admitted
 	}
-	where := g.where(addr)
 	var guard *entry
 	if e := g.tab.get(detect.Subject{Prefix: netip.PrefixFrom(where, g.bitsOf(where))}); e != nil && e.scope == scopeGuard && e.active(ns) {
 		guard = e
@@ -350,6 +362,23 @@ func (g *Guard) Admit(addr netip.Addr, account, userAgent string) Admission {
 	}
 	guard.hits.Add(1)
 	return Guarded
+}
+
+// holdKnown makes the blocks of account at addr that spared its known
+// devices hold them too: one of them (or a sender that copies its
+// User-Agent) failed with proof. Else a neighbour behind the NAT could
+// guess on, unchecked, under its name.
+func (g *Guard) holdKnown(addr netip.Addr, account string) {
+	ns := g.now().UnixNano()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, bits := range g.softBits(addr) {
+		p, _ := addr.Prefix(bits)
+		if e := g.tab.get(detect.Subject{Prefix: p, Account: account}); e != nil && e.active(ns) && !e.is(fKnownDev) {
+			e.flags |= fKnownDev
+			g.storeRecord(e, true)
+		}
+	}
 }
 
 // probationSubjects lists the subjects a failure from addr for account

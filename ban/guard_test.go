@@ -171,6 +171,49 @@ func TestGuardBlocksOnlyTheMisconfiguredDevice(t *testing.T) {
 	assert.ErrorIs(t, g.Lift(context.Background(), r.Subject), ban.ErrNotFound)
 }
 
+// A block a device that never logged in caused (a mistyped password on a
+// new softphone, or a neighbour behind the NAT guessing) does not cut off
+// the account's phone that logs in there; a block the known phone caused
+// itself (an old password) holds it too.
+func TestGuardBlockSparesKnownDevices(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	s := site{t, g, c}
+	office := addr("198.51.100.50")
+	s.dev(healthy, deskUA, "REGISTER", "alice", 200)
+	s.dev(healthy+1, deskUA, "REGISTER", "carol", 200)
+	for range 5 {
+		s.dev(suspect, softUA, "REGISTER", "carol", 403)
+	}
+	r, ok := g.Record(sub("carol@198.51.100.50"))
+	require.True(t, ok)
+	assert.Equal(t, ban.CauseTypo, r.Diagnosis.Cause)
+	assert.Equal(t, ban.Blocked, g.Admit(office, "carol", softUA), "the device with the typo")
+	assert.Equal(t, ban.Blocked, g.Admit(office, "carol", "curl/8.0"), "any other new device")
+	assert.Equal(t, ban.Admitted, g.Admit(office, "carol", deskUA), "carol's phone that logs in")
+
+	// A neighbour who copies the phone's User-Agent gets one proven guess:
+	// then the block holds the phone too. A forged datagram does not.
+	s.c.Advance(time.Second)
+	forged := detect.Event{Source: netip.AddrPortFrom(office, 6000), Transport: "udp", Method: "REGISTER",
+		Account: "carol", Credentials: true, Status: 403, UserAgent: deskUA}
+	require.NoError(t, g.Observe(context.Background(), &forged))
+	assert.Equal(t, ban.Admitted, g.Admit(office, "carol", deskUA), "an unproven failure changes nothing")
+	s.dev(6000, deskUA, "REGISTER", "carol", 403)
+	assert.Equal(t, ban.Blocked, g.Admit(office, "carol", deskUA), "a proven failure under the phone's name")
+	require.NoError(t, g.Lift(context.Background(), r.Subject))
+
+	// The desk phone itself now fails (its password changed): it is the
+	// device to fix, and the block holds it.
+	for range 5 {
+		s.dev(healthy+1, deskUA, "REGISTER", "carol", 403)
+	}
+	r, ok = g.Record(sub("carol@198.51.100.50"))
+	require.True(t, ok)
+	assert.Equal(t, ban.CauseOutdated, r.Diagnosis.Cause)
+	assert.Equal(t, ban.Blocked, g.Admit(office, "carol", deskUA))
+}
+
 func TestGuardStaleDevice(t *testing.T) {
 	c := newClock()
 	g := newGuard(t, c, ban.Options{})
