@@ -79,12 +79,16 @@
 //
 // Protected over plain: 0.87 split and 0.95 shared (medians of the
 // per-round rate ratios; 0.76 to 1.02 across rounds), against the issue's
-// 0.95; runs the day before gave 0.91 to 0.95. sipban costs 7% to 9% more
+// 0.95; runs the day before gave 0.91 to 0.95, and a second run the same
+// day, after sipgoban.Event lost 11 of its allocations, 0.97 split and
+// 0.86 shared (0.81 to 1.09; CPU per registration 139.6 against 142.3
+// split, 136.7 against 125.2 shared). sipban costs 7% to 9% more
 // CPU per registration in this run (1.5% to 10% in earlier ones), phones
 // included: building the event (sipgoban.Event: header lookups, URIs
-// formatted as strings, 2.4% of the process in the profile), Guard.Observe,
-// and the read filter's check of what sipgo would refuse (1.6%); 37 more
-// allocations per registration (421 against 384) feed the collector. Each
+// formatted as strings, 2.4% of the process in the profile, before it
+// lost 11 allocations), Guard.Observe, and the read filter's check of what
+// sipgo would refuse (1.6%); 12 more allocations per registration (396
+// against 384; 421 before) feed the collector. Each
 // request's fresh goroutine grows its stack (runtime.newstack, 7.6% of the
 // process) as much without sipban as with it: sipgo's goroutine per
 // request, not sipban's frames.
@@ -96,7 +100,7 @@
 // on the same two cores, and the rate falls to 0.82 of the protected
 // server's (median per-round ratio, 0.65 to 0.96). Split, as on a real
 // host, the server's CPU pays it, and the rate falls to 0.81 (0.63 to
-// 0.86), against the 0.90. Sampled on CPU 0 (perf record -e
+// 0.86; 0.74 in the second run), against the 0.90. Sampled on CPU 0 (perf record -e
 // cpu-clock -C 0) during a split run, softirq work took 24.6% of the core
 // with the flood against 3.1% without: the receive path itself
 // (net_rx_action, ip_rcv, nftables' lookup in nf_hook_slow) 7.4% against
