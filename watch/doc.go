@@ -84,8 +84,9 @@
 //     second, 0 allocations (777–917 ns).
 //   - Reading a pcap file from memory, decoding and pairing: ReadFile
 //     0.87–1.03 million messages per second, 165 allocations per file;
-//     ReadParsed 0.90–1.18 million, 1,226 allocations per file (its
-//     batches), none per message (0.81–1.07 million). With -cpu 2, three
+//     ReadParsed 0.90–1.18 million, then 1,226 allocations per file (its
+//     batches; 2,271 now that eight are in flight), none per message
+//     (0.81–1.07 million). With -cpu 2, three
 //     runs: ReadFile 0.71–0.95 million, ReadParsed 1.06–1.19 million; in a
 //     slower spell, three runs interleaved with the parse on one goroutine
 //     (in brackets): 0.81–0.91 million (0.75–0.83 million), 2,271
