@@ -213,10 +213,16 @@ func TestSipgoRoundTrip(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, res.StatusCode)
 
+			// The challenge is recorded after it is sent: maybe second, and
+			// maybe after the final answer arrived.
+			require.Eventually(t, func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(results) >= 2
+			}, 5*time.Second, time.Millisecond)
 			mu.Lock()
 			defer mu.Unlock()
 			require.Len(t, results, 2)
-			// The challenge is recorded after it is sent, so maybe second.
 			slices.SortFunc(results, func(a, b sipauth.Result) int { return int(a.Verdict - b.Verdict) })
 			assert.Equal(t, sipauth.Unproven, results[0].Verdict)
 			assert.False(t, results[0].Stale)

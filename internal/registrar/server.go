@@ -219,6 +219,9 @@ func (s *Server) serve(ctx context.Context, tp transport, c io.Closer, addr net.
 	if s.stopped {
 		s.servingMu.Unlock()
 		c.Close()
+		if err := ctx.Err(); err != nil {
+			return err // shut down before this transport started: no misuse
+		}
 		return fmt.Errorf("registrar: %s: the Server has stopped serving", name.method)
 	}
 	s.serving++
