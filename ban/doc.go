@@ -65,7 +65,11 @@
 // proved it receives the server's answers (detect.Event.Proven: a nonce
 // issued to that address by package sipauth, or a connection). Evidence
 // without proof never bans an address, nor blocks an account, that has a
-// recent proven login, and only proven logins make devices known.
+// recent proven login, and only proven logins make devices known. At an
+// address where a device logged in with proof within Policy.KnownFor, but
+// not recently (a phone off for the night), it guards the address instead:
+// its known devices keep working and nothing is banned, whatever account or
+// User-Agent the evidence names, since a forged source can copy those.
 //
 // # Limits fail closed
 //
@@ -74,8 +78,10 @@
 // is refused (ErrTooManyBans), logged once per Options.LogEvery with a count:
 // forged sources can fill the table, but a fresh attacker who reads our
 // answers is still banned at the threshold, and one who does not cannot
-// have a password checked. Known devices (Policy.MaxKnown) forget the least
-// recently proven; under a guard a forgotten device is refused. Page lists
+// have a password checked. Known devices (Policy.MaxKnown, and as many
+// addresses they logged in at, 37 bytes each) forget the least recently
+// proven; under a guard a forgotten device is refused, and evidence without
+// proof at a forgotten address bans it. Page lists
 // records in bounded memory.
 //
 // A record keeps a capped sample of its evidence (8 of each list; account

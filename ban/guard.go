@@ -270,7 +270,7 @@ func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
 	ok := ev.Account != "" && ev.Authenticated() && (ev.Proven || g.pol.Limits.TrustUnproven)
 	if ok || ev.Failed() {
 		where := g.where(addr)
-		if ok && g.known.learn(g.known.device(where, ev.Account, ev.UserAgent), ev.Time.Unix(), g.knownEvery) {
+		if ok && g.known.learn(where, g.known.device(where, ev.Account, ev.UserAgent), ev.Time.Unix(), g.knownEvery) {
 			g.storeDevice(where, ev)
 		}
 		g.sites.note(where, ev, ok)
@@ -449,14 +449,22 @@ func (g *Guard) decide(ctx context.Context, f *detect.Finding, ev *detect.Event)
 	return nil
 }
 
-// stranger reports whether f, which would ban a trusted address, was caused
-// by a device that is not one of those that logged in there: then the
-// address is guarded, so that its known devices keep working.
+// stranger reports whether f, which would ban an address, is to guard it
+// instead, so that the devices that logged in there keep working: f was
+// caused by a device that is not one of those at a trusted address, or f
+// is without proof at an address where a device logged in within
+// Policy.KnownFor. A forged source can name any device, so without proof
+// the device does not matter, and a customer whose phone was off for the
+// night does not wake up banned by one forged datagram.
 func (g *Guard) stranger(f *detect.Finding, ev *detect.Event) bool {
-	if !f.Trusted || f.Guard || ev == nil || !f.Subject.Prefix.IsValid() {
+	if f.Guard || ev == nil || !f.Subject.Prefix.IsValid() {
 		return false
 	}
-	return !g.isKnown(g.where(ev.Source.Addr().Unmap()), ev.Account, ev.UserAgent, g.now())
+	where, now := g.where(ev.Source.Addr().Unmap()), g.now()
+	if !f.Proven {
+		return f.Trusted || g.known.seenAt(where, now.Add(-g.pol.KnownFor).Unix())
+	}
+	return f.Trusted && !g.isKnown(where, ev.Account, ev.UserAgent, now)
 }
 
 // knownDevice reports whether the device that made f logged in with proof

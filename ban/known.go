@@ -12,9 +12,15 @@ import (
 // the trust their logins earned. The bound forgets the least recently
 // proven first, so a full set forgets old devices and, under a guard,
 // refuses them: it fails closed.
+//
+// at keeps, per address, the last proven login there noted for a Store: a
+// stranger's evidence without proof at such an address guards it rather
+// than banning it, as a forged source could have sent it. A forgotten
+// address is banned as before: that fails closed too.
 type known struct {
 	seed maphash.Seed
 	m    *shardmap.Map[login]
+	at   *shardmap.Map[int64]
 }
 
 // login is when a device last logged in with proof, and when that was
@@ -22,7 +28,11 @@ type known struct {
 type login struct{ last, stored int64 }
 
 func newKnown(capacity int) *known {
-	return &known{seed: maphash.MakeSeed(), m: shardmap.New(capacity, func(l login) int64 { return l.last })}
+	return &known{
+		seed: maphash.MakeSeed(),
+		m:    shardmap.New(capacity, func(l login) int64 { return l.last }),
+		at:   shardmap.New(capacity, func(last int64) int64 { return last }),
+	}
 }
 
 // device is the key of (where, account, userAgent); where is the address
@@ -37,15 +47,16 @@ type knownKey struct {
 	account, agent string
 }
 
-// learn notes a proven login of device d at now (Unix seconds). It reports
-// whether the device is new, or its last login noted more than every
-// seconds ago: whether a Store should hear of it.
-func (k *known) learn(d uint64, now, every int64) bool {
+// learn notes a proven login of device d at where at now (Unix seconds).
+// It reports whether the device is new, or its last login noted more than
+// every seconds ago: whether a Store should hear of it. Only those update
+// where's last login, so that most logins take one lock.
+func (k *known) learn(where netip.Addr, d uint64, now, every int64) bool {
 	sh := k.m.Shard(d)
 	sh.Lock()
-	defer sh.Unlock()
 	l, ok := sh.Get(d)
 	if ok && l.last >= now {
+		sh.Unlock()
 		return false
 	}
 	store := !ok || now-l.stored >= every
@@ -54,7 +65,38 @@ func (k *known) learn(d uint64, now, every int64) bool {
 		l.stored = now
 	}
 	sh.Put(d, l)
+	sh.Unlock()
+	if store {
+		k.noteAt(where, now)
+	}
 	return store
+}
+
+// noteAt notes a proven login at where at last, unless a later one is noted.
+func (k *known) noteAt(where netip.Addr, last int64) {
+	h := k.addr(where)
+	sh := k.at.Shard(h)
+	sh.Lock()
+	defer sh.Unlock()
+	if l, ok := sh.Get(h); !ok || l < last {
+		sh.Put(h, last)
+	}
+}
+
+// seenAt reports whether a device logged in with proof at where at or
+// after since, as noted at most every seconds (learn) before it.
+func (k *known) seenAt(where netip.Addr, since int64) bool {
+	h := k.addr(where)
+	sh := k.at.Shard(h)
+	sh.Lock()
+	defer sh.Unlock()
+	l, ok := sh.Get(h)
+	return ok && l >= since
+}
+
+func (k *known) addr(where netip.Addr) uint64 {
+	b := where.As16()
+	return maphash.Bytes(k.seed, b[:])
 }
 
 // has reports whether device d logged in with proof at or after since.
@@ -66,12 +108,14 @@ func (k *known) has(d uint64, since int64) bool {
 	return ok && l.last >= since
 }
 
-// restore notes a login a Store kept, at last (Unix seconds).
-func (k *known) restore(d uint64, last int64) {
+// restore notes a login of device d at where a Store kept, at last (Unix
+// seconds).
+func (k *known) restore(where netip.Addr, d uint64, last int64) {
 	sh := k.m.Shard(d)
 	sh.Lock()
-	defer sh.Unlock()
 	if l, ok := sh.Get(d); !ok || l.last < last {
 		sh.Put(d, login{last: last, stored: last})
 	}
+	sh.Unlock()
+	k.noteAt(where, last)
 }

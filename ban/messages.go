@@ -106,6 +106,11 @@ func (t texts) guard(r *Record, d Diagnosis, span time.Duration) Diagnosis {
 		d.Advice = []string{t.f("guard.account.advice.new", acct), t.f("guard.account.advice.leave", acct)}
 		return d
 	}
+	if !r.Proven {
+		d.Summary = t.f("guard.unproven.summary", ev.Detail, r.Subject.Prefix, r.Blocked)
+		d.Advice = []string{t.f("guard.unproven.advice.wait"), t.f("guard.address.advice.new"), t.f("guard.unproven.advice.find")}
+		return d
+	}
 	d.Summary = t.f("guard.address.summary", ev.Count, max(ev.DistinctAccounts, 1), span, r.Subject.Prefix, r.Blocked)
 	d.Advice = []string{t.f("guard.address.advice.new"), t.f("guard.address.advice.find")}
 	return d
@@ -217,6 +222,9 @@ var english = Messages{
 	"guard.address.summary":        "%[1]d rejected credentials for about %[2]d account(s) within %[3]v from %[4]v, where other accounts log in: guessing behind a shared address; the devices that logged in there keep working, every other request from it is refused without a check (%[5]d so far).",
 	"guard.address.advice.new":     "If you are adding a device at this address, lift the guard once its account and password are right; it enrols at its first login.",
 	"guard.address.advice.find":    "Otherwise something at this address is guessing passwords: find it (the ports and User-Agents in the evidence) before lifting the guard.",
+	"guard.unproven.summary":       "%[1]s, from %[2]v, where devices of yours logged in: without proof it came from there, since a UDP source can be forged, the address is guarded, not banned; the devices that logged in there keep working, every other request from it is refused without a check (%[3]d so far).",
+	"guard.unproven.advice.wait":   "If your devices there work, there is nothing to fix: the guard ends by itself.",
+	"guard.unproven.advice.find":   "If one of them does not, or something of yours there misbehaves, find it (the ports and User-Agents in the evidence) and fix it before lifting the guard.",
 }
 
 var german = Messages{
@@ -280,4 +288,7 @@ var german = Messages{
 	"guard.address.summary":        "%[1]d abgewiesene Anmeldedaten für etwa %[2]d Konto/Konten innerhalb von %[3]v von %[4]v, wo sich andere Konten anmelden: Raten hinter einer gemeinsamen Adresse; die Geräte, die sich dort angemeldet haben, funktionieren weiter, jede andere Anfrage von dort wird ohne Prüfung abgewiesen (bisher %[5]d).",
 	"guard.address.advice.new":     "Wenn Sie an dieser Adresse ein Gerät hinzufügen, heben Sie den Schutz auf, sobald Konto und Passwort stimmen; es wird bei seiner ersten Anmeldung aufgenommen.",
 	"guard.address.advice.find":    "Andernfalls rät etwas an dieser Adresse Passwörter: finden Sie es (Ports und User-Agents in den Belegen), bevor Sie den Schutz aufheben.",
+	"guard.unproven.summary":       "%[1]s, von %[2]v, wo sich Geräte von Ihnen angemeldet haben: ohne Beweis, dass es von dort kam, denn eine UDP-Quelle lässt sich fälschen, wird die Adresse geschützt, nicht gesperrt; die Geräte, die sich dort angemeldet haben, funktionieren weiter, jede andere Anfrage von dort wird ohne Prüfung abgewiesen (bisher %[3]d).",
+	"guard.unproven.advice.wait":   "Wenn Ihre Geräte dort funktionieren, ist nichts zu beheben: der Schutz endet von selbst.",
+	"guard.unproven.advice.find":   "Wenn eines nicht funktioniert oder etwas von Ihnen dort sich falsch verhält, finden Sie es (Ports und User-Agents in den Belegen) und beheben Sie es, bevor Sie den Schutz aufheben.",
 }

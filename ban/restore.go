@@ -75,7 +75,7 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 				return fmt.Errorf("ban: restore: known device %q/%q with no address", d.Account, d.UserAgent)
 			}
 			if now.Sub(d.Last) < g.pol.KnownFor {
-				g.known.restore(g.known.device(d.Where, d.Account, d.UserAgent), d.Last.Unix())
+				g.known.restore(d.Where, g.known.device(d.Where, d.Account, d.UserAgent), d.Last.Unix())
 			}
 			if now.Sub(d.Last) <= trustFor {
 				logins = append(logins, d)

@@ -259,10 +259,10 @@ func TestRestoreEnded(t *testing.T) {
 }
 
 // A restart keeps the trust a proven login earns its address: a forged
-// datagram naming a scanner, which bans an address with no recent login at
-// once, drops without a ban at a customer's, until the trust window
-// (detect.Limits.TrustWindow, an hour) has passed since the last login
-// stored.
+// datagram naming a scanner, which bans an address with no login at once,
+// drops without a record at a customer's within the trust window
+// (detect.Limits.TrustWindow, an hour) of the last login stored, and guards
+// it until Policy.KnownFor has passed.
 func TestRestoreKeepsTrust(t *testing.T) {
 	c := newClock()
 	st := newMapStore()
@@ -296,5 +296,17 @@ func TestRestoreKeepsTrust(t *testing.T) {
 	_, err = g3.Restore(context.Background())
 	require.NoError(t, err)
 	forge(g3, office)
-	assert.True(t, g3.Banned(addr(office)), "an hour after the login, the trust has ended")
+	assert.False(t, g3.Banned(addr(office)), "an hour after the login, the device is still known there")
+	r, ok := g3.Record(detect.SubjectOf(addr(office)))
+	require.True(t, ok)
+	assert.Equal(t, ban.ScopeGuard, r.Scope, "so a datagram without proof guards the address")
+	assert.Equal(t, ban.Admitted, g3.Admit(addr(office), "alice", phoneUA))
+	require.NoError(t, g3.Close(context.Background()))
+
+	c.Advance(31 * 24 * time.Hour)
+	g4 := newGuard(t, c, ban.Options{Store: st})
+	_, err = g4.Restore(context.Background())
+	require.NoError(t, err)
+	forge(g4, office)
+	assert.True(t, g4.Banned(addr(office)), "after Policy.KnownFor, nothing is known there")
 }

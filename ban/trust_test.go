@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,50 @@ func TestSpoofedEvidenceNeverCutsACustomer(t *testing.T) {
 	assert.False(t, g.Banned(addr(home)))
 	assert.Equal(t, ban.Admitted, g.Admit(addr(home), "alice", phoneUA))
 	assert.Empty(t, g.Bans())
+}
+
+// Evidence without proof at an address where a device logged in, but not
+// within the trust window (a phone off for the night), guards the address:
+// the phone works when it wakes, strangers are refused, nothing is banned.
+// A forged source can copy the phone's account and User-Agent, so those
+// guard too.
+func TestUnprovenEvidenceGuardsAKnownAddress(t *testing.T) {
+	forged := map[string][]detect.Event{
+		"a scanner's name": {{Method: "OPTIONS", Status: 200, UserAgent: "friendly-scanner"}},
+		"junk":             slices.Repeat([]detect.Event{{Malformed: "no Via"}}, 10),
+		"the phone's own failures": slices.Repeat([]detect.Event{{Method: "REGISTER", Account: "alice", Credentials: true,
+			Status: 403, UserAgent: phoneUA}}, 5),
+	}
+	for name, evs := range forged {
+		t.Run(name, func(t *testing.T) {
+			c := newClock()
+			g := newGuard(t, c, ban.Options{})
+			const home, elsewhere = "192.0.2.96", "192.0.2.97"
+			require.NoError(t, send(t, g, c, req{from: home + ":5062", account: "alice", creds: true, status: 200}))
+			c.Advance(8 * time.Hour)
+			forge := func(from string) {
+				t.Helper()
+				for _, ev := range evs {
+					c.Advance(time.Second)
+					ev.Source, ev.Transport = netip.MustParseAddrPort(from+":5070"), "udp"
+					require.NoError(t, g.Observe(context.Background(), &ev))
+				}
+			}
+			forge(home)
+			assert.False(t, g.Banned(addr(home)))
+			r, ok := g.Record(detect.SubjectOf(addr(home)))
+			require.True(t, ok, "the address is guarded")
+			assert.Equal(t, ban.ScopeGuard, r.Scope)
+			assert.False(t, r.Proven)
+			assert.Contains(t, r.Diagnosis.Summary, "a UDP source can be forged, the address is guarded, not banned")
+			assert.Contains(t, r.Diagnosis.Advice[0], "nothing to fix")
+			assert.Equal(t, ban.Admitted, g.Admit(addr(home), "alice", phoneUA), "the phone logs in when it wakes")
+			assert.Equal(t, ban.Guarded, g.Admit(addr(home), "bob", "Zoiper rv2.10.20.5"), "a stranger is refused")
+
+			forge(elsewhere)
+			assert.True(t, g.Banned(addr(elsewhere)), "the same datagrams ban an address where no one logged in")
+		})
+	}
 }
 
 func TestFullTable(t *testing.T) {

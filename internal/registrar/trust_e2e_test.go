@@ -298,6 +298,53 @@ func TestTrustSpoofed(t *testing.T) {
 	assert.Empty(t, tb.g.Bans())
 }
 
+// TestTrustSpoofedAsleep: the same forged datagrams 8 hours after the
+// phone's last registration (off for the night, its address's trust long
+// lapsed) guard the address instead of banning it: the phone registers when
+// it wakes, a new device there is refused unchecked, and nothing is banned.
+// From an address where no device ever logged in, they ban.
+func TestTrustSpoofedAsleep(t *testing.T) {
+	t.Parallel()
+	tb := start(t)
+	const local, elsewhere = "127.0.5.2:0", "127.0.5.3:0"
+	home := tb.phone(t, local, "alice")
+	addr := home.c.LocalAddr().Addr()
+	tb.clock.Advance(8 * time.Hour)
+
+	tb.scan(t, local, 2)
+	forger := dialUDP(t, local, tb.addr)
+	madeUp := *challenge(t, dialUDP(t, "127.0.5.9:0", tb.addr), "REGISTER", "alice")
+	madeUp.Nonce = "bm90IGlzc3VlZA"
+	for i := range 20 {
+		res, err := exchange(forger, "REGISTER", "alice", "User-Agent: "+bantest.DefaultUserAgent,
+			authorization(t, &madeUp, tb.addr, "REGISTER", "alice", fmt.Sprint("guess-", i)))
+		require.NoError(t, err)
+		require.Contains(t, []int{401, 403}, res.StatusCode, "forged credentials %d got a verdict: %s", i, res)
+	}
+	var rec ban.Record
+	require.Eventually(t, func() bool {
+		var ok bool
+		rec, ok = tb.g.Record(detect.SubjectOf(addr))
+		return ok
+	}, 5*time.Second, 10*time.Millisecond, "no guard on %v; records: %+v", addr, tb.g.Bans())
+	assert.Equal(t, ban.ScopeGuard, rec.Scope)
+	assert.False(t, rec.Proven)
+	assert.False(t, tb.g.Banned(addr))
+	home.register(t)
+	stranger := tb.client(t, local)
+	st, err := stranger.Register(ctx, "bob", password("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, 403, st, "a new device at a guarded address")
+	assert.Equal(t, home.n, tb.srv.Checked(addr), "only the phone's logins are checked")
+	t.Logf("spoofed, the phone asleep 8h: 2 scanner requests and 20 forged credentials: guarded (%s), the phone registered %d/%d, a new device refused",
+		rec.Cause, home.n, home.n)
+
+	tb.scan(t, elsewhere, 2)
+	other := netip.MustParseAddrPort(elsewhere).Addr()
+	assert.Eventually(t, func() bool { return tb.g.Banned(other) }, 5*time.Second, 10*time.Millisecond,
+		"the same scan from an address no device logged in at")
+}
+
 // TestTrustSlowGuesser: one address guesses 4 passwords every 13 minutes,
 // under the 5 in 10 minutes that bans at once, for a day of the Guard's
 // clock. It is banned within the day, no hour sees more than 10 of its
