@@ -43,9 +43,15 @@ const tickShift = 26
 type rec struct {
 	first, last uint32 // ticks
 	okAt        uint32 // last accepted credentials
-	// Bit sets of account-name hashes: a cheap distinct count (okMask: a
-	// membership test, three bits per name).
-	okMask, failMask, unkMask, probeMask, optMask uint32
+	// okAcct is the hash of the first account that logged in with proof
+	// within the trust window; flagOthersOK says another one did too. That
+	// answers "has an account other than this one logged in here?" exactly,
+	// where a Bloom filter once answered "no" for a site with two devices,
+	// 1 pair of names in 1,200, and banned its working phone with the
+	// broken one.
+	okAcct uint32
+	// Bit sets of account-name hashes: a cheap distinct count.
+	failMask, unkMask, probeMask, optMask uint32
 	// Two accounts failing most recently, and their failures.
 	acct                  [2]uint32
 	acctN                 [2]uint16
@@ -62,8 +68,24 @@ type rec struct {
 }
 
 const (
-	flagCreds uint8 = 1 << iota // credentials presented since the last Forget
+	flagCreds    uint8 = 1 << iota // credentials presented since the last Forget
+	flagOthersOK                   // a second account logged in (okAcct)
 )
+
+// loggedIn notes a proven login of account hash acct.
+func (r *rec) loggedIn(acct uint32) {
+	switch {
+	case r.okAcct == 0:
+		r.okAcct = acct
+	case r.okAcct != acct:
+		r.flags |= flagOthersOK
+	}
+}
+
+// othersOK reports whether an account other than acct logged in.
+func (r *rec) othersOK(acct uint32) bool {
+	return r.flags&flagOthersOK != 0 || r.okAcct != 0 && r.okAcct != acct
+}
 
 // window counts events in four buckets; the newest is head, a bucket
 // number modulo 2^16: six bytes instead of eight keep a record within its
@@ -183,12 +205,6 @@ func (s *Standard) keyOf(addr netip.Addr) (key, netip.Prefix) {
 
 func bit(h uint32) uint32 { return 1 << (h & 31) }
 
-// bits3 sets three bits of h, as a Bloom filter does: okMask asks "has an
-// account other than this one logged in here?", and with one bit per account
-// a site with two devices got "no" for 1 pair of names in 32, and its
-// working phone banned with the broken one.
-func bits3(h uint32) uint32 { return bit(h) | bit(h>>5) | bit(h>>10) }
-
 // linear[n] estimates how many distinct names set n of 32 bits (linear counting).
 var linear = func() (t [33]uint16) {
 	for n := range 32 {
@@ -252,7 +268,7 @@ func (s *Standard) Trust(addr netip.Addr, account string, t time.Time) {
 	acct := hashString(account)
 	sh.remember(account, acct)
 	r.okAt = max(r.okAt, now)
-	r.okMask |= bits3(acct)
+	r.loggedIn(acct)
 }
 
 // lock locks k's shard and returns it with k's record, added (first seen
@@ -290,7 +306,7 @@ func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst [
 	proven := s.proven(ev)
 	recentOK := r.trusted(now, s.trust)
 	if !recentOK {
-		r.okMask = 0
+		r.okAcct, r.flags = 0, r.flags&^flagOthersOK
 	}
 	if ev.UserAgent != "" {
 		if ua := hashString(ev.UserAgent); ua != r.ua {
@@ -310,7 +326,7 @@ func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst [
 	if recentOK && !proven && !ev.Unknown() {
 		return dst, false
 	}
-	othersOK := recentOK && r.okMask&^bits3(acct) != 0
+	othersOK := recentOK && r.othersOK(acct)
 
 	switch {
 	case ev.Malformed != "":
@@ -422,7 +438,7 @@ func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst [
 			break // trust is earned only by a sender that reads our answers
 		}
 		r.okAt = now
-		r.okMask |= bits3(acct)
+		r.loggedIn(acct)
 		for i := range r.acct {
 			if r.acct[i] == acct {
 				r.acctN[i] = 0
@@ -629,8 +645,8 @@ func (s *Standard) Forget(sub Subject, lifted bool) {
 		return
 	}
 	keep := rec{
-		first: r.first, last: r.last, okAt: r.okAt, okMask: r.okMask,
-		port0: r.port0, port1: r.port1,
+		first: r.first, last: r.last, okAt: r.okAt, okAcct: r.okAcct,
+		port0: r.port0, port1: r.port1, flags: r.flags & flagOthersOK,
 	}
 	if !lifted {
 		keep.slow = r.slow
