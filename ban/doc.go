@@ -111,11 +111,15 @@
 //
 // Options.Store keeps what a restart must not lose: the active records with
 // their evidence, the offence history (aged after Policy.ForgetAfter), the
-// devices known by proven logins, and customers' lifts and probations.
-// Package banbolt is a Store in one local file. The Guard writes from a
-// goroutine of its own, in batches: a disk's fsync never delays an answer.
+// devices known by proven logins, customers' lifts and probations, and the
+// failures with proof the detectors are counting (16 per source per 10
+// minutes at most, for the longest window, a day), which Restore replays
+// into them: four guesses, a restart, and the fifth bans, as if nothing had
+// happened. Package banbolt is a Store in one local file. The Guard writes
+// from goroutines of its own, in batches, the failures in a queue apart so
+// they never crowd out a record: a disk's fsync never delays an answer.
 // Events that change nothing write nothing; a device logging in again is
-// written at most hourly. Flush says when everything made so far is
+// written at most every 15 minutes. Flush says when everything made so far is
 // stored; a store that fails is retried, the records it holds up say so
 // (Record.StoreError) and the bans hold meanwhile. At start-up call
 // Restore, then Reconcile: the bans are back in every enforcer, and those

@@ -99,6 +99,7 @@ type Guard struct {
 	detectors []detect.Detector
 	forget    []detect.Forgetter
 	trust     []detect.Truster
+	replay    []detect.Replayer
 	mem       *enforce.Memory
 	enforcers []enforce.Enforcer // mem first
 	log       *slog.Logger
@@ -114,6 +115,8 @@ type Guard struct {
 	msgs      map[string]Messages
 	store     Store
 	persist   *persister // nil without Options.Store
+	counts    *persister // the failures for Options.Store, queued apart: they never crowd out a record
+	keeping   *keeping
 	fleet     Fleet
 	share     *persister // nil without Options.Fleet
 	// knownEvery is how stale a known device's stored login may grow
@@ -212,6 +215,9 @@ func New(opts Options) (*Guard, error) {
 		if t, ok := d.(detect.Truster); ok {
 			g.trust = append(g.trust, t)
 		}
+		if r, ok := d.(detect.Replayer); ok {
+			g.replay = append(g.replay, r)
+		}
 	}
 	// Restore trusts a login as stored, so a stored one lags the last by a
 	// quarter of the trust window at most.
@@ -237,6 +243,8 @@ func New(opts Options) (*Guard, error) {
 		}
 		g.store = opts.Store
 		g.persist = newPersister("store", opts.Store.Write, q, g.log, every, g.stored)
+		g.counts = newPersister("store", opts.Store.Write, q, g.log, every, nil)
+		g.keeping = newKeeping(1 << 18)
 	}
 	if opts.Fleet != nil {
 		g.fleet = opts.Fleet
@@ -250,7 +258,8 @@ func New(opts Options) (*Guard, error) {
 // and for a ban that could not be fully applied; such a ban still holds in
 // memory. The Guard logs those errors itself (at most once per
 // Options.LogEvery), so a caller that cannot act on them may drop them.
-// Observe does not allocate for an event that makes no finding.
+// Observe does not allocate for an event that makes no finding, unless it
+// is a failure with proof a Store keeps.
 func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
 	g.stats.events.Add(1)
 	if err := ev.Validate(); err != nil {
@@ -266,6 +275,9 @@ func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
 	addr := ev.Source.Addr().Unmap()
 	if g.pol.allowed(addr) {
 		return nil
+	}
+	if g.counts != nil && ev.Proven && ev.Failed() {
+		g.storeFailure(g.where(addr), ev)
 	}
 	ok := ev.Account != "" && ev.Authenticated() && (ev.Proven || g.pol.Limits.TrustUnproven)
 	if ok || ev.Failed() {
@@ -741,11 +753,13 @@ func verb(scope uint8) string {
 	return "banned"
 }
 
-// forgetAll tells every detector that keeps counts to forget sub.
+// forgetAll tells every detector that keeps counts to forget sub, and
+// the Store, so that Restore replays it.
 func (g *Guard) forgetAll(sub detect.Subject, lifted bool) {
 	for _, f := range g.forget {
 		f.Forget(sub, lifted)
 	}
+	g.storeForget(sub, lifted)
 }
 
 // remember records an offence. When the history is full it forgets, of a

@@ -206,7 +206,8 @@ func (p *persister) close(ctx context.Context) error {
 	return err
 }
 
-// StoreStats count a Guard's writes to its Store.
+// StoreStats count a Guard's writes to its Store, the failures it keeps
+// for the detectors included.
 type StoreStats struct {
 	// Pending changes wait to be written; Dropped were not queued, the
 	// queue being full (Options.StoreQueue) or the Guard closed.
@@ -214,6 +215,9 @@ type StoreStats struct {
 	Dropped int64
 	// Batches counts the Writes made; Failures, those that failed.
 	Batches, Failures int64
+	// Unkept counts the failures with proof not kept for the detectors,
+	// past their source's budget (16 per 10 minutes): a restart forgets them.
+	Unkept int64
 	// Err is the last Write's error, nil once one succeeded.
 	Err error
 }
@@ -221,13 +225,25 @@ type StoreStats struct {
 // StoreStats returns the counts of the Guard's writes to Options.Store,
 // zero without one.
 func (g *Guard) StoreStats() StoreStats {
-	p := g.persist
-	if p == nil {
-		return StoreStats{}
+	var st StoreStats
+	for _, p := range []*persister{g.persist, g.counts} {
+		if p == nil {
+			continue
+		}
+		p.mu.Lock()
+		st.Pending += len(p.pending)
+		st.Dropped += p.dropped
+		st.Batches += p.batches
+		st.Failures += p.failures
+		if st.Err == nil {
+			st.Err = p.err
+		}
+		p.mu.Unlock()
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return StoreStats{Pending: len(p.pending), Dropped: p.dropped, Batches: p.batches, Failures: p.failures, Err: p.err}
+	if g.keeping != nil {
+		st.Unkept = g.keeping.unkept.Load()
+	}
+	return st
 }
 
 // Flush waits until every change the Guard made before the call is in its
@@ -236,7 +252,7 @@ func (g *Guard) StoreStats() StoreStats {
 // Flush after it returned nil.
 func (g *Guard) Flush(ctx context.Context) error {
 	var errs []error
-	for _, p := range []*persister{g.persist, g.share} {
+	for _, p := range []*persister{g.persist, g.counts, g.share} {
 		if p != nil {
 			errs = append(errs, p.flush(ctx))
 		}
@@ -249,7 +265,7 @@ func (g *Guard) Flush(ctx context.Context) error {
 // kept or shared. It closes neither, which their opener owns.
 func (g *Guard) Close(ctx context.Context) error {
 	var errs []error
-	for _, p := range []*persister{g.persist, g.share} {
+	for _, p := range []*persister{g.persist, g.counts, g.share} {
 		if p != nil {
 			errs = append(errs, p.close(ctx))
 		}
@@ -321,8 +337,8 @@ func (g *Guard) storeError(flags uint8) string {
 }
 
 // age forgets, in memory and in the store, the offences older than
-// Policy.ForgetAfter, and asks the store to forget the devices and lifts
-// that no longer count. Run calls it hourly.
+// Policy.ForgetAfter, and asks the store to forget the devices, lifts and
+// failures that no longer count. Run calls it hourly.
 func (g *Guard) age(now time.Time) {
 	g.mu.Lock()
 	for sub, o := range g.history {
@@ -336,6 +352,7 @@ func (g *Guard) age(now time.Time) {
 			Offences: now.Add(-g.pol.ForgetAfter),
 			Devices:  now.Add(-g.pol.KnownFor),
 			Lifts:    now.Add(-max(g.pol.SelfLiftPeriod, g.pol.Probation, g.pol.ForgetAfter)),
+			Failures: now.Add(-g.countsFor()),
 		}}, ref{}, now)
 	}
 }

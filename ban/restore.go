@@ -18,15 +18,19 @@ var ErrRestored = errors.New("ban: restore: the Guard already holds records")
 // Restore reads back what Options.Store kept, as a program should at
 // start-up before it serves traffic: the active records, with their
 // evidence and level, the offence history, the known devices, and the
-// customers' lifts and probations. The detectors that remember logins
-// (detect.Truster) are told of those still within the trust window, so
+// customers' lifts and probations. The detectors that count in their
+// process (detect.Replayer) are given back the failures with proof still
+// within the longest of the standard detector's windows, so that a guesser
+// gains nothing from a restart; then those that remember logins
+// (detect.Truster) are told of the ones still within the trust window, so
 // their addresses stay trusted. Records that ended while the program was
-// away become history, and the store forgets them. The address-wide bans
-// hold in memory at once; call Reconcile next, which installs them in the
-// kernel enforcers, trusting these records over what the kernel holds.
-// It returns how many active records it restored; without a Store, none.
-// A record the table has no room for (Policy.MaxBans, lowered since) is
-// left in the store and counted in the error.
+// away become history, and the store forgets them, and the failures that
+// no longer count. The address-wide bans hold in memory at once; call
+// Reconcile next, which installs them in the kernel enforcers, trusting
+// these records over what the kernel holds. It returns how many active
+// records it restored; without a Store, none. A record the table has no
+// room for (Policy.MaxBans, lowered since) is left in the store and
+// counted in the error.
 func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 	if g.persist == nil {
 		return 0, nil
@@ -34,6 +38,9 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 	now := g.now()
 	var ls []StoredLift
 	var logins []KnownDevice
+	var fails []Failure
+	stale := false
+	countsFor := g.countsFor()
 	trustFor := g.trustWindow()
 	full := 0
 	g.mu.Lock()
@@ -85,6 +92,17 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 				return fmt.Errorf("ban: restore: lift of an invalid subject %v", c.Lift.Subject)
 			}
 			ls = append(ls, c.Lift)
+		case OpFailure:
+			f := c.Failure
+			if !f.Forget.IsValid() && !f.Source.Addr().IsValid() {
+				return fmt.Errorf("ban: restore: failure at %v with no source", f.At)
+			}
+			switch {
+			case now.Sub(f.At) >= countsFor:
+				stale = true
+			case len(g.replay) > 0:
+				fails = append(fails, f)
+			}
 		default:
 			return fmt.Errorf("ban: restore: the store gave a change %v (%d)", c.Op, c.Op)
 		}
@@ -94,6 +112,10 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 	bans, _ := g.addressBans(now)
 	g.restored.Store(restored > 0)
 	g.restoreLifts(ls, now)
+	g.replayFailures(fails)
+	if stale {
+		g.counts.add(Change{Op: OpAge, Age: Age{Failures: now.Add(-countsFor)}}, ref{}, now)
+	}
 	g.restoreTrust(logins)
 	errs := []error{lerr}
 	if lerr != nil {
@@ -103,8 +125,8 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 		errs = append(errs, fmt.Errorf("ban: restore: %d records left in the store: %w", full, ErrTooManyBans))
 	}
 	errs = append(errs, banAll(ctx, g.mem, bans))
-	if restored > 0 || full > 0 {
-		g.log.Info("sipban: restored", "records", restored, "address_bans", len(bans), "left", full)
+	if restored > 0 || full > 0 || len(fails) > 0 {
+		g.log.Info("sipban: restored", "records", restored, "address_bans", len(bans), "left", full, "failures", len(fails))
 	}
 	return restored, errors.Join(errs...)
 }

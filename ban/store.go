@@ -11,7 +11,9 @@ import (
 // Store keeps what a Guard must not lose when its process ends: the active
 // records (bans, account blocks, guards) with their evidence, the offence
 // history that makes a repeat offender's next ban longer, the devices that
-// logged in with proof, and customers' lifts and probations. A Guard given
+// logged in with proof, customers' lifts and probations, and the failures
+// with proof the detectors are counting, so that a restart gives no
+// guesser its count back. A Guard given
 // one (Options.Store) writes to it from a goroutine of its own, in batches,
 // never from the path that judges an event, and reads it back in Restore.
 //
@@ -25,11 +27,12 @@ import (
 //     and not ended since (the store does not judge time: a record whose
 //     Until has passed is still loaded, and the Guard ends it), OpEnd with
 //     the last Offence of each subject, OpDevice with the last proven login
-//     of each device, and OpLift with each lift kept. Load stops at fn's
-//     first error and returns it.
-//   - OpAge forgets offences that ended, devices last seen and lifts made
-//     (Note.At) before its times, and nothing newer. Two lifts of one
-//     subject at the same Note.At are one.
+//     of each device, OpLift with each lift kept, and OpFailure with each
+//     failure kept, these in the order they were written. Load stops at
+//     fn's first error and returns it.
+//   - OpAge forgets offences that ended, devices last seen, lifts made
+//     (Note.At) and failures (At) before its times, and nothing newer. Two
+//     lifts of one subject at the same Note.At are one.
 //   - A store refuses data it did not write or cannot read, with an error
 //     that names what is wrong; it never takes it for an empty state.
 //   - Methods are safe for concurrent use and return ctx.Err() promptly
@@ -57,6 +60,8 @@ const (
 	OpLift
 	// OpAge forgets what Age says.
 	OpAge
+	// OpFailure keeps Failure, after every failure written before it.
+	OpFailure
 )
 
 func (o Op) String() string {
@@ -71,6 +76,8 @@ func (o Op) String() string {
 		return "lift"
 	case OpAge:
 		return "age"
+	case OpFailure:
+		return "failure"
 	}
 	return "op?"
 }
@@ -83,6 +90,7 @@ type Change struct {
 	Device  KnownDevice  // OpDevice
 	Lift    StoredLift   // OpLift
 	Age     Age          // OpAge
+	Failure Failure      // OpFailure
 }
 
 // StoredRecord is an active record as a store keeps it: what the Guard
@@ -146,4 +154,28 @@ type Age struct {
 	Offences time.Time `json:"offences"` // Offence.End before it
 	Devices  time.Time `json:"devices"`  // KnownDevice.Last before it
 	Lifts    time.Time `json:"lifts"`    // StoredLift.Note.At before it
+	Failures time.Time `json:"failures"` // Failure.At before it
+}
+
+// Failure is a failure with proof the detectors counted (a rejected
+// password, a missing account, a call refused as sent), or, when Forget is
+// valid, the moment they forgot their counts on Forget (a record made, or
+// ended; lifted when Lifted). Restore replays them into the detectors in
+// the order they were written. Strings are clipped: Account and Target to
+// 256 bytes, UserAgent to 128.
+type Failure struct {
+	At          time.Time      `json:"at"`
+	Source      netip.AddrPort `json:"source,omitzero"`
+	Transport   string         `json:"transport,omitempty"`
+	Method      string         `json:"method,omitempty"`
+	Status      int            `json:"status,omitempty"`
+	Account     string         `json:"account,omitempty"`
+	Credentials bool           `json:"credentials,omitempty"`
+	Unknown     bool           `json:"unknown_account,omitempty"` // detect.Event.UnknownAccount
+	Guarded     bool           `json:"guarded,omitempty"`
+	Target      string         `json:"target,omitempty"`
+	UserAgent   string         `json:"user_agent,omitempty"`
+	Malformed   string         `json:"malformed,omitempty"`
+	Forget      detect.Subject `json:"forget,omitzero"`
+	Lifted      bool           `json:"lifted,omitempty"`
 }

@@ -165,7 +165,8 @@ func TestStoreRestart(t *testing.T) {
 
 // Events that change nothing write nothing: a device logging in again and
 // again is stored once every quarter of the trust window (15 minutes) at
-// most, and no answer waits for a write.
+// most, and no answer waits for a write. A guesser's failures are kept,
+// with the moment the detectors forgot them on its ban.
 func TestStoreWritesOnlyChanges(t *testing.T) {
 	c := newClock()
 	st := newMapStore()
@@ -180,7 +181,7 @@ func TestStoreWritesOnlyChanges(t *testing.T) {
 	assert.Equal(t, map[ban.Op]int{ban.OpDevice: 2}, st.ops())
 	require.NoError(t, send(t, g, c, times(5, req{from: "203.0.113.9:5060", account: "1", creds: true, status: 403})...))
 	flush(t, g)
-	assert.Equal(t, map[ban.Op]int{ban.OpDevice: 2, ban.OpRecord: 1}, st.ops())
+	assert.Equal(t, map[ban.Op]int{ban.OpDevice: 2, ban.OpRecord: 1, ban.OpFailure: 5 + 1}, st.ops())
 }
 
 // A failing store costs no ban: it holds in memory, the record says it is
@@ -195,10 +196,13 @@ func TestStoreFailing(t *testing.T) {
 	assert.True(t, g.Banned(addr("203.0.113.9")))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	require.NoError(t, bantest.WaitUntil(ctx, func() bool { return g.StoreStats().Failures > 0 }))
-	r, ok := g.Record(detect.SubjectOf(addr("203.0.113.9")))
-	require.True(t, ok)
+	var r ban.Record
+	require.NoError(t, bantest.WaitUntil(ctx, func() bool {
+		r, _ = g.Record(detect.SubjectOf(addr("203.0.113.9")))
+		return r.StoreError != ""
+	}))
 	assert.Equal(t, "not stored yet: disk full", r.StoreError)
+	assert.Positive(t, g.StoreStats().Failures)
 	short, scancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer scancel()
 	assert.ErrorContains(t, g.Flush(short), "disk full")
@@ -224,7 +228,9 @@ func TestStoreQueueBound(t *testing.T) {
 		require.NoError(t, g.Observe(context.Background(), &ev))
 	}
 	assert.Len(t, g.Bans(), 5)
-	assert.EqualValues(t, 2, g.StoreStats().Dropped)
+	// The records' queue and the failures' (each ban's moment of
+	// forgetting) are bounded alike.
+	assert.EqualValues(t, 2+2, g.StoreStats().Dropped)
 	st.setFail(nil)
 	flush(t, g)
 	assert.Equal(t, 3, st.held(t)[ban.OpRecord])
@@ -309,4 +315,113 @@ func TestRestoreKeepsTrust(t *testing.T) {
 	require.NoError(t, err)
 	forge(g4, office)
 	assert.True(t, g4.Banned(addr(office)), "after Policy.KnownFor, nothing is known there")
+}
+
+// A restart gives no guesser its count back: the failures with proof the
+// detectors were counting come back from the store, in order, with the
+// moments they were forgotten. The Guard before each restart is not closed,
+// as after a kill; only what a Flush acknowledged counts.
+func TestRestoreKeepsCounts(t *testing.T) {
+	restart := func(t *testing.T, c *clock, st *mapStore, g *ban.Guard) *ban.Guard {
+		t.Helper()
+		flush(t, g)
+		g2 := newGuard(t, c, ban.Options{Store: st})
+		_, err := g2.Restore(context.Background())
+		require.NoError(t, err)
+		return g2
+	}
+	guess := func(from, account string) req {
+		return req{from: from + ":5060", account: account, creds: true, status: 403}
+	}
+	t.Run("four guesses, a restart, the fifth", func(t *testing.T) {
+		c, st := newClock(), newMapStore()
+		g := newGuard(t, c, ban.Options{Store: st})
+		require.NoError(t, send(t, g, c, times(4, guess("203.0.113.20", "100"))...))
+		g = restart(t, c, st, g)
+		assert.False(t, g.Banned(addr("203.0.113.20")))
+		require.NoError(t, send(t, g, c, guess("203.0.113.20", "100")))
+		assert.True(t, g.Banned(addr("203.0.113.20")), "the fifth guess after the restart")
+
+		fresh := newGuard(t, c, ban.Options{Store: newMapStore()})
+		require.NoError(t, send(t, fresh, c, guess("203.0.113.20", "100")))
+		assert.False(t, fresh.Banned(addr("203.0.113.20")), "test bug: one guess bans by itself")
+	})
+	t.Run("a patient guesser across restarts", func(t *testing.T) {
+		c, st := newClock(), newMapStore()
+		g := newGuard(t, c, ban.Options{Store: st})
+		// 9 guesses, 3 every 15 minutes, each batch after a restart: under
+		// 5 in 10 minutes, and under 10 in a day until the 10th.
+		for i := range 3 {
+			require.NoError(t, send(t, g, c, times(3, guess("203.0.113.21", fmt.Sprint("10", i)))...))
+			c.Advance(15 * time.Minute)
+			g = restart(t, c, st, g)
+		}
+		assert.False(t, g.Banned(addr("203.0.113.21")))
+		require.NoError(t, send(t, g, c, guess("203.0.113.21", "103")))
+		assert.True(t, g.Banned(addr("203.0.113.21")), "the 10th guess of the day")
+	})
+	t.Run("guesses spread over addresses", func(t *testing.T) {
+		c, st := newClock(), newMapStore()
+		g := newGuard(t, c, ban.Options{Store: st})
+		require.NoError(t, send(t, g, c, guess("203.0.113.30", "alice"), guess("203.0.113.31", "alice"),
+			guess("203.0.113.32", "alice"), guess("203.0.113.33", "alice")))
+		g = restart(t, c, st, g)
+		require.NoError(t, send(t, g, c, guess("203.0.113.34", "alice")))
+		r, ok := g.Record(detect.Subject{Account: "alice"})
+		require.True(t, ok, "the account's fifth guess, from a fifth address, after the restart")
+		assert.Equal(t, ban.ScopeGuard, r.Scope)
+	})
+	t.Run("a lift forgets", func(t *testing.T) {
+		c, st := newClock(), newMapStore()
+		g := newGuard(t, c, ban.Options{Store: st})
+		require.NoError(t, send(t, g, c, times(5, guess("203.0.113.22", "100"))...))
+		require.True(t, g.Banned(addr("203.0.113.22")))
+		require.NoError(t, g.Lift(context.Background(), detect.SubjectOf(addr("203.0.113.22"))))
+		g = restart(t, c, st, g)
+		require.NoError(t, send(t, g, c, times(4, guess("203.0.113.22", "100"))...))
+		assert.False(t, g.Banned(addr("203.0.113.22")), "the guesses before the lift counted again")
+		require.NoError(t, send(t, g, c, guess("203.0.113.22", "100")))
+		assert.True(t, g.Banned(addr("203.0.113.22")))
+	})
+	t.Run("unproven failures are not kept", func(t *testing.T) {
+		c, st := newClock(), newMapStore()
+		g := newGuard(t, c, ban.Options{Store: st})
+		for range 9 {
+			c.Advance(time.Second)
+			ev := detect.Event{Source: netip.MustParseAddrPort("203.0.113.24:5060"), Transport: "udp",
+				Method: "INVITE", Status: 488, Account: "100"}
+			require.NoError(t, g.Observe(context.Background(), &ev))
+		}
+		flush(t, g)
+		assert.Zero(t, st.ops()[ban.OpFailure], "a forged source could fill the store")
+	})
+}
+
+// A source's failures are kept 16 per 10 minutes at most: one the detectors
+// never ban (behind a guarded address, say) cannot fill the disk.
+func TestFailuresKeptWithinBudget(t *testing.T) {
+	c, st := newClock(), newMapStore()
+	g := newGuard(t, c, ban.Options{Store: st})
+	kept := func() int {
+		t.Helper()
+		flush(t, g)
+		n := 0
+		require.NoError(t, st.Load(context.Background(), func(ch ban.Change) error {
+			if ch.Op == ban.OpFailure && !ch.Failure.Forget.IsValid() {
+				n++
+			}
+			return nil
+		}))
+		return n
+	}
+	for i := range 40 {
+		require.NoError(t, send(t, g, c, req{from: "203.0.113.40:5060", account: fmt.Sprint("u", i), creds: true, status: 404}))
+	}
+	assert.Equal(t, 16, kept())
+	assert.EqualValues(t, 24, g.StoreStats().Unkept)
+	require.NoError(t, send(t, g, c, req{from: "203.0.113.41:5060", account: "u", creds: true, status: 403}))
+	assert.Equal(t, 17, kept(), "another source has a budget of its own")
+	c.Advance(10 * time.Minute)
+	require.NoError(t, send(t, g, c, req{from: "203.0.113.40:5060", account: "u", creds: true, status: 403}))
+	assert.Equal(t, 18, kept(), "a new budget ten minutes on")
 }

@@ -332,6 +332,19 @@ type Truster interface {
 	Trust(addr netip.Addr, account string, at time.Time)
 }
 
+// Replayer is implemented by detectors whose counts live in their process,
+// as Standard's do. A Guard with a Store keeps the failures with proof it
+// observes and the moments it forgets, and gives them back in order after
+// a restart, so that the restart gives no guesser its count back. A
+// detector whose counts outlive the process (a shared one) must not be a
+// Replayer: it would count them twice.
+type Replayer interface {
+	Forgetter
+	// Replay counts ev, observed before the restart, as Observe did, and
+	// makes no finding: those were acted on then.
+	Replay(ev *Event)
+}
+
 // Detector turns events into findings.
 //
 // Observe examines one event and appends any findings to dst, returning the

@@ -34,6 +34,8 @@ type Standard struct {
 var (
 	_ Detector  = (*Standard)(nil)
 	_ Forgetter = (*Standard)(nil)
+	_ Truster   = (*Standard)(nil)
+	_ Replayer  = (*Standard)(nil)
 )
 
 // tickShift makes a tick 2^26 ns (about 67 ms); a uint32 of ticks spans 9 years.
@@ -251,6 +253,13 @@ func (s *Standard) Observe(ev *Event, dst []Finding) []Finding {
 		dst = s.account(ev, k, now, dst)
 	}
 	return dst
+}
+
+// Replay implements Replayer.
+func (s *Standard) Replay(ev *Event) {
+	if ev.Validate() == nil && !ev.Time.IsZero() {
+		s.Observe(ev, nil)
+	}
 }
 
 // Trust records a proven login of account from addr at t, as Observe

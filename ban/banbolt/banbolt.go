@@ -29,6 +29,9 @@ var (
 	bucketOffences = []byte("offences")
 	bucketDevices  = []byte("devices")
 	bucketLifts    = []byte("lifts")
+	// bucketFailures is keyed by a sequence, so that they load in the
+	// order written. Files made before it have none until a failure comes.
+	bucketFailures = []byte("failures")
 	keyMagic       = []byte("magic")
 	keyVersion     = []byte("version")
 )
@@ -175,7 +178,7 @@ func create(path string, o Options) error {
 		if err := meta.Put(keyVersion, binary.AppendUvarint(nil, Version)); err != nil {
 			return err
 		}
-		for _, b := range [][]byte{bucketRecords, bucketOffences, bucketDevices, bucketLifts} {
+		for _, b := range [][]byte{bucketRecords, bucketOffences, bucketDevices, bucketLifts, bucketFailures} {
 			if _, err := tx.CreateBucket(b); err != nil {
 				return err
 			}
@@ -274,8 +277,9 @@ func (s *Store) wrap(what string, err error) error {
 	return fmt.Errorf("banbolt: %s %s: %w", what, s.path, err)
 }
 
-// Load calls fn with each record, offence, device and lift kept: records
-// first, then offences, devices and lifts, each in key order. It reads in
+// Load calls fn with each record, offence, device, lift and failure kept:
+// records first, then offences, devices, lifts and failures, each in key
+// order, which for failures is the order written. It reads in
 // one transaction; fn must not wait for a Write on the same Store, which
 // may wait for that transaction to end when the file grows.
 func (s *Store) Load(ctx context.Context, fn func(ban.Change) error) error {
@@ -286,7 +290,11 @@ func (s *Store) Load(ctx context.Context, fn func(ban.Change) error) error {
 	err := safe(func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
 			for _, l := range loaders {
-				c := tx.Bucket(l.bucket).Cursor()
+				b := tx.Bucket(l.bucket)
+				if b == nil {
+					continue // failures, in a file older than them
+				}
+				c := b.Cursor()
 				var ch ban.Change
 				for k, v := c.First(); k != nil; k, v = c.Next() {
 					if err := ctx.Err(); err != nil {
@@ -339,6 +347,10 @@ var loaders = []struct {
 		l, err := decodeLift(k, v)
 		return ban.Change{Op: ban.OpLift, Lift: l}, err
 	}},
+	{bucketFailures, func(k, v string) (ban.Change, error) {
+		f, err := decodeFailure(k, v)
+		return ban.Change{Op: ban.OpFailure, Failure: f}, err
+	}},
 }
 
 // Write applies batch in one bbolt transaction, which is on disk (fsynced)
@@ -351,10 +363,12 @@ func (s *Store) Write(ctx context.Context, batch []ban.Change) error {
 	err := safe(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
 			w := writer{
+				tx:       tx,
 				records:  tx.Bucket(bucketRecords),
 				offences: tx.Bucket(bucketOffences),
 				devices:  tx.Bucket(bucketDevices),
 				lifts:    tx.Bucket(bucketLifts),
+				failures: tx.Bucket(bucketFailures),
 			}
 			for i := range batch {
 				if err := w.apply(&batch[i]); err != nil {
@@ -376,7 +390,8 @@ func (s *Store) Write(ctx context.Context, batch []ban.Change) error {
 
 // writer applies changes inside one transaction.
 type writer struct {
-	records, offences, devices, lifts *bolt.Bucket
+	tx                                          *bolt.Tx
+	records, offences, devices, lifts, failures *bolt.Bucket // failures nil until a file has one
 }
 
 func (w *writer) apply(c *ban.Change) error {
@@ -404,11 +419,26 @@ func (w *writer) apply(c *ban.Change) error {
 			return err
 		}
 		return put(w.lifts, k, encodeLift(&c.Lift))
+	case ban.OpFailure:
+		val, err := encodeFailure(&c.Failure)
+		if err != nil {
+			return err
+		}
+		if w.failures == nil {
+			if w.failures, err = w.tx.CreateBucket(bucketFailures); err != nil {
+				return err
+			}
+		}
+		seq, err := w.failures.NextSequence()
+		if err != nil {
+			return err
+		}
+		return put(w.failures, binary.BigEndian.AppendUint64(nil, seq), val)
 	case ban.OpAge:
 		for _, a := range []struct {
 			b      *bolt.Bucket
 			before time.Time
-		}{{w.offences, c.Age.Offences}, {w.devices, c.Age.Devices}, {w.lifts, c.Age.Lifts}} {
+		}{{w.offences, c.Age.Offences}, {w.devices, c.Age.Devices}, {w.lifts, c.Age.Lifts}, {w.failures, c.Age.Failures}} {
 			if err := forget(a.b, a.before); err != nil {
 				return err
 			}
@@ -425,7 +455,7 @@ func put(b *bolt.Bucket, key, val []byte) error {
 // forget deletes b's entries whose value starts with a time before before.
 // Keys are collected first: deleting under a bbolt cursor skips entries.
 func forget(b *bolt.Bucket, before time.Time) error {
-	if before.IsZero() {
+	if before.IsZero() || b == nil {
 		return nil
 	}
 	var old [][]byte

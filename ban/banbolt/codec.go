@@ -158,6 +158,37 @@ func deviceKey(d *ban.KnownDevice) []byte {
 
 func encodeDevice(d *ban.KnownDevice) []byte { return appendTime(make([]byte, 0, 12), d.Last) }
 
+const (
+	flagCredentials = 1 << iota
+	flagUnknown
+	flagGuarded
+	flagLifted
+)
+
+// encodeFailure writes f; its key is a sequence. A Forget subject is its
+// key, length-prefixed, empty for none.
+func encodeFailure(f *ban.Failure) ([]byte, error) {
+	var forget []byte
+	if f.Forget != (detect.Subject{}) {
+		var err error
+		if forget, err = subjectKey(f.Forget); err != nil {
+			return nil, err
+		}
+	}
+	b := appendTime(make([]byte, 0, 64+len(f.Account)+len(f.UserAgent)), f.At)
+	b = appendAddr(b, f.Source.Addr())
+	b = appendUvarint(b, uint64(f.Source.Port()))
+	b = appendString(b, f.Transport)
+	b = appendString(b, f.Method)
+	b = appendVarint(b, int64(f.Status))
+	b = appendString(b, f.Account)
+	b = append(b, flags(f.Credentials, f.Unknown, f.Guarded, f.Lifted))
+	b = appendString(b, f.Target)
+	b = appendString(b, f.UserAgent)
+	b = appendString(b, f.Malformed)
+	return appendString(b, string(forget)), nil
+}
+
 // liftKey is the subject's key (length-prefixed) and Note.At as an
 // instant, so that two lifts at one instant are one whatever their zones.
 func liftKey(l *ban.StoredLift) ([]byte, error) {
@@ -486,6 +517,39 @@ func decodeLift(key, val string) (ban.StoredLift, error) {
 		l.Probation = p
 	}
 	return l, d.done()
+}
+
+func decodeFailure(key, val string) (ban.Failure, error) {
+	var f ban.Failure
+	if len(key) != 8 {
+		return f, fmt.Errorf("failure key of %d bytes", len(key))
+	}
+	d := decoder{s: val}
+	f.At = d.time()
+	a := d.addr()
+	port := d.uvarint()
+	if d.err == nil && port > math.MaxUint16 {
+		d.fail(fmt.Errorf("port %d", port))
+	}
+	if a.IsValid() {
+		f.Source = netip.AddrPortFrom(a, uint16(port))
+	}
+	f.Transport = d.string()
+	f.Method = d.string()
+	f.Status = d.int()
+	f.Account = d.string()
+	fl := d.byte()
+	f.Credentials, f.Unknown, f.Guarded, f.Lifted = fl&flagCredentials != 0, fl&flagUnknown != 0, fl&flagGuarded != 0, fl&flagLifted != 0
+	f.Target = d.string()
+	f.UserAgent = d.string()
+	f.Malformed = d.string()
+	if sk := d.string(); d.err == nil && sk != "" {
+		var err error
+		if f.Forget, err = decodeSubject(sk); err != nil {
+			return f, err
+		}
+	}
+	return f, d.done()
 }
 
 // leadingTime reads the time an aged value starts with.

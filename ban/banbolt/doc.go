@@ -11,10 +11,13 @@
 //
 // # File format
 //
-// One bbolt file with five buckets: meta (the magic "sipban store" and the
+// One bbolt file with six buckets: meta (the magic "sipban store" and the
 // format Version, written when the file is made), records and offences
-// keyed by subject, devices keyed by address, account and User-Agent, and
-// lifts keyed by subject and the lift's instant. Keys are the subject's
+// keyed by subject, devices keyed by address, account and User-Agent,
+// lifts keyed by subject and the lift's instant, and failures keyed by a
+// sequence, so that they load in the order written. A file made before
+// failures were kept gets that bucket with its first failure; older
+// versions of this package read a file that has it. Keys are the subject's
 // bytes (kind, address, prefix bits, account), not detect.Subject.String,
 // which writes an IPv4-mapped address and an unmasked prefix the way it
 // writes others; a key longer than 1 KiB (a very long account or

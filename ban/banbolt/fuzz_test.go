@@ -1,6 +1,13 @@
 package banbolt
 
-import "testing"
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/detect"
+)
 
 // FuzzDecodeRecord: any bytes decode to a record or an error, never a
 // panic; a record that decodes encodes to bytes that decode to it again
@@ -26,6 +33,43 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		if string(k2) != string(key) {
 			t.Errorf("key %x encodes back as %x", key, k2)
+		}
+	})
+}
+
+// FuzzDecodeFailure: any bytes decode to a failure or an error, never a
+// panic, and a failure that decodes encodes to bytes that decode to it
+// again.
+func FuzzDecodeFailure(f *testing.F) {
+	seeds := []ban.Failure{
+		{At: time.Date(2026, 11, 1, 12, 0, 0, 5, time.UTC), Source: netip.MustParseAddrPort("203.0.113.7:5060"),
+			Transport: "udp", Method: "REGISTER", Status: 403, Account: "alice", Credentials: true, UserAgent: "Yealink"},
+		{At: time.Unix(0, 0), Source: netip.MustParseAddrPort("[2001:db8::7%eth0]:65535"), Unknown: true, Guarded: true,
+			Target: "+4930", Malformed: "no Via"},
+		{Forget: detect.Subject{Prefix: netip.MustParsePrefix("2001:db8::/64"), Account: "bob"}, Lifted: true},
+	}
+	for _, s := range seeds {
+		v, err := encodeFailure(&s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x01"), v)
+	}
+	f.Fuzz(func(t *testing.T, key, val []byte) {
+		fl, err := decodeFailure(string(key), string(val))
+		if err != nil {
+			return
+		}
+		v2, err := encodeFailure(&fl)
+		if err != nil {
+			t.Fatalf("a decoded failure does not encode: %v", err)
+		}
+		fl2, err := decodeFailure(string(key), string(v2))
+		if err != nil {
+			t.Fatalf("a decoded failure does not decode again: %v", err)
+		}
+		if v3, _ := encodeFailure(&fl2); string(v3) != string(v2) {
+			t.Fatalf("round trip changed the failure:\n%+v\n%+v", fl, fl2)
 		}
 	})
 }

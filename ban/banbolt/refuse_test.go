@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -278,5 +279,57 @@ func TestCloseTwice(t *testing.T) {
 	}
 	if err := s.Write(context.Background(), records(0, 1)); !errors.Is(err, banbolt.ErrClosed) {
 		t.Errorf("Write after Close = %v, want ErrClosed", err)
+	}
+}
+
+// A file made before failures were kept has no bucket for them: it opens
+// and loads as it was, and takes failures, in order, once they come.
+func TestFileWithoutFailures(t *testing.T) {
+	path := filled(t, 3)
+	edit(t, path, func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("failures")) })
+	s, err := banbolt.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	count := func() (records, failures []ban.Change) {
+		t.Helper()
+		err := s.Load(context.Background(), func(c ban.Change) error {
+			if c.Op == ban.OpFailure {
+				failures = append(failures, c)
+			} else {
+				records = append(records, c)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		return records, failures
+	}
+	if r, f := count(); len(r) != 3 || len(f) != 0 {
+		t.Fatalf("loaded %d records and %d failures, want 3 and 0", len(r), len(f))
+	}
+	age := ban.Change{Op: ban.OpAge, Age: ban.Age{Failures: time.Now()}}
+	if err := s.Write(context.Background(), []ban.Change{age}); err != nil {
+		t.Fatalf("aging failures there are none of: %v", err)
+	}
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	var fs []ban.Change
+	for i := range 3 {
+		fs = append(fs, ban.Change{Op: ban.OpFailure, Failure: ban.Failure{At: at.Add(-time.Duration(i) * time.Minute),
+			Source: netip.AddrPortFrom(netip.MustParseAddr("203.0.113.7"), uint16(5060+i)), Status: 403, Credentials: true}})
+	}
+	if err := s.Write(context.Background(), fs); err != nil {
+		t.Fatal(err)
+	}
+	_, got := count()
+	if len(got) != 3 {
+		t.Fatalf("loaded %d failures, want 3", len(got))
+	}
+	for i, c := range got {
+		if p := c.Failure.Source.Port(); p != uint16(5060+i) {
+			t.Errorf("failure %d is from port %d: not in the order written", i, p)
+		}
 	}
 }

@@ -193,6 +193,7 @@ type StoreStats struct {
 	Dropped  int64  `json:"dropped"`
 	Batches  int64  `json:"batches"`
 	Failures int64  `json:"failures"`
+	Unkept   int64  `json:"unkept_failures"`
 	Error    string `json:"error,omitempty"`
 }
 
@@ -202,7 +203,8 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ss := h.g.StoreStats()
-	out := Stats{Stats: h.g.Stats(), Store: StoreStats{Pending: ss.Pending, Dropped: ss.Dropped, Batches: ss.Batches, Failures: ss.Failures}}
+	out := Stats{Stats: h.g.Stats(), Store: StoreStats{Pending: ss.Pending, Dropped: ss.Dropped, Batches: ss.Batches,
+		Failures: ss.Failures, Unkept: ss.Unkept}}
 	if ss.Err != nil {
 		out.Store.Error = ss.Err.Error()
 	}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,6 +39,7 @@ type data struct {
 	offences map[detect.Subject]ban.Offence
 	devices  map[[3]string]ban.KnownDevice
 	lifts    map[memLiftKey]ban.StoredLift
+	failures []ban.Failure // in the order written
 }
 
 type memLiftKey struct {
@@ -64,6 +66,9 @@ func (m *Memory) Load(ctx context.Context, fn func(ban.Change) error) error {
 	}
 	for _, l := range m.d.lifts {
 		cs = append(cs, ban.Change{Op: ban.OpLift, Lift: l})
+	}
+	for _, f := range m.d.failures {
+		cs = append(cs, ban.Change{Op: ban.OpFailure, Failure: f})
 	}
 	m.d.mu.Unlock()
 	for _, c := range cs {
@@ -108,10 +113,13 @@ func (m *Memory) Write(ctx context.Context, batch []ban.Change) error {
 			d.devices[[3]string{dv.Where.String(), dv.Account, dv.UserAgent}] = dv
 		case ban.OpLift:
 			d.lifts[memLiftKey{c.Lift.Subject, c.Lift.Note.At.UnixNano()}] = c.Lift
+		case ban.OpFailure:
+			d.failures = append(d.failures, c.Failure)
 		case ban.OpAge:
 			forget(d.offences, c.Age.Offences, func(o ban.Offence) time.Time { return o.End })
 			forget(d.devices, c.Age.Devices, func(d ban.KnownDevice) time.Time { return d.Last })
 			forget(d.lifts, c.Age.Lifts, func(l ban.StoredLift) time.Time { return l.Note.At })
+			d.failures = slices.DeleteFunc(d.failures, func(f ban.Failure) bool { return f.At.Before(c.Age.Failures) })
 		}
 	}
 	return nil

@@ -9,10 +9,11 @@
 //	}
 //
 // It checks every clause of the ban.Store contract: how each Op replays,
-// order within a batch, that everything survives Close and reopening, empty
-// and big batches, Load's fn error, a cancelled context, concurrent use,
-// subjects of every shape, odd strings, zero and non-UTC times, evidence
-// with every field set, and Write after Close.
+// order within a batch, failures in the order written, that everything
+// survives Close and reopening, empty and big batches, Load's fn error, a
+// cancelled context, concurrent use, subjects of every shape, odd strings,
+// zero and non-UTC times, evidence with every field set, and Write after
+// Close.
 //
 // The suite is stricter than the contract in one place: it expects OpAge to
 // have forgotten what it names once Write returns, where the contract lets
@@ -48,6 +49,8 @@ func Run(t *testing.T, open func(t *testing.T) func() (ban.Store, error)) {
 		{"EndWithoutRecord", testEndWithoutRecord},
 		{"Devices", testDevices},
 		{"Lifts", testLifts},
+		{"Failures", testFailures},
+		{"AgeFailures", testAgeFailures},
 		{"Age", testAge},
 		{"AgeZero", testAgeZero},
 		{"BatchOrder", testBatchOrder},
@@ -122,6 +125,7 @@ type state struct {
 	offences map[detect.Subject]ban.Offence
 	devices  map[deviceKey]ban.KnownDevice
 	lifts    map[liftKey]ban.StoredLift
+	failures []ban.Failure // in the order loaded
 }
 
 type deviceKey struct {
@@ -166,6 +170,8 @@ func (h *harness) load() state {
 			k := keyOfLift(c.Lift)
 			_, dup = st.lifts[k]
 			st.lifts[k] = c.Lift
+		case ban.OpFailure:
+			st.failures = append(st.failures, c.Failure)
 		default:
 			return fmt.Errorf("Load returned a change with Op %v", c.Op)
 		}
@@ -231,6 +237,20 @@ func expect(t *testing.T, st state, want state) {
 	compare(t, "offence", st.offences, want.offences, normOffence)
 	compare(t, "device", st.devices, want.devices, normDevice)
 	compare(t, "lift", st.lifts, want.lifts, normLift)
+	if len(st.failures) != len(want.failures) {
+		t.Errorf("%d failures loaded, want %d", len(st.failures), len(want.failures))
+		return
+	}
+	for i, w := range want.failures {
+		if g := st.failures[i]; !reflect.DeepEqual(normFailure(g), normFailure(w)) {
+			t.Errorf("failure %d loaded as\n\t%+v\nwant\n\t%+v", i, normFailure(g), normFailure(w))
+		}
+	}
+}
+
+func normFailure(f ban.Failure) ban.Failure {
+	f.At = norm(f.At)
+	return f
 }
 
 func compare[K comparable, V any](t *testing.T, what string, got, want map[K]V, n func(V) V) {
@@ -270,6 +290,8 @@ func states(cs ...ban.Change) state {
 			st.devices[keyOfDevice(c.Device)] = c.Device
 		case ban.OpLift:
 			st.lifts[keyOfLift(c.Lift)] = c.Lift
+		case ban.OpFailure:
+			st.failures = append(st.failures, c.Failure)
 		default:
 			panic("storetest: states takes no " + c.Op.String())
 		}
@@ -308,6 +330,17 @@ func lift(sub detect.Subject, by string, at time.Time, prob *ban.Probation) ban.
 }
 
 func age(a ban.Age) ban.Change { return ban.Change{Op: ban.OpAge, Age: a} }
+
+// failure is a rejected password from from at at, as a Guard keeps one.
+func failure(from string, account string, at time.Time) ban.Change {
+	return ban.Change{Op: ban.OpFailure, Failure: ban.Failure{At: at, Source: netip.MustParseAddrPort(from),
+		Transport: "udp", Method: "REGISTER", Status: 403, Account: account, Credentials: true, UserAgent: "Yealink"}}
+}
+
+// forgot is the moment a Guard forgot its counts on sub.
+func forgot(sub detect.Subject, lifted bool, at time.Time) ban.Change {
+	return ban.Change{Op: ban.OpFailure, Failure: ban.Failure{At: at, Forget: sub, Lifted: lifted}}
+}
 
 func testEmpty(t *testing.T, h *harness) {
 	expect(t, h.load(), states())
@@ -363,6 +396,46 @@ func testLifts(t *testing.T, h *harness) {
 	if n := len(h.load().lifts); n != 3 {
 		t.Errorf("%d lifts after a duplicate, want 3", n)
 	}
+}
+
+// Failures load in the order they were written, across batches and
+// reopening, whatever their times, each once, with every field.
+func testFailures(t *testing.T, h *harness) {
+	full := ban.Failure{At: t0.Add(time.Nanosecond), Source: netip.MustParseAddrPort("[2001:db8::7]:65535"),
+		Transport: "tls", Method: "INVITE", Status: 488, Account: "ü€𝄞\x00\xff", Credentials: true, Unknown: true,
+		Guarded: true, Target: "+4930123456", UserAgent: "Asterisk PBX 20.5.0", Malformed: "no Via"}
+	all := []ban.Change{
+		failure("203.0.113.7:5060", "alice", t0),
+		failure("203.0.113.7:5060", "alice", t0), // the same again is a second failure
+		{Op: ban.OpFailure, Failure: full},
+		forgot(sub1, false, t0.Add(-time.Hour)), // times need not grow
+		failure("[::ffff:203.0.113.8]:0", "", time.Time{}),
+		forgot(detect.Subject{Account: "alice"}, true, t0.Add(time.Hour)),
+	}
+	h.write(all[:2]...)
+	h.write(all[2:]...)
+	h.write(record(sub1, 1))
+	expect(t, h.load(), states(append(all, record(sub1, 1))...))
+	h.reopen()
+	more := failure("203.0.113.9:5062", "bob", t0.Add(-24*time.Hour))
+	h.write(more)
+	expect(t, h.load(), states(append(all, record(sub1, 1), more)...))
+}
+
+// OpAge forgets the failures from before its time, and only those.
+func testAgeFailures(t *testing.T, h *harness) {
+	old := failure("203.0.113.7:5060", "alice", t0.Add(-25*time.Hour))
+	keep := []ban.Change{
+		failure("203.0.113.7:5060", "alice", t0),
+		forgot(sub1, false, t0.Add(-24*time.Hour)), // at the Age's time
+		failure("203.0.113.8:5060", "bob", t0.Add(time.Minute)),
+	}
+	h.write(keep[0], old, keep[1], keep[2], device("203.0.113.7", "alice", "Yealink", t0.Add(-48*time.Hour)))
+	h.write(age(ban.Age{Failures: t0.Add(-24 * time.Hour)}))
+	expect(t, h.load(), states(append(keep, device("203.0.113.7", "alice", "Yealink", t0.Add(-48*time.Hour)))...))
+	h.write(age(ban.Age{Failures: t0.Add(time.Hour)}))
+	h.reopen()
+	expect(t, h.load(), states(device("203.0.113.7", "alice", "Yealink", t0.Add(-48*time.Hour))))
 }
 
 func testAge(t *testing.T, h *harness) {

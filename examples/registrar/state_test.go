@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -110,6 +111,47 @@ func TestStateSurvivesSIGKILL(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2, level, "the offence history survived the kill")
+}
+
+// TestCountsSurviveSIGKILL: a guesser's four wrong passwords, a SIGKILL,
+// and its fifth after the restart is the one that bans it, as if the
+// registrar had never stopped; without the counts kept it would have had
+// five more answers.
+func TestCountsSurviveSIGKILL(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.db")
+	users := filepath.Join(dir, "users.txt")
+	require.NoError(t, os.WriteFile(users, []byte("user1:secret-1\n"), 0o600))
+	args := []string{"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-ban-local", "-state", state, "-users", users}
+	ctx := context.Background()
+	register := func(p *process, n int) (answered int) {
+		t.Helper()
+		d := bantest.Dialer{Timeout: 300 * time.Millisecond}
+		c, err := d.Dial(ctx, "127.0.0.40:0", p.addr)
+		require.NoError(t, err)
+		defer c.Close()
+		for range n {
+			st, err := c.Register(ctx, "user1", "wrong")
+			if errors.Is(err, bantest.ErrNoAnswer) {
+				return answered
+			}
+			require.NoError(t, err)
+			require.Equal(t, 403, st)
+			answered++
+		}
+		return answered
+	}
+	p := startBinary(t, args...)
+	admin := p.admin(t)
+	require.Equal(t, 4, register(p, 4))
+	stored(t, admin)
+	require.NoError(t, p.cmd.Process.Kill())
+	<-p.done
+
+	p = startBinary(t, args...)
+	p.admin(t)
+	p.waitLog(t, `msg="sipban: restored" records=0 address_bans=0 left=0 failures=4`, 1)
+	assert.Equal(t, 1, register(p, 5), "answers after the restart")
 }
 
 // admin is the operator API's address, from the log.
