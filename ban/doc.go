@@ -29,7 +29,7 @@
 //
 // Lift is an operator's. LiftAs is also a customer's: they say which cause
 // they fixed, cannot lift an attack (a guard, which refuses only strangers,
-// they can), and have Policy.SelfLifts per SelfLiftPeriod (3 in 7 days).
+// they can, saying they add a device: FixNewDevice), and have Policy.SelfLifts per SelfLiftPeriod (3 in 7 days).
 // Their lift starts a probation (Policy.Probation, a day): if the cause
 // comes back, the second proven failure makes the record again, two levels
 // above the lifted one (one as for any repeat offence, one for the broken
@@ -115,7 +115,8 @@
 // failures with proof the detectors are counting (16 per source per 10
 // minutes at most, for the longest window, a day), which Restore replays
 // into them: four guesses, a restart, and the fifth bans, as if nothing had
-// happened. Package banbolt is a Store in one local file. The Guard writes
+// happened. Like a record, a failure is kept once the store acknowledges
+// it, after its answer left. Package banbolt is a Store in one local file. The Guard writes
 // from goroutines of its own, in batches, the failures in a queue apart so
 // they never crowd out a record: a disk's fsync never delays an answer.
 // Events that change nothing write nothing; a device logging in again is

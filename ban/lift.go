@@ -20,7 +20,7 @@ var (
 	// ErrLiftLimit: the customer used up Policy.SelfLifts.
 	ErrLiftLimit = errors.New("ban: self-service lifts used up for now; an operator can lift it")
 	// ErrFixedMissing: a customer's lift must say which cause was fixed,
-	// one of FixableCauses.
+	// one of Record.Fixes.
 	ErrFixedMissing = errors.New("ban: say which cause was fixed")
 )
 
@@ -28,6 +28,20 @@ var (
 // diagnosis cause but an attack.
 func FixableCauses() []string {
 	return []string{CauseOutdated, CauseTypo, CauseTestDevice, CausePBX, CauseScript}
+}
+
+// FixNewDevice is what a customer lifting a guard says: there is nothing
+// of theirs to fix, they are adding a device the guard refuses, which
+// enrols at its first login.
+const FixNewDevice = "new-device"
+
+// Fixes lists what a customer may say to lift r: FixNewDevice for a
+// guard, one of FixableCauses for any other record.
+func (r *Record) Fixes() []string {
+	if r.Scope == ScopeGuard {
+		return []string{FixNewDevice}
+	}
+	return FixableCauses()
 }
 
 // SelfLiftable reports whether a customer may lift r (within their
@@ -43,7 +57,8 @@ type LiftRequest struct {
 	By string
 	// Operator lifts any record, past any limit, with no probation.
 	Operator bool
-	// Fixed is the cause (a Diagnosis cause) the customer says they fixed.
+	// Fixed is what the customer says they fixed, one of Record.Fixes: a
+	// Diagnosis cause, or FixNewDevice.
 	Fixed string
 }
 
@@ -96,7 +111,8 @@ func room[K comparable, V any](m map[K]V, k K, max int) {
 }
 
 // LiftAs ends the record on exactly sub as req's lifter. An operator lifts
-// anything, as Lift does. A customer must say what they fixed, cannot lift
+// anything, as Lift does. A customer must say what they fixed (of a
+// guard: that they add a device, FixNewDevice), cannot lift
 // an attack (a guard, which refuses only strangers, they can), and has
 // Policy.SelfLifts per Policy.SelfLiftPeriod; their lift starts a
 // probation: if the cause comes back within Policy.Probation, the second
@@ -119,8 +135,8 @@ func (g *Guard) LiftAs(ctx context.Context, sub detect.Subject, req LiftRequest)
 	var err error
 	if !req.Operator {
 		switch {
-		case !slices.Contains(FixableCauses(), req.Fixed):
-			err = fmt.Errorf("%w, one of %s, not %q", ErrFixedMissing, strings.Join(FixableCauses(), ", "), req.Fixed)
+		case !slices.Contains(r.Fixes(), req.Fixed):
+			err = fmt.Errorf("%w, one of %s, not %q", ErrFixedMissing, strings.Join(r.Fixes(), ", "), req.Fixed)
 		case !r.SelfLiftable():
 			err = ErrAttack
 		}

@@ -2,6 +2,7 @@ package ban_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -126,4 +127,32 @@ func TestLiftRules(t *testing.T) {
 		assert.ErrorIs(t, err, ban.ErrLiftLimit)
 		require.NoError(t, g.LiftAs(ctx, subj, ban.LiftRequest{By: "customer-8", Fixed: ban.CauseTypo}), "another customer's count is their own")
 	}
+}
+
+// A customer lifts a guard by saying they add a device: there is nothing
+// of theirs to fix, and no cause of another record's fits.
+func TestLiftGuardForANewDevice(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	ctx := context.Background()
+	const office = "198.51.100.60"
+	require.NoError(t, send(t, g, c, req{from: office + ":5062", account: "alice", creds: true, status: 200}))
+	for i := range 5 {
+		require.NoError(t, send(t, g, c, req{from: office + ":5070", account: fmt.Sprint("user", i), creds: true, status: 403}))
+	}
+	r, ok := g.Record(sub(office))
+	require.True(t, ok)
+	require.Equal(t, ban.ScopeGuard, r.Scope)
+	assert.Equal(t, []string{ban.FixNewDevice}, r.Fixes())
+	assert.ErrorIs(t, g.LiftAs(ctx, sub(office), ban.LiftRequest{By: "customer-7", Fixed: ban.CauseTypo}), ban.ErrFixedMissing)
+	require.NoError(t, g.LiftAs(ctx, sub(office), ban.LiftRequest{By: "customer-7", Fixed: ban.FixNewDevice}))
+	_, ok = g.Record(sub(office))
+	assert.False(t, ok, "the guard is lifted")
+	assert.Equal(t, ban.Admitted, g.Admit(addr(office), "bob", "Yealink SIP-T46U 108.86.0.20"), "the new device may log in")
+
+	// Any other record takes a cause it had.
+	typo := typoBlock(t, site{t, g, c})
+	tr, _ := g.Record(typo)
+	assert.Equal(t, ban.FixableCauses(), tr.Fixes())
+	assert.ErrorIs(t, g.LiftAs(ctx, typo, ban.LiftRequest{By: "customer-7", Fixed: ban.FixNewDevice}), ban.ErrFixedMissing)
 }

@@ -293,7 +293,7 @@ func (h *Handler) lift(w http.ResponseWriter, r *http.Request) {
 	}
 	err := h.liftAs(r.Context(), viewerOf(r), rec.Subject, r.URL.Query().Get("fixed"))
 	if err != nil {
-		st, msg := liftStatus(err)
+		st, msg := liftStatus(err, rec.Fixes())
 		writeError(w, st, msg)
 		return
 	}
@@ -307,12 +307,12 @@ func (h *Handler) liftAs(ctx context.Context, v Viewer, sub detect.Subject, fixe
 }
 
 // liftStatus maps a lift's error to a status and a message.
-func liftStatus(err error) (int, string) {
+func liftStatus(err error, fixes []string) (int, string) {
 	switch {
 	case errors.Is(err, ban.ErrNotFound):
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, ban.ErrFixedMissing):
-		return http.StatusBadRequest, err.Error() + ": ?fixed=" + strings.Join(ban.FixableCauses(), "|")
+		return http.StatusBadRequest, err.Error() + ": ?fixed=" + strings.Join(fixes, "|")
 	case errors.Is(err, ban.ErrAttack):
 		return http.StatusForbidden, err.Error()
 	case errors.Is(err, ban.ErrLiftLimit):

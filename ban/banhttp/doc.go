@@ -4,8 +4,8 @@
 //
 //	GET    /bans             a page of records, in subject order (?limit=, ?after=; Link rel="next")
 //	GET    /bans/{subject}   one record, with its diagnosis
-//	DELETE /bans/{subject}   lift it; a customer says what they fixed: ?fixed=credential-typo
-//	GET    /stats            operators: the Guard's counts and its state store's (pending, failures, last error)
+//	DELETE /bans/{subject}   lift it; a customer says what they fixed: ?fixed=credential-typo (a guard: ?fixed=new-device)
+//	GET    /stats            operators: the Guard's counts and its state store's (pending, dropped, failed writes, failures not kept, last error)
 //	GET    /ui/bans          the viewer's records, as a page
 //	GET    /ui/bans/{subject}  one record: cause, devices with the suspect marked, advice, the unblock form
 //	POST   /ui/bans/{subject}  the form: lift it

@@ -128,7 +128,7 @@ func (h *Handler) recordPage(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) recordData(v view, rec ban.Record, refusal string) recordData {
 	v.Title = v.T("title.record", rec.Subject.String())
-	d := recordData{view: v, Rec: rec, Causes: ban.FixableCauses(), Token: h.token(v.Viewer, rec.Subject), Refusal: refusal,
+	d := recordData{view: v, Rec: rec, Causes: rec.Fixes(), Token: h.token(v.Viewer, rec.Subject), Refusal: refusal,
 		Liftable: v.Viewer.Operator || rec.SelfLiftable(), LiftsLeft: h.g.SelfLiftsLeft(v.Viewer.Name)}
 	for _, c := range d.Causes {
 		if c == rec.Diagnosis.Cause {
@@ -156,7 +156,7 @@ func (h *Handler) liftForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/bans?"+q.Encode(), http.StatusSeeOther)
 		return
 	}
-	st, _ := liftStatus(err)
+	st, _ := liftStatus(err, nil)
 	key, ok := refusals[st]
 	if !ok {
 		// Lifted in memory; an enforcer failed to follow.

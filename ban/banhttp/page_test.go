@@ -189,3 +189,27 @@ func TestRecordPageLifts(t *testing.T) {
 	doc = parse(t, do(h, "op", "GET", "/ui"+path+"?lang=de", "").Body.String())
 	assert.Contains(t, text(find(doc, func(n *html.Node) bool { return attr(n, "id") == "lifts" })), "von einer anderen Anmeldung")
 }
+
+// A guard's form offers what fits a guard, adding a device, and the API
+// names it when a customer's lift says something else.
+func TestLiftGuard(t *testing.T) {
+	f := newFixture(t, ban.Policy{})
+	f.send(t, office2, healthy, deskUA, "REGISTER", "alice", 200)
+	for i := range 5 {
+		f.send(t, office2, 5070, softUA, "REGISTER", string(rune('u'+i)), 403)
+	}
+	r, ok := f.g.Record(sub(t, office2))
+	require.True(t, ok, "no guard; have %+v", f.g.Bans())
+	require.Equal(t, ban.ScopeGuard, r.Scope)
+	h := f.handler(t, banhttp.Options{})
+	doc := parse(t, do(h, "a", "GET", "/ui/bans/"+office2, "").Body.String())
+	var offered []string
+	for _, o := range findAll(doc, func(n *html.Node) bool { return n.Data == "option" && attr(n, "value") != "" }) {
+		offered = append(offered, attr(o, "value")+": "+text(o))
+	}
+	assert.Equal(t, []string{"new-device: Nothing: I am adding a new device here"}, offered)
+	w := do(h, "a", "DELETE", "/bans/"+office2+"?fixed=credential-typo", "")
+	assert.Equal(t, http.StatusBadRequest, w.Code)
+	assert.Contains(t, w.Body.String(), "?fixed=new-device")
+	assert.Equal(t, http.StatusNoContent, do(h, "a", "DELETE", "/bans/"+office2+"?fixed=new-device", "").Code)
+}
