@@ -17,13 +17,16 @@ import (
 // tell which of theirs to fix. A device is its +sip.instance where it sends
 // one, else its source port and User-Agent.
 type Device struct {
-	Port      uint16    `json:"port"`
-	UserAgent string    `json:"user_agent,omitempty"`
-	Contact   string    `json:"contact,omitempty"`
-	Instance  string    `json:"instance,omitempty"`
-	Accounts  []string  `json:"accounts,omitempty"`
-	Failures  int       `json:"failures"`
-	Successes int       `json:"successes"`
+	Port      uint16   `json:"port"`
+	UserAgent string   `json:"user_agent,omitempty"`
+	Contact   string   `json:"contact,omitempty"`
+	Instance  string   `json:"instance,omitempty"`
+	Accounts  []string `json:"accounts,omitempty"`
+	Failures  int      `json:"failures"`
+	Successes int      `json:"successes"`
+	// Refused counts the requests a guard refused unchecked: a device it
+	// does not know, which is no failure of the device's.
+	Refused   int       `json:"refused,omitempty"`
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
 	// Suspect marks a device whose requests failed: the one to fix.
@@ -66,7 +69,8 @@ type dev struct {
 	nacc                     uint8
 	port                     uint16
 	failures, successes      uint32
-	first, last              int64 // Unix seconds
+	refused                  uint32 // by a guard, unchecked
+	first, last              int64  // Unix seconds
 }
 
 func newSites(capacity int) *sites {
@@ -110,9 +114,12 @@ func (s *sites) note(where netip.Addr, ev *detect.Event, ok bool) {
 	st.last = now
 	d := st.device(s.seed, ev, now)
 	d.last = now
-	if ok {
+	switch {
+	case ok:
 		d.successes++
-	} else {
+	case ev.Guarded:
+		d.refused++
+	default:
 		d.failures++
 	}
 	if c := clip(ev.Contact, maxAgent); c != "" {
@@ -197,7 +204,7 @@ func (s *sites) list(where netip.Addr, since time.Time) []Device {
 			continue
 		}
 		x := Device{
-			Port: d.port, UserAgent: d.agent.Value(), Failures: int(d.failures), Successes: int(d.successes),
+			Port: d.port, UserAgent: d.agent.Value(), Failures: int(d.failures), Successes: int(d.successes), Refused: int(d.refused),
 			FirstSeen: time.Unix(d.first, 0).UTC(), LastSeen: time.Unix(d.last, 0).UTC(), Suspect: d.failures > 0,
 		}
 		if d.contact != (unique.Handle[string]{}) {

@@ -13,8 +13,9 @@
 // CauseTypo, CauseTestDevice, CausePBX, CauseScript, CauseAttack), a
 // confidence, the existing account an unknown one is a typo of
 // (DidYouMean), and every device seen at the address in the last day —
-// port, User-Agent, Contact, +sip.instance, accounts, failures and
-// successes — with the ones to fix marked Suspect. A device that logged in
+// port, User-Agent, Contact, +sip.instance, accounts, failures, successes
+// and the requests a guard refused unchecked, which are no failure of the
+// device's — with the ones to fix marked Suspect. A device that logged in
 // as the account before and fails now has outdated credentials; one that
 // never did has a typo; an unknown account near an existing one is a typo
 // of it; a deleted or test account from a device that never used it is a

@@ -140,10 +140,25 @@ func TestLiftGuardForANewDevice(t *testing.T) {
 	for i := range 5 {
 		require.NoError(t, send(t, g, c, req{from: office + ":5070", account: fmt.Sprint("user", i), creds: true, status: 403}))
 	}
+	// The new phone, refused unchecked by the guard, is listed as such: no
+	// failure of its own, not the device to fix.
+	c.Advance(time.Second)
+	refused := detect.Event{Source: netip.MustParseAddrPort(office + ":5080"), Transport: "udp", Method: "REGISTER",
+		Account: "bob", Credentials: true, Proven: true, Status: 403, Guarded: true, UserAgent: "Zoiper rv2.10.20.5"}
+	require.NoError(t, g.Observe(ctx, &refused))
 	r, ok := g.Record(sub(office))
 	require.True(t, ok)
 	require.Equal(t, ban.ScopeGuard, r.Scope)
 	assert.Equal(t, []string{ban.FixNewDevice}, r.Fixes())
+	var phone ban.Device
+	for _, d := range r.Diagnosis.Devices {
+		if d.Port == 5080 {
+			phone = d
+		}
+	}
+	assert.Equal(t, 1, phone.Refused)
+	assert.Zero(t, phone.Failures)
+	assert.False(t, phone.Suspect, "a device the guard refused is marked the one to fix")
 	assert.ErrorIs(t, g.LiftAs(ctx, sub(office), ban.LiftRequest{By: "customer-7", Fixed: ban.CauseTypo}), ban.ErrFixedMissing)
 	require.NoError(t, g.LiftAs(ctx, sub(office), ban.LiftRequest{By: "customer-7", Fixed: ban.FixNewDevice}))
 	_, ok = g.Record(sub(office))

@@ -1,9 +1,12 @@
 package banhttp_test
 
 import (
+	"context"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/ban/banhttp"
+	"github.com/sipban/sipban/detect"
 )
 
 func parse(t *testing.T, body string) *html.Node {
@@ -201,8 +205,16 @@ func TestLiftGuard(t *testing.T) {
 	r, ok := f.g.Record(sub(t, office2))
 	require.True(t, ok, "no guard; have %+v", f.g.Bans())
 	require.Equal(t, ban.ScopeGuard, r.Scope)
+	f.clock.Advance(time.Second)
+	refused := detect.Event{Source: netip.AddrPortFrom(netip.MustParseAddr(office2), 5080), Transport: "udp", Method: "REGISTER",
+		Account: "bob", Credentials: true, Proven: true, Status: 403, Guarded: true, UserAgent: deskUA}
+	require.NoError(t, f.g.Observe(context.Background(), &refused))
 	h := f.handler(t, banhttp.Options{})
 	doc := parse(t, do(h, "a", "GET", "/ui/bans/"+office2, "").Body.String())
+	row := find(doc, func(n *html.Node) bool { return n.Data == "tr" && attr(n, "data-port") == "5080" })
+	assert.Equal(t, "false", attr(row, "data-suspect"))
+	assert.Contains(t, text(row), "New: refused by the guard until it is lifted")
+	assert.Contains(t, text(row), "(and 1 refused unchecked by the guard)")
 	var offered []string
 	for _, o := range findAll(doc, func(n *html.Node) bool { return n.Data == "option" && attr(n, "value") != "" }) {
 		offered = append(offered, attr(o, "value")+": "+text(o))
