@@ -225,7 +225,8 @@ func joinAddrs(as []netip.Addr) string {
 // roundSpan rounds d to what the detector's clock can tell (about 67 ms).
 func roundSpan(d time.Duration) time.Duration {
 	if d < time.Minute {
-		return d.Round(100 * time.Millisecond)
+		// Up, as "within" promises: a burst reads "within 100ms", not "within 0s".
+		return max(d+100*time.Millisecond-1, 100*time.Millisecond).Truncate(100 * time.Millisecond)
 	}
 	return d.Round(time.Second)
 }

@@ -302,3 +302,18 @@ func TestExplainSlowDirectory(t *testing.T) {
 	close(dir.release)
 	<-explained
 }
+
+// A span is rounded up, as "within" promises: five guesses in one instant
+// read "within 100ms", not "within 0s".
+func TestExplainSpanRoundsUp(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	for i := range 5 {
+		ev := detect.Event{Source: netip.MustParseAddrPort("203.0.113.75:5060"), Transport: "udp", Method: "REGISTER",
+			Account: fmt.Sprint("u", i), Credentials: true, Proven: true, Status: 403}
+		require.NoError(t, g.Observe(context.Background(), &ev))
+	}
+	r, ok := g.Record(sub("203.0.113.75"))
+	require.True(t, ok)
+	assert.Contains(t, r.Diagnosis.Summary, "within 100ms")
+}
