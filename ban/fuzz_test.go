@@ -78,7 +78,8 @@ func FuzzGuard(f *testing.F) {
 				}
 			case 3: // an operator lifts a record, or a customer tries to
 				if bs := g.Bans(); len(bs) > 0 {
-					sub := bs[int(fl>>1)%len(bs)].Subject
+					rec := bs[int(fl>>1)%len(bs)]
+					sub := rec.Subject
 					if fl&1 == 0 {
 						if err := g.Lift(ctx, sub); err != nil {
 							t.Fatal(err)
@@ -88,7 +89,7 @@ func FuzzGuard(f *testing.F) {
 					if _, ok := g.Explain(sub, "de"); !ok {
 						t.Fatalf("%v listed but not explained", sub)
 					}
-					err := g.LiftAs(ctx, sub, ban.LiftRequest{By: fmt.Sprint("customer", fl%3), Fixed: ban.CauseTypo})
+					err := g.LiftAs(ctx, sub, ban.LiftRequest{By: fmt.Sprint("customer", fl%3), Fixed: rec.Fixes()[int(fl)%len(rec.Fixes())]})
 					if err != nil && !errors.Is(err, ban.ErrAttack) && !errors.Is(err, ban.ErrLiftLimit) {
 						t.Fatal(err)
 					}
