@@ -80,8 +80,10 @@ type Options struct {
 	// serving, and Close when done. Writes happen in the background: a
 	// store never slows the judging of an event.
 	Store Store
-	// StoreQueue bounds the changes waiting for the Store; beyond it they
-	// are dropped, counted and logged. Zero means 65,536.
+	// StoreQueue bounds the changes waiting for the Store, in each of its
+	// two queues (records, devices and lifts; the failures the detectors
+	// count); beyond it they are dropped, counted and logged. Zero means
+	// 65,536.
 	StoreQueue int
 	// Fleet, if set, shares the records made here and the lifts made here
 	// with the Guards of other edges, and takes in theirs while Run runs;
