@@ -85,9 +85,12 @@ func (s *sites) seenBit(where netip.Addr) (*atomic.Uint64, uint64) {
 	return &s.seen[h>>50], 1 << (h >> 44 & 63)
 }
 
-func (s *sites) key(where netip.Addr) uint64 {
+func (s *sites) key(where netip.Addr) uint64 { return addrHash(s.seed, where) }
+
+// addrHash is where's key in a map of addresses seeded with seed.
+func addrHash(seed maphash.Seed, where netip.Addr) uint64 {
 	b := where.As16()
-	return maphash.Bytes(s.seed, b[:])
+	return maphash.Bytes(seed, b[:])
 }
 
 // note records ev from where: ok for a login that earns trust, else a

@@ -49,8 +49,7 @@ func newKeeping(capacity int) *keeping {
 // take reports whether one more failure of where may be kept at now (Unix
 // seconds), and counts it.
 func (k *keeping) take(where netip.Addr, now int64) bool {
-	a := where.As16()
-	h := maphash.Bytes(k.seed, a[:])
+	h := addrHash(k.seed, where)
 	sh := k.m.Shard(h)
 	sh.Lock()
 	defer sh.Unlock()
@@ -71,7 +70,7 @@ func (k *keeping) take(where netip.Addr, now int64) bool {
 // source's budget. Its strings may alias a packet buffer: they are copied,
 // clipped.
 func (g *Guard) storeFailure(where netip.Addr, ev *detect.Event) {
-	if len(g.replay) == 0 || !g.keeping.take(where, ev.Time.Unix()) {
+	if !g.keeping.take(where, ev.Time.Unix()) {
 		return
 	}
 	g.counts.add(Change{Op: OpFailure, Failure: Failure{
@@ -90,7 +89,7 @@ func clipClone(s string, n int) string { return strings.Clone(clip(s, n)) }
 
 // storeForget queues the moment the detectors forgot sub, for the Store.
 func (g *Guard) storeForget(sub detect.Subject, lifted bool) {
-	if g.counts != nil && len(g.replay) > 0 {
+	if g.counts != nil {
 		now := g.now()
 		g.counts.add(Change{Op: OpFailure, Failure: Failure{At: now, Forget: sub, Lifted: lifted}}, ref{}, now)
 	}

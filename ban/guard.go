@@ -117,7 +117,7 @@ type Guard struct {
 	msgs      map[string]Messages
 	store     Store
 	persist   *persister // nil without Options.Store
-	counts    *persister // the failures for Options.Store, queued apart: they never crowd out a record
+	counts    *persister // the failures for Options.Store, queued apart: they never crowd out a record; nil without a Replayer
 	keeping   *keeping
 	fleet     Fleet
 	share     *persister // nil without Options.Fleet
@@ -245,8 +245,10 @@ func New(opts Options) (*Guard, error) {
 		}
 		g.store = opts.Store
 		g.persist = newPersister("store", opts.Store.Write, q, g.log, every, g.stored)
-		g.counts = newPersister("store", opts.Store.Write, q, g.log, every, nil)
-		g.keeping = newKeeping(1 << 18)
+		if len(g.replay) > 0 {
+			g.counts = newPersister("store", opts.Store.Write, q, g.log, every, nil)
+			g.keeping = newKeeping(1 << 18)
+		}
 	}
 	if opts.Fleet != nil {
 		g.fleet = opts.Fleet
@@ -278,12 +280,12 @@ func (g *Guard) Observe(ctx context.Context, ev *detect.Event) error {
 	if g.pol.allowed(addr) {
 		return nil
 	}
-	if g.counts != nil && ev.Proven && ev.Failed() {
-		g.storeFailure(g.where(addr), ev)
-	}
 	ok := ev.Account != "" && ev.Authenticated() && (ev.Proven || g.pol.Limits.TrustUnproven)
 	if ok || ev.Failed() {
 		where := g.where(addr)
+		if g.counts != nil && ev.Proven && ev.Failed() {
+			g.storeFailure(where, ev) // before decide queues the forgetting it causes
+		}
 		if ok && g.known.learn(where, g.known.device(where, ev.Account, ev.UserAgent), ev.Time.Unix(), g.knownEvery) {
 			g.storeDevice(where, ev)
 		}

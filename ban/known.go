@@ -94,10 +94,7 @@ func (k *known) seenAt(where netip.Addr, since int64) bool {
 	return ok && l >= since
 }
 
-func (k *known) addr(where netip.Addr) uint64 {
-	b := where.As16()
-	return maphash.Bytes(k.seed, b[:])
-}
+func (k *known) addr(where netip.Addr) uint64 { return addrHash(k.seed, where) }
 
 // has reports whether device d logged in with proof at or after since.
 func (k *known) has(d uint64, since int64) bool {

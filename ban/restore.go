@@ -100,7 +100,7 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 			switch {
 			case now.Sub(f.At) >= countsFor:
 				stale = true
-			case len(g.replay) > 0:
+			case g.counts != nil:
 				fails = append(fails, f)
 			}
 		default:
@@ -114,7 +114,7 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 	g.restoreLifts(ls, now)
 	g.replayFailures(fails)
 	if stale {
-		g.counts.add(Change{Op: OpAge, Age: Age{Failures: now.Add(-countsFor)}}, ref{}, now)
+		g.persist.add(Change{Op: OpAge, Age: Age{Failures: now.Add(-countsFor)}}, ref{}, now)
 	}
 	g.restoreTrust(logins)
 	errs := []error{lerr}
