@@ -30,7 +30,8 @@
 //
 // Lift is an operator's. LiftAs is also a customer's: they say which cause
 // they fixed, cannot lift an attack (a guard, which refuses only strangers,
-// they can, saying they add a device: FixNewDevice), and have Policy.SelfLifts per SelfLiftPeriod (3 in 7 days).
+// they can, saying they add a device: FixNewDevice), and have
+// Policy.SelfLifts per SelfLiftPeriod (3 in 7 days).
 // Their lift starts a probation (Policy.Probation, a day): if the cause
 // comes back, the second proven failure makes the record again, two levels
 // above the lifted one (one as for any repeat offence, one for the broken
@@ -117,17 +118,18 @@
 // minutes at most, for the longest window, a day), which Restore replays
 // into them: four guesses, a restart, and the fifth bans, as if nothing had
 // happened. Like a record, a failure is kept once the store acknowledges
-// it, after its answer left. Package banbolt is a Store in one local file. The Guard writes
-// from goroutines of its own, in batches, the failures in a queue apart so
-// they never crowd out a record: a disk's fsync never delays an answer.
-// Events that change nothing write nothing; a device logging in again is
-// written at most every 15 minutes. Flush says when everything made so far is
-// stored; a store that fails is retried, the records it holds up say so
-// (Record.StoreError) and the bans hold meanwhile. At start-up call
-// Restore, then Reconcile: the bans are back in every enforcer, and those
-// a kernel set kept are matched to their records instead of being adopted
-// as "unknown". The devices an explanation lists are the ones seen live,
-// so after a restart they reappear as they register again.
+// it, after its answer left. Package banbolt is a Store in one local file.
+// The Guard writes from goroutines of its own, in batches, the failures in
+// a queue apart so they never crowd out a record: a disk's fsync never
+// delays an answer. Events that change nothing write nothing; a device
+// logging in again is written at most every 15 minutes. Flush says when
+// everything made so far is stored; a store that fails is retried, the
+// records it holds up say so (Record.StoreError) and the bans hold
+// meanwhile. At start-up call Restore, then Reconcile: the bans are back in
+// every enforcer, and those a kernel set kept are matched to their records
+// instead of being adopted as "unknown". The devices an explanation lists
+// are the ones seen live, so after a restart they reappear as they register
+// again.
 //
 // Options.Fleet shares records among the edges of one service (package
 // banredis): a ban made on one edge holds on every edge, a lift lifts it
