@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -355,11 +356,6 @@ func BenchmarkRestart(b *testing.B) {
 func BenchmarkRestoreFailures(b *testing.B) {
 	const sources, each = 25_000, 4
 	now := time.Now()
-	path := filepath.Join(b.TempDir(), "state.db")
-	st, err := banbolt.Open(path, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
 	var batch []ban.Change
 	for i := range sources {
 		for j := range each {
@@ -369,25 +365,71 @@ func BenchmarkRestoreFailures(b *testing.B) {
 				UserAgent: "Yealink SIP-T46S 66.86.0.15"}})
 		}
 	}
-	if err := errors.Join(st.Write(context.Background(), batch), st.Close()); err != nil {
-		b.Fatal(err)
+	benchRestore(b, batch, func(g *ban.Guard) {
+		ev := detect.Event{Source: benchSource(sources - 1), Transport: "udp", Method: "REGISTER", Status: 403,
+			Account: fmt.Sprint("user", sources-1), Credentials: true, Proven: true}
+		if err := g.Observe(context.Background(), &ev); err != nil || !g.Banned(benchSource(sources-1).Addr()) {
+			b.Fatalf("the fifth guess after the restart did not ban: %v", err)
+		}
+	})
+}
+
+// BenchmarkRestoreDevices measures Restore reading back 100,000 devices
+// that logged in over the last day, kept in a state file, into a new
+// Guard's known devices and site inventory.
+func BenchmarkRestoreDevices(b *testing.B) {
+	const n = 100_000
+	now := time.Now()
+	batch := make([]ban.Change, n)
+	for i := range batch {
+		src := benchSource(i)
+		batch[i] = ban.Change{Op: ban.OpDevice, Device: ban.KnownDevice{Where: src.Addr(), Account: fmt.Sprint("user", i),
+			UserAgent: "Yealink SIP-T46S 66.86.0.15", Last: now.Add(-time.Duration(n-i) * 500 * time.Millisecond), Port: 5062}}
 	}
+	benchRestore(b, batch, func(g *ban.Guard) {
+		// A scanner's datagram at the oldest device's address (its trust
+		// lapsed) guards it, and the explanation lists the device.
+		ev := detect.Event{Source: benchSource(0), Transport: "udp", Method: "OPTIONS", Status: 200, UserAgent: "friendly-scanner"}
+		if err := g.Observe(context.Background(), &ev); err != nil {
+			b.Fatal(err)
+		}
+		r, ok := g.Record(detect.SubjectOf(benchSource(0).Addr()))
+		if !ok || r.Scope != ban.ScopeGuard || !slices.ContainsFunc(r.Diagnosis.Devices, func(d ban.Device) bool { return d.Port == 5062 }) {
+			b.Fatalf("the restored device's address: %+v", r)
+		}
+	})
+}
+
+// benchRestore measures Restore from a state file holding batch, checking
+// each restored Guard with check, untimed.
+func benchRestore(b *testing.B, batch []ban.Change, check func(*ban.Guard)) {
+	path := stateWith(b, batch)
 	for b.Loop() {
 		g, st := openGuard(b, path)
 		if _, err := g.Restore(context.Background()); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		ev := detect.Event{Source: benchSource(sources - 1), Transport: "udp", Method: "REGISTER", Status: 403,
-			Account: fmt.Sprint("user", sources-1), Credentials: true, Proven: true}
-		if err := g.Observe(context.Background(), &ev); err != nil || !g.Banned(benchSource(sources-1).Addr()) {
-			b.Fatalf("the fifth guess after the restart did not ban: %v", err)
-		}
+		check(g)
 		if err := errors.Join(g.Close(context.Background()), st.Close()); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
 	}
+}
+
+// stateWith returns the path of a new state file holding batch.
+func stateWith(b *testing.B, batch []ban.Change) string {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "state.db")
+	st, err := banbolt.Open(path, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := errors.Join(st.Write(context.Background(), batch), st.Close()); err != nil {
+		b.Fatal(err)
+	}
+	return path
 }
 
 // openGuard opens the state file at path, and a Guard on it.

@@ -320,7 +320,8 @@ func (g *Guard) storeEnd(sub detect.Subject, o offence) {
 func (g *Guard) storeDevice(where netip.Addr, ev *detect.Event) {
 	if g.persist != nil {
 		g.persist.add(Change{Op: OpDevice, Device: KnownDevice{Where: where,
-			Account: strings.Clone(clip(ev.Account, maxName)), UserAgent: strings.Clone(clip(ev.UserAgent, maxAgent)), Last: ev.Time}}, ref{}, ev.Time)
+			Account: strings.Clone(clip(ev.Account, maxName)), UserAgent: strings.Clone(clip(ev.UserAgent, maxAgent)), Last: ev.Time,
+			Port: ev.Source.Port(), Instance: strings.Clone(clip(ev.Instance, maxAgent))}}, ref{}, ev.Time)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -23,7 +24,8 @@ var ErrRestored = errors.New("ban: restore: the Guard already holds records")
 // within the longest of the standard detector's windows, so that a guesser
 // gains nothing from a restart; then those that remember logins
 // (detect.Truster) are told of the ones still within the trust window, so
-// their addresses stay trusted. Records that ended while the program was
+// their addresses stay trusted; the devices of the last day are listed at
+// their sites again, for explanations and the customers' views. Records that ended while the program was
 // away become history, and the store forgets them, and the failures that
 // no longer count. The address-wide bans hold in memory at once; call
 // Reconcile next, which installs them in the kernel enforcers, trusting
@@ -84,7 +86,7 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 			if now.Sub(d.Last) < g.pol.KnownFor {
 				g.known.restore(d.Where, g.known.device(d.Where, d.Account, d.UserAgent), d.Last.Unix())
 			}
-			if now.Sub(d.Last) <= trustFor {
+			if age := now.Sub(d.Last); age <= trustFor || age < deviceWindow {
 				logins = append(logins, d)
 			}
 		case OpLift:
@@ -116,7 +118,7 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 	if stale {
 		g.persist.add(Change{Op: OpAge, Age: Age{Failures: now.Add(-countsFor)}}, ref{}, now)
 	}
-	g.restoreTrust(logins)
+	g.restoreTrust(logins, now)
 	errs := []error{lerr}
 	if lerr != nil {
 		errs[0] = fmt.Errorf("ban: restore: %w", lerr)
@@ -132,10 +134,22 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 }
 
 // restoreTrust tells the detectors that remember logins of those still
-// within their trust window, oldest first, as they were seen.
-func (g *Guard) restoreTrust(logins []KnownDevice) {
+// within their trust window, oldest first, as they were seen, and lists
+// those of the last deviceWindow at their sites, so that explanations and
+// the customers' views of their records name them again.
+func (g *Guard) restoreTrust(logins []KnownDevice, now time.Time) {
 	slices.SortFunc(logins, func(a, b KnownDevice) int { return a.Last.Compare(b.Last) })
-	for _, d := range logins {
+	trustFor := g.trustWindow()
+	for i := range logins {
+		d := &logins[i]
+		age := now.Sub(d.Last)
+		if age < deviceWindow {
+			g.sites.note(d.Where, &detect.Event{Source: netip.AddrPortFrom(d.Where, d.Port), Account: d.Account,
+				UserAgent: d.UserAgent, Instance: d.Instance, Time: d.Last}, true)
+		}
+		if age > trustFor {
+			continue
+		}
 		for _, t := range g.trust {
 			t.Trust(d.Where, d.Account, d.Last)
 		}

@@ -123,12 +123,15 @@ type Offence struct {
 
 // KnownDevice is a device that logged in with proof: at Where (an address,
 // or the IPv6 prefix sources are counted by, as an address), as Account,
-// with UserAgent, last at Last.
+// with UserAgent, last at Last, from Port with +sip.instance Instance, so
+// that a restart lists it among its site's devices.
 type KnownDevice struct {
 	Where     netip.Addr `json:"where"`
 	Account   string     `json:"account"`
 	UserAgent string     `json:"user_agent"`
 	Last      time.Time  `json:"last"`
+	Port      uint16     `json:"port,omitempty"`
+	Instance  string     `json:"instance,omitempty"`
 }
 
 // StoredLift is one lift of Subject. Probation is set for a customer's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -307,6 +308,13 @@ func TestRestoreKeepsTrust(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, ban.ScopeGuard, r.Scope, "so a datagram without proof guards the address")
 	assert.Equal(t, ban.Admitted, g3.Admit(addr(office), "alice", phoneUA))
+	i := slices.IndexFunc(r.Diagnosis.Devices, func(d ban.Device) bool { return d.Port == 5062 })
+	require.GreaterOrEqual(t, i, 0, "the phone that logged in before the restarts is listed at its site: %+v", r.Diagnosis.Devices)
+	phone := r.Diagnosis.Devices[i]
+	assert.Equal(t, []string{"alice"}, phone.Accounts)
+	assert.Equal(t, phoneUA, phone.UserAgent)
+	assert.Positive(t, phone.Successes)
+	assert.False(t, phone.Suspect)
 	require.NoError(t, g3.Close(context.Background()))
 
 	c.Advance(31 * 24 * time.Hour)

@@ -156,7 +156,12 @@ func deviceKey(d *ban.KnownDevice) []byte {
 	return append(b, d.UserAgent...)
 }
 
-func encodeDevice(d *ban.KnownDevice) []byte { return appendTime(make([]byte, 0, 12), d.Last) }
+// encodeDevice is Last, then Port and Instance, which older files lack.
+func encodeDevice(d *ban.KnownDevice) []byte {
+	b := appendTime(make([]byte, 0, 16+len(d.Instance)), d.Last)
+	b = appendUvarint(b, uint64(d.Port))
+	return appendString(b, d.Instance)
+}
 
 const (
 	flagCredentials = 1 << iota
@@ -486,6 +491,14 @@ func decodeDevice(key, val string) (ban.KnownDevice, error) {
 	dev.UserAgent = k.s
 	d := decoder{s: val}
 	dev.Last = d.time()
+	if d.err == nil && d.s != "" {
+		port := d.uvarint()
+		if port > 0xffff {
+			d.fail(fmt.Errorf("port %d", port))
+		}
+		dev.Port = uint16(port)
+		dev.Instance = d.string()
+	}
 	return dev, d.done()
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipban/sipban/ban"
+	"github.com/sipban/sipban/ban/storetest"
 	"github.com/sipban/sipban/detect"
 	"github.com/sipban/sipban/internal/registrar"
 )
@@ -218,4 +219,54 @@ func TestPortal(t *testing.T) {
 	require.True(t, ok, "records: %+v", g.Bans())
 	assert.Equal(t, ban.ScopeGuard, guard.Scope)
 	assert.Equal(t, 401, serve("198.51.100.10:40000", "alice", "alice-secret", "/bans").Code)
+}
+
+// After a restart the portal still shows a customer the records at the
+// addresses where their devices logged in: the Guard lists the devices it
+// kept at their sites again, before any of them logs in anew.
+func TestPortalAfterRestart(t *testing.T) {
+	now := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+	dir := registrar.NewDirectory(demoAccounts(t))
+	st := storetest.NewMemory()
+	open := func() *ban.Guard {
+		t.Helper()
+		g, err := ban.New(ban.Options{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }, Directory: dir, Store: st})
+		require.NoError(t, err)
+		_, err = g.Restore(t.Context())
+		require.NoError(t, err)
+		return g
+	}
+	g := open()
+	for i, ev := range []detect.Event{
+		{Source: netip.MustParseAddrPort("192.0.2.20:5060"), Status: 200, Account: "alice", UserAgent: "desk"},
+		{Source: netip.MustParseAddrPort("192.0.2.20:5062"), Status: 403, Account: "carol", UserAgent: "soft"},
+	} {
+		for range 1 + 4*i {
+			now = now.Add(time.Second)
+			ev.Method, ev.Proven, ev.Credentials = "REGISTER", true, true
+			require.NoError(t, g.Observe(t.Context(), &ev))
+		}
+	}
+	require.Len(t, g.Bans(), 1)
+	require.Greater(t, g.Bans()[0].Until.Sub(now), 5*time.Minute)
+	require.NoError(t, g.Close(t.Context()))
+
+	now = now.Add(5 * time.Minute)
+	g = open()
+	t.Cleanup(func() { _ = g.Close(t.Context()) })
+	require.Len(t, g.Bans(), 1, "the block is restored")
+	h, err := registrar.PortalHandler(g, dir)
+	require.NoError(t, err)
+	bans := func(user, pass string) string {
+		t.Helper()
+		req := httptest.NewRequest("GET", local+"/bans", nil)
+		req.RemoteAddr = "198.51.100.9:40000"
+		req.SetBasicAuth(user, pass)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.Equal(t, 200, rec.Code)
+		return rec.Body.String()
+	}
+	assert.Contains(t, bans("alice", "alice-secret"), `"subject": "carol@192.0.2.20"`, "alice's desk phone logged in there before the restart")
+	assert.Equal(t, "[]", strings.TrimSpace(bans("bob", "bob-secret")))
 }
