@@ -108,13 +108,26 @@ func TestAccountGuard(t *testing.T) {
 	assert.Equal(t, ban.ScopeGuard, r.Scope)
 	assert.Equal(t, "alice@*", r.Subject.String())
 	assert.NotEmpty(t, r.Evidence.Addresses)
-	// A source that keeps trying a guarded account is banned after 3 refusals.
 	for _, b := range g.Bans() {
 		if b.Scope == ban.ScopeAddress {
 			assert.Equal(t, detect.BadCredentials, b.Cause)
 		}
 	}
-	assert.True(t, g.Banned(addr("198.51.100.20")))
+	// A source that keeps trying a guarded account is banned at its fifth
+	// refusal, each counted once: refused unchecked, it learns nothing.
+	const bot = "198.51.100.99"
+	for i := range 5 {
+		require.False(t, g.Banned(addr(bot)), "after %d refusals", i)
+		require.Equal(t, ban.Guarded, g.Admit(addr(bot), "alice", "sipcracker"))
+		c.Advance(time.Second)
+		ev := detect.Event{Source: netip.MustParseAddrPort(bot + ":5060"), Transport: "udp", Method: "REGISTER",
+			Account: "alice", Credentials: true, Status: 403, Guarded: true, UserAgent: "sipcracker"}
+		require.NoError(t, g.Observe(context.Background(), &ev))
+	}
+	r, ok = g.Record(detect.SubjectOf(addr(bot)))
+	require.True(t, ok, "banned at the fifth refusal")
+	assert.Equal(t, 5, r.Evidence.Count)
+	t.Log(r.Evidence.Detail, "|", r.Diagnosis.Summary)
 }
 
 // One forged datagram with a scanner's name, or any number of failures over

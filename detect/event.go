@@ -41,7 +41,8 @@ type Event struct {
 	UnknownAccount bool
 	// Guarded reports that a guard refused the request (answered 403)
 	// without checking its credentials: its source is not a known device of
-	// a guarded address or account. It counts as a guess, twice.
+	// a guarded address or account. It counts as a guess at the address,
+	// once: refused unchecked, it taught the sender nothing.
 	Guarded bool
 	// Target is the Request-URI user part (the number called, the user probed).
 	Target    string

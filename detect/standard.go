@@ -384,12 +384,8 @@ func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst [
 		}
 	case ev.Rejected():
 		r.flags |= flagCreds
-		w := uint8(1)
-		if ev.Guarded {
-			w = 2 // a guess at a guarded subject: banned sooner
-		}
-		n := r.fail.add(now, s.failW, w)
-		slow := r.slow.add(now, s.slowW, w)
+		n := r.fail.add(now, s.failW, 1)
+		slow := r.slow.add(now, s.slowW, 1)
 		r.failMask |= bit(acct)
 		an := r.countAccount(acct, r.fail.sum()+r.unk.count(now, s.unkW))
 		device := atLeast(r.failMask) <= s.lim.DeviceAccounts
@@ -408,7 +404,7 @@ func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst [
 				f := s.finding(sh, r, ev, BadCredentials, Subject{Prefix: sub}, max(n, slow))
 				f.OthersOK, f.Guard = true, true
 				s.hold(&f, slow)
-				f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for about %d account(s) from an address where other accounts work", max(n, slow), distinct(r.failMask))
+				f.Evidence.Detail = fmt.Sprintf("%d logins refused (rejected credentials, or a guard's refusals) for about %d account(s) from an address where other accounts work", max(n, slow), distinct(r.failMask))
 				dst = append(dst, f)
 			}
 			return dst, acctFail
@@ -420,7 +416,7 @@ func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst [
 			}
 			s.hold(&f, slow)
 			f.Device = device && recentOK
-			f.Evidence.Detail = fmt.Sprintf("%d rejected credentials for about %d account(s)", max(n, slow), distinct(r.failMask))
+			f.Evidence.Detail = fmt.Sprintf("%d logins refused (rejected credentials, or a guard's refusals) for about %d account(s)", max(n, slow), distinct(r.failMask))
 			return append(dst, f), acctFail
 		}
 		return dst, acctFail

@@ -248,11 +248,7 @@ func (c *Counter) Observe(ev *detect.Event, dst []detect.Finding) []detect.Findi
 		return dst
 	}
 	b := t.UnixNano() / c.width
-	w := int32(1)
-	if ev.Guarded {
-		w = 2 // a guess at a guarded subject weighs twice, as in detect
-	}
-	dst = c.countAddr(ev, pfx, b, w, t, dst)
+	dst = c.countAddr(ev, pfx, b, t, dst)
 	// Guarded requests had their credentials unchecked: the account's count
 	// is of guesses evaluated.
 	if !ev.Guarded && ev.Account != "" && len(ev.Account) <= maxAccount {
@@ -293,20 +289,20 @@ func (c *Counter) trusted(pfx netip.Prefix, ns int64) {
 	sh.Unlock()
 }
 
-func (c *Counter) countAddr(ev *detect.Event, pfx netip.Prefix, b int64, w int32, at time.Time, dst []detect.Finding) []detect.Finding {
+func (c *Counter) countAddr(ev *detect.Event, pfx netip.Prefix, b int64, at time.Time, dst []detect.Finding) []detect.Finding {
 	ns := at.UnixNano()
 	h := addrHash(pfx)
 	sh := c.addrs.Shard(h)
 	sh.Lock()
 	t, _ := sh.Get(h)
-	t.add(b, w, ns)
+	t.add(b, 1, ns)
 	t.last = max(t.last, ns)
 	total, own := t.counts()
 	trusted := t.okAt != 0 && ns-t.okAt <= c.trust
 	first := time.Unix(0, t.first)
 	sh.Put(h, t)
 	sh.Unlock()
-	c.queue(pendKey{kind: kindAddr, sub: pfx, bucket: b}, w, netip.Prefix{})
+	c.queue(pendKey{kind: kindAddr, sub: pfx, bucket: b}, 1, netip.Prefix{})
 
 	if c.addrT <= 0 || total < c.addrT || total <= own {
 		return dst

@@ -98,8 +98,8 @@ sipban_requests_refused_total{by="guard"} 0
 
 // TestMetricsGuarded: once guesses at one account from two addresses guard
 // it, a third address's guesses are refused unchecked, each counted as the
-// guard counts it (Record.Blocked); they count twice as guesses, and its
-// third bans the address.
+// guard counts it (Record.Blocked); they count once each as guesses, and
+// its fifth bans the address.
 func TestMetricsGuarded(t *testing.T) {
 	t.Parallel()
 	tb, url := startMetered(t)
@@ -112,9 +112,9 @@ func TestMetricsGuarded(t *testing.T) {
 	rec, ok := tb.g.Record(detect.Subject{Account: "user7"})
 	require.True(t, ok, "no guard; records: %+v", tb.g.Bans())
 	require.Equal(t, ban.ScopeGuard, rec.Scope)
-	res, err := bantest.GuessPasswords(ctx, tb.client(t, "127.0.0.44:0"), "user7", 3)
+	res, err := bantest.GuessPasswords(ctx, tb.client(t, "127.0.0.44:0"), "user7", 5)
 	require.NoError(t, err)
-	require.Equal(t, map[int]int{403: 3}, res.Statuses)
+	require.Equal(t, map[int]int{403: 5}, res.Statuses)
 	rec, _ = tb.g.Record(detect.Subject{Account: "user7"})
 	require.Positive(t, rec.Blocked)
 
