@@ -111,10 +111,10 @@ func (g *Guard) diagnose(r *Record, flags uint8, lang string) Diagnosis {
 		if c.cause == CauseAttack {
 			key = "attack.signalling.summary"
 		}
-		d.Summary = t.f(key, ev.Count, span, t.statuses(ev.Statuses), scope)
+		d.Summary = t.f(key, t.sent(ev), span, scope)
 		d.Advice = t.signallingAdvice(ev.Statuses)
-	case r.Cause == detect.Scanner:
-		d.Summary = t.f("attack.scanner.summary", ev.Detail, scope)
+	case r.Cause == detect.Scanner && len(ev.UserAgents) > 0:
+		d.Summary = t.f("attack.scanner.summary", ev.UserAgents[0], scope)
 		d.Advice = []string{t.f("attack.scanner.advice")}
 	default:
 		d.Summary = t.f("custom.summary", r.Cause, ev.Detail, scope)
@@ -149,6 +149,8 @@ func classify(r *Record, flags uint8, dir Directory) class {
 	switch {
 	case r.Cause == detect.CauseUnknown:
 		c.cause = CauseUnknown
+	case r.Scope == ScopeGuard && !r.Proven && !r.Subject.Anywhere():
+		c.cause, c.confidence = CauseAttack, 0.5 // or forged, or a device of the customer's
 	case r.Scope == ScopeGuard:
 		c.cause, c.confidence = CauseAttack, 0.8
 	case r.Cause == detect.Scanner:

@@ -184,7 +184,7 @@ func TestExplainAttacks(t *testing.T) {
 		assert.True(t, r.Diagnosis.Devices[0].Suspect, s)
 	}
 	// Junk: requests never answered because unreadable are named so, not
-	// as status 0.
+	// as status 0 nor as refused.
 	for range 10 {
 		c.Advance(time.Second)
 		ev := detect.Event{Source: netip.MustParseAddrPort("203.0.113.73:5060"), Malformed: "no Via"}
@@ -193,7 +193,10 @@ func TestExplainAttacks(t *testing.T) {
 	r, ok := g.Record(sub("203.0.113.73"))
 	require.True(t, ok)
 	assert.Equal(t, detect.Signalling, r.Cause)
-	assert.Contains(t, r.Diagnosis.Summary, "(statuses unreadable)")
+	assert.Contains(t, r.Diagnosis.Summary, "10 requests that could not be read and were never answered")
+	assert.NotContains(t, r.Diagnosis.Summary, "refused")
+	de, _ := g.Explain(r.Subject, "de")
+	assert.Contains(t, de.Diagnosis.Summary, "10 Anfragen, die nicht lesbar waren und nie beantwortet wurden")
 }
 
 // German comes for every cause, and an unknown language falls back to

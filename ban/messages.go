@@ -107,13 +107,56 @@ func (t texts) guard(r *Record, d Diagnosis, span time.Duration) Diagnosis {
 		return d
 	}
 	if !r.Proven {
-		d.Summary = t.f("guard.unproven.summary", ev.Detail, r.Subject.Prefix, r.Blocked)
+		d.Summary = t.f("guard.unproven.summary", t.what(r), r.Subject.Prefix, r.Blocked)
 		d.Advice = []string{t.f("guard.unproven.advice.wait"), t.f("guard.address.advice.new"), t.f("guard.unproven.advice.find")}
 		return d
 	}
 	d.Summary = t.f("guard.address.summary", ev.Count, max(ev.DistinctAccounts, 1), span, r.Subject.Prefix, r.Blocked)
 	d.Advice = []string{t.f("guard.address.advice.new"), t.f("guard.address.advice.find")}
 	return d
+}
+
+// what says in t's language what r's evidence shows, as a noun phrase; a
+// custom detector's cause keeps its own Detail.
+func (t texts) what(r *Record) string {
+	ev := &r.Evidence
+	switch r.Cause {
+	case detect.Scanner:
+		if len(ev.UserAgents) > 0 {
+			return t.f("what.scanner", ev.UserAgents[0])
+		}
+	case detect.BadCredentials:
+		return t.f("what.credentials", ev.Count, max(ev.DistinctAccounts, 1))
+	case detect.Enumeration:
+		return t.f("what.enumeration", ev.DistinctAccounts)
+	case detect.StaleAccount:
+		if len(ev.Accounts) > 0 {
+			return t.f("what.stale", ev.Count, ev.Accounts[0])
+		}
+	case detect.CallRate:
+		return t.f("what.calls", ev.Count, ev.Unanswered*100)
+	case detect.Signalling:
+		return t.sent(ev)
+	}
+	return ev.Detail
+}
+
+// sent describes a signalling finding's requests: refused as sent, or
+// unreadable (status 0), which were never answered.
+func (t texts) sent(ev *detect.Evidence) string {
+	unread := 0
+	for _, st := range ev.Statuses {
+		if st == 0 {
+			unread++
+		}
+	}
+	switch {
+	case unread == 0:
+		return t.f("sent.refused", ev.Count, t.statuses(ev.Statuses))
+	case unread == len(ev.Statuses):
+		return t.f("sent.unreadable", ev.Count)
+	}
+	return t.f("sent.mixed", ev.Count, t.statuses(ev.Statuses))
 }
 
 // statuses lists the statuses of a signalling finding, 0 (a request that
@@ -198,8 +241,11 @@ var english = Messages{
 	"script.summary":               "%[1]d call attempts within %[2]v, %.0[3]f%% unanswered: a dialer pattern; %[4]s.",
 	"script.advice.slow":           "Slow the dialer or auto-dialer on this device to within the call-rate limit, and stop it retrying unanswered numbers at once.",
 	"script.advice.compromised":    "If the device was not meant to place these calls, change its account passwords: it may be compromised.",
-	"pbx.summary":                  "Registrations from this address work, but %[1]d requests were refused as sent within %[2]v (statuses %[3]v): a telephone system whose call signalling is wrong; %[4]s.",
-	"attack.signalling.summary":    "%[1]d requests refused as sent within %[2]v (statuses %[3]v) from an address where nothing logs in; %[4]s.",
+	"pbx.summary":                  "Registrations from this address work, but within %[2]v it sent %[1]s: a telephone system whose call signalling is wrong; %[3]s.",
+	"attack.signalling.summary":    "Within %[2]v this address, where nothing logs in, sent %[1]s; %[3]s.",
+	"sent.refused":                 "%[1]d requests that were refused as sent (statuses %[2]s)",
+	"sent.unreadable":              "%[1]d requests that could not be read and were never answered",
+	"sent.mixed":                   "%[1]d requests that were refused as sent or could not be read (statuses %[2]s)",
 	"pbx.advice.codec":             "488/415: the calls offer no codec or media the server accepts; align the device's codec list (e.g. enable G.711) and SDP settings.",
 	"pbx.advice.incomplete":        "484: numbers are dialled incomplete; fix the device's dial plan or digit map.",
 	"pbx.advice.number":            "404: the numbers called do not exist as dialled; check the dial prefix and number format (E.164).",
@@ -208,9 +254,14 @@ var english = Messages{
 	"pbx.advice.extensions":        "420/416: the device requires extensions or URI schemes the server does not support; turn them off.",
 	"pbx.advice.guide":             "Check the device's SIP settings against the provider's configuration guide.",
 	"pbx.advice.lift":              "Lift the ban once calls from the device succeed in a test.",
-	"attack.scanner.summary":       "A SIP scanner: %[1]s; %[2]s.",
+	"attack.scanner.summary":       "The User-Agent %[1]q is a SIP scanner's; %[2]s.",
 	"attack.scanner.advice":        "Leave the ban in place: no phone or PBX identifies itself this way.",
 	"status.unreadable":            "unreadable",
+	"what.scanner":                 "requests whose User-Agent, %[1]q, is a SIP scanner's",
+	"what.credentials":             "%[1]d logins refused for about %[2]d account(s)",
+	"what.enumeration":             "about %[1]d distinct account names probed",
+	"what.stale":                   "%[1]d requests for the missing account %[2]q",
+	"what.calls":                   "%[1]d call attempts, %.0[2]f%% unanswered",
 	"custom.summary":               "%[1]v: %[2]s; %[3]s.",
 	"custom.advice":                "See the evidence; fix the device before lifting the ban.",
 	"guard.account.device":         "addresses %[1]s",
@@ -222,7 +273,7 @@ var english = Messages{
 	"guard.address.summary":        "%[1]d logins refused for about %[2]d account(s) within %[3]v from %[4]v, where other accounts log in: guessing behind a shared address; the devices that logged in there keep working, every other request from it is refused without a check (%[5]d so far).",
 	"guard.address.advice.new":     "If you are adding a device at this address, lift the guard once its account and password are right; it enrols at its first login.",
 	"guard.address.advice.find":    "Otherwise something at this address is guessing passwords: find it (the ports and User-Agents in the evidence) before lifting the guard.",
-	"guard.unproven.summary":       "%[1]s, from %[2]v, where devices of yours logged in: without proof it came from there, since a UDP source can be forged, the address is guarded, not banned; the devices that logged in there keep working, every other request from it is refused without a check (%[3]d so far).",
+	"guard.unproven.summary":       "Evidence from %[2]v, where devices of yours logged in: %[1]s. Without proof it came from there, since a UDP source can be forged, the address is guarded, not banned; the devices that logged in there keep working, every other request from it is refused without a check (%[3]d so far).",
 	"guard.unproven.advice.wait":   "If your devices there work, there is nothing to fix: the guard ends by itself.",
 	"guard.unproven.advice.find":   "If one of them does not, or something of yours there misbehaves, find it (the ports and User-Agents in the evidence) and fix it before lifting the guard.",
 }
@@ -264,8 +315,11 @@ var german = Messages{
 	"script.summary":               "%[1]d Anrufversuche innerhalb von %[2]v, %.0[3]f%% unbeantwortet: das Muster eines Wählprogramms; %[4]s.",
 	"script.advice.slow":           "Drosseln Sie das Wählprogramm auf diesem Gerät auf das erlaubte Anruftempo, und lassen Sie es unbeantwortete Nummern nicht sofort erneut wählen.",
 	"script.advice.compromised":    "Wenn das Gerät diese Anrufe nicht tätigen sollte, ändern Sie die Passwörter seiner Konten: es könnte kompromittiert sein.",
-	"pbx.summary":                  "Registrierungen von dieser Adresse funktionieren, aber %[1]d Anfragen wurden innerhalb von %[2]v so wie gesendet abgewiesen (Status %[3]v): eine Telefonanlage mit fehlerhafter Anrufsignalisierung; %[4]s.",
-	"attack.signalling.summary":    "%[1]d Anfragen innerhalb von %[2]v so wie gesendet abgewiesen (Status %[3]v), von einer Adresse, an der sich nichts anmeldet; %[4]s.",
+	"pbx.summary":                  "Registrierungen von dieser Adresse funktionieren, aber innerhalb von %[2]v kamen von ihr %[1]s: eine Telefonanlage mit fehlerhafter Anrufsignalisierung; %[3]s.",
+	"attack.signalling.summary":    "Innerhalb von %[2]v kamen von dieser Adresse, an der sich nichts anmeldet, %[1]s; %[3]s.",
+	"sent.refused":                 "%[1]d Anfragen, die so wie gesendet abgewiesen wurden (Status %[2]s)",
+	"sent.unreadable":              "%[1]d Anfragen, die nicht lesbar waren und nie beantwortet wurden",
+	"sent.mixed":                   "%[1]d Anfragen, die so wie gesendet abgewiesen wurden oder nicht lesbar waren (Status %[2]s)",
 	"pbx.advice.codec":             "488/415: die Anrufe bieten keinen Codec und keine Medien an, die der Server annimmt; gleichen Sie die Codec-Liste (z. B. G.711 aktivieren) und die SDP-Einstellungen an.",
 	"pbx.advice.incomplete":        "484: Nummern werden unvollständig gewählt; korrigieren Sie den Wählplan des Geräts.",
 	"pbx.advice.number":            "404: die gewählten Nummern existieren so nicht; prüfen Sie Vorwahl und Nummernformat (E.164).",
@@ -274,9 +328,14 @@ var german = Messages{
 	"pbx.advice.extensions":        "420/416: das Gerät verlangt Erweiterungen oder URI-Schemata, die der Server nicht unterstützt; schalten Sie sie ab.",
 	"pbx.advice.guide":             "Prüfen Sie die SIP-Einstellungen des Geräts anhand der Konfigurationsanleitung des Anbieters.",
 	"pbx.advice.lift":              "Heben Sie die Sperre auf, sobald Anrufe vom Gerät in einem Test gelingen.",
-	"attack.scanner.summary":       "Ein SIP-Scanner: %[1]s; %[2]s.",
+	"attack.scanner.summary":       "Der User-Agent %[1]q ist der eines SIP-Scanners; %[2]s.",
 	"attack.scanner.advice":        "Lassen Sie die Sperre bestehen: kein Telefon und keine Telefonanlage gibt sich so aus.",
 	"status.unreadable":            "unlesbar",
+	"what.scanner":                 "Anfragen mit dem User-Agent %[1]q, dem eines SIP-Scanners",
+	"what.credentials":             "%[1]d abgewiesene Anmeldeversuche für etwa %[2]d Konto/Konten",
+	"what.enumeration":             "etwa %[1]d verschiedene durchprobierte Kontonamen",
+	"what.stale":                   "%[1]d Anfragen für das fehlende Konto %[2]q",
+	"what.calls":                   "%[1]d Anrufversuche, %.0[2]f%% unbeantwortet",
 	"custom.summary":               "%[1]v: %[2]s; %[3]s.",
 	"custom.advice":                "Sehen Sie sich die Belege an; korrigieren Sie das Gerät, bevor Sie die Sperre aufheben.",
 	"guard.account.device":         "Adressen %[1]s",
@@ -288,7 +347,7 @@ var german = Messages{
 	"guard.address.summary":        "%[1]d abgewiesene Anmeldeversuche für etwa %[2]d Konto/Konten innerhalb von %[3]v von %[4]v, wo sich andere Konten anmelden: Raten hinter einer gemeinsamen Adresse; die Geräte, die sich dort angemeldet haben, funktionieren weiter, jede andere Anfrage von dort wird ohne Prüfung abgewiesen (bisher %[5]d).",
 	"guard.address.advice.new":     "Wenn Sie an dieser Adresse ein Gerät hinzufügen, heben Sie den Schutz auf, sobald Konto und Passwort stimmen; es wird bei seiner ersten Anmeldung aufgenommen.",
 	"guard.address.advice.find":    "Andernfalls rät etwas an dieser Adresse Passwörter: finden Sie es (Ports und User-Agents in den Belegen), bevor Sie den Schutz aufheben.",
-	"guard.unproven.summary":       "%[1]s, von %[2]v, wo sich Geräte von Ihnen angemeldet haben: ohne Beweis, dass es von dort kam, denn eine UDP-Quelle lässt sich fälschen, wird die Adresse geschützt, nicht gesperrt; die Geräte, die sich dort angemeldet haben, funktionieren weiter, jede andere Anfrage von dort wird ohne Prüfung abgewiesen (bisher %[3]d).",
+	"guard.unproven.summary":       "Belege von %[2]v, wo sich Geräte von Ihnen angemeldet haben: %[1]s. Ohne Beweis, dass es von dort kam, denn eine UDP-Quelle lässt sich fälschen, wird die Adresse geschützt, nicht gesperrt; die Geräte, die sich dort angemeldet haben, funktionieren weiter, jede andere Anfrage von dort wird ohne Prüfung abgewiesen (bisher %[3]d).",
 	"guard.unproven.advice.wait":   "Wenn Ihre Geräte dort funktionieren, ist nichts zu beheben: der Schutz endet von selbst.",
 	"guard.unproven.advice.find":   "Wenn eines nicht funktioniert oder etwas von Ihnen dort sich falsch verhält, finden Sie es (Ports und User-Agents in den Belegen) und beheben Sie es, bevor Sie den Schutz aufheben.",
 }

@@ -188,6 +188,12 @@ func TestUnprovenEvidenceGuardsAKnownAddress(t *testing.T) {
 			assert.False(t, r.Proven)
 			assert.Contains(t, r.Diagnosis.Summary, "a UDP source can be forged, the address is guarded, not banned")
 			assert.Contains(t, r.Diagnosis.Advice[0], "nothing to fix")
+			assert.Equal(t, ban.CauseAttack, r.Diagnosis.Cause)
+			assert.Equal(t, 0.5, r.Diagnosis.Confidence, "it may be forged, or a device of the customer's")
+			de, ok := g.Explain(r.Subject, "de")
+			require.True(t, ok)
+			assert.Contains(t, de.Diagnosis.Summary, "Ohne Beweis, dass es von dort kam")
+			assert.NotContains(t, de.Diagnosis.Summary, r.Evidence.Detail, "the detector's English is not quoted")
 			assert.Equal(t, ban.Admitted, g.Admit(addr(home), "alice", phoneUA), "the phone logs in when it wakes")
 			assert.Equal(t, ban.Guarded, g.Admit(addr(home), "bob", "Zoiper rv2.10.20.5"), "a stranger is refused")
 

@@ -554,7 +554,7 @@ func (s *Standard) signalling(sh *shard, r *rec, ev *Event, sub netip.Prefix, no
 	f.Device = recentOK
 	f.OthersOK = othersOK
 	if ev.Malformed != "" {
-		f.Evidence.Detail = fmt.Sprintf("%d requests refused as sent, the last unreadable: %s", n, ev.Malformed)
+		f.Evidence.Detail = fmt.Sprintf("%d requests refused as sent or unreadable; the last, unreadable and never answered: %s", n, ev.Malformed)
 	} else {
 		f.Evidence.Detail = fmt.Sprintf("%d calls refused as sent, the last with %d", n, ev.Status)
 	}
