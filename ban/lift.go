@@ -118,10 +118,12 @@ func room[K comparable, V any](m map[K]V, k K, max int) {
 // probation: if the cause comes back within Policy.Probation, the second
 // proven failure makes the record again, two levels above the lifted one
 // (one as for any repeat, one for the broken probation). Each lift is
-// kept with the subject (Record.Lifts).
+// kept with the subject (Record.Lifts). An operator's lift never waits on
+// the Directory: its note's cause is judged from the evidence alone.
 func (g *Guard) LiftAs(ctx context.Context, sub detect.Subject, req LiftRequest) error {
 	now := g.now()
-	// The cause is judged outside the lock: it asks the caller's Directory.
+	// A customer's cause is judged outside the lock: it asks the caller's
+	// Directory, which may be slow or down.
 	g.mu.RLock()
 	e := g.tab.get(sub)
 	if e == nil || !e.active(now.UnixNano()) {
@@ -131,7 +133,11 @@ func (g *Guard) LiftAs(ctx context.Context, sub detect.Subject, req LiftRequest)
 	u, gen := g.unpack(e), e.gen
 	g.mu.RUnlock()
 	r := u.r
-	r.Diagnosis.Cause = classify(&r, u.flags, g.dir).cause
+	dir := g.dir
+	if req.Operator {
+		dir = nil
+	}
+	r.Diagnosis.Cause = classify(&r, u.flags, dir).cause
 	var err error
 	if !req.Operator {
 		switch {
