@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/net/bpf"
@@ -16,6 +18,9 @@ import (
 // Live is a capture on a network interface (AF_PACKET; needs CAP_NET_RAW).
 type Live struct {
 	h *pcapgo.EthernetHandle
+	// unfiltered bounds the frames queued before the filter was attached,
+	// which it never saw: Run discards that many first.
+	unfiltered uint32
 }
 
 // OpenLive opens a capture on the interface named iface. Packets are
@@ -24,7 +29,8 @@ type Live struct {
 // other, an incoming packet whose source is one of this host's addresses is
 // dropped: the kernel drops it too (a martian source), and a forged answer
 // "from" the server would otherwise pair with a forged request and prove
-// it. The addresses are read once, here.
+// it. The addresses are read once, here. Frames that arrived while the
+// capture was being set up, before its filter, are discarded.
 func OpenLive(iface string) (*Live, error) {
 	ifc, err := net.InterfaceByName(iface)
 	if err != nil {
@@ -53,19 +59,42 @@ func OpenLive(iface string) (*Live, error) {
 			return nil, fmt.Errorf("watch: capture on %s: %w", iface, err)
 		}
 	}
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		return nil, fmt.Errorf("watch: capture on %s: filter: %w", iface, err)
+	}
 	h, err := pcapgo.NewEthernetHandle(iface)
 	if err != nil {
 		return nil, fmt.Errorf("watch: capture on %s: %w", iface, err)
 	}
-	raw, err := bpf.Assemble(prog)
+	// The socket queues frames from its bind on; the filter comes after.
+	// The kernel's count of frames queued since (its packets less its
+	// drops), read once the filter is on, bounds those it never saw: a
+	// forged answer among them would be kept. Discarding them costs
+	// microseconds of traffic.
+	err = h.SetBPF(raw)
+	var st *unix.TpacketStats
 	if err == nil {
-		err = h.SetBPF(raw)
+		settle()
+		st, err = h.Stats()
 	}
 	if err != nil {
 		h.Close()
 		return nil, fmt.Errorf("watch: capture on %s: filter: %w", iface, err)
 	}
-	return &Live{h: h}, nil
+	return &Live{h: h, unfiltered: st.Packets - st.Drops}, nil
+}
+
+// settle waits for the frames in flight when the filter was attached to be
+// queued: a frame the kernel began receiving before it, unfiltered, is
+// counted only once queued. The kernel receives under RCU, so one grace
+// period (membarrier's global barrier) is enough; where that is refused,
+// a millisecond is far longer than a frame's delivery.
+func settle() {
+	const membarrierCmdGlobal = 1
+	if _, _, e := unix.Syscall(unix.SYS_MEMBARRIER, membarrierCmdGlobal, 0, 0); e != 0 {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // snapLen is what a kept packet's filter returns: more than any frame.
@@ -124,11 +153,23 @@ const maxFilter = 4096
 func (l *Live) Run(ctx context.Context, d *Decoder, fn func(*Packet) error) error {
 	stop := context.AfterFunc(ctx, func() { l.h.Close() })
 	defer stop()
-	err := loop(ctx, l.h, func(int) layers.LinkType { return layers.LinkTypeEthernet }, d, fn)
+	err := loop(ctx, (*filtered)(l), func(int) layers.LinkType { return layers.LinkTypeEthernet }, d, fn)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	return err
+}
+
+// filtered reads the frames the filter kept.
+type filtered Live
+
+func (l *filtered) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	for ; l.unfiltered > 0; l.unfiltered-- {
+		if _, _, err := l.h.ZeroCopyReadPacketData(); err != nil {
+			return nil, gopacket.CaptureInfo{}, err
+		}
+	}
+	return l.h.ZeroCopyReadPacketData()
 }
 
 // Close ends the capture.

@@ -122,3 +122,68 @@ func veth(t *testing.T, server4, server6, peer4 netip.Addr) int {
 	}, 5*time.Second, 10*time.Millisecond)
 	return fd
 }
+
+// TestLiveDropsFramesBeforeItsFilter opens captures while forged answers
+// keep arriving: a frame queued between the socket's bind and its filter's
+// attach, which the kernel never filtered, must not reach the Pairer
+// either.
+func TestLiveDropsFramesBeforeItsFilter(t *testing.T) {
+	netnstest.Require(t)
+	server4, server6 := netip.MustParseAddr("10.77.0.1"), netip.MustParseAddr("fd00:77::1")
+	peer4 := netip.MustParseAddr("10.77.0.2")
+	wire := veth(t, server4, server6, peer4)
+	msg := []byte("SIP/2.0 403 Forbidden\r\n\r\n")
+	forged := frame(t, layers.LinkTypeEthernet, "udp", netip.AddrPortFrom(server4, 5060), netip.AddrPortFrom(peer4, 5061), msg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	flooding := make(chan struct{})
+	go func() {
+		defer close(flooding)
+		for sent := 0; ctx.Err() == nil && sent < 5_000_000; sent++ {
+			if _, err := unix.Write(wire, forged); err != nil {
+				return
+			}
+		}
+	}()
+	const opens = 200
+	leaked := 0
+	for i := range opens {
+		live, err := watch.OpenLive("wv1")
+		require.NoError(t, err)
+		marker := netip.AddrPortFrom(peer4, uint16(10000+i))
+		seen := make(chan struct{})
+		var once sync.Once
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- live.Run(rctx, watch.NewDecoder(), func(p *watch.Packet) error {
+				switch p.Src {
+				case marker:
+					once.Do(func() { close(seen) })
+				case netip.AddrPortFrom(server4, 5060):
+					leaked++
+				}
+				return nil
+			})
+		}()
+		// The marker follows whatever was queued; once it is read, so is
+		// that. The flood may crowd it out of the backlog: resend it.
+		mark := frame(t, layers.LinkTypeEthernet, "udp", marker, netip.AddrPortFrom(server4, 5060), msg)
+		require.Eventually(t, func() bool {
+			_, err := unix.Write(wire, mark)
+			require.NoError(t, err)
+			select {
+			case <-seen:
+				return true
+			case <-time.After(20 * time.Millisecond):
+				return false
+			}
+		}, 5*time.Second, time.Millisecond, "open %d: the marker is captured", i)
+		stop()
+		require.ErrorIs(t, <-done, context.Canceled)
+		live.Close()
+	}
+	cancel()
+	<-flooding
+	assert.Zero(t, leaked, "forged answers captured in %d opens", opens)
+}
