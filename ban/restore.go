@@ -25,14 +25,14 @@ var ErrRestored = errors.New("ban: restore: the Guard already holds records")
 // gains nothing from a restart; then those that remember logins
 // (detect.Truster) are told of the ones still within the trust window, so
 // their addresses stay trusted; the devices of the last day are listed at
-// their sites again, for explanations and the customers' views. Records that ended while the program was
-// away become history, and the store forgets them, and the failures that
-// no longer count. The address-wide bans hold in memory at once; call
-// Reconcile next, which installs them in the kernel enforcers, trusting
-// these records over what the kernel holds. It returns how many active
-// records it restored; without a Store, none. A record the table has no
-// room for (Policy.MaxBans, lowered since) is left in the store and
-// counted in the error.
+// their sites again, for explanations and the customers' views. Records
+// that ended while the program was away become history, and the store
+// forgets them, and the failures that no longer count. The address-wide
+// bans hold in memory at once; call Reconcile next, which installs them in
+// the kernel enforcers, trusting these records over what the kernel holds.
+// It returns how many active records it restored; without a Store, none. A
+// record the table has no room for (Policy.MaxBans, lowered since) is left
+// in the store and counted in the error.
 func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 	if g.persist == nil {
 		return 0, nil
@@ -118,7 +118,7 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 	if stale {
 		g.persist.add(Change{Op: OpAge, Age: Age{Failures: now.Add(-countsFor)}}, ref{}, now)
 	}
-	g.restoreTrust(logins, now)
+	g.restoreTrust(logins, now, trustFor)
 	errs := []error{lerr}
 	if lerr != nil {
 		errs[0] = fmt.Errorf("ban: restore: %w", lerr)
@@ -137,9 +137,8 @@ func (g *Guard) Restore(ctx context.Context) (restored int, err error) {
 // within their trust window, oldest first, as they were seen, and lists
 // those of the last deviceWindow at their sites, so that explanations and
 // the customers' views of their records name them again.
-func (g *Guard) restoreTrust(logins []KnownDevice, now time.Time) {
+func (g *Guard) restoreTrust(logins []KnownDevice, now time.Time, trustFor time.Duration) {
 	slices.SortFunc(logins, func(a, b KnownDevice) int { return a.Last.Compare(b.Last) })
-	trustFor := g.trustWindow()
 	for i := range logins {
 		d := &logins[i]
 		age := now.Sub(d.Last)
