@@ -33,8 +33,9 @@
 // they can, saying they add a device: FixNewDevice), and have
 // Policy.SelfLifts per SelfLiftPeriod (3 in 7 days).
 // Their lift starts a probation (Policy.Probation, a day): if the cause
-// comes back, the second proven failure makes the record again, two levels
-// above the lifted one (one as for any repeat offence, one for the broken
+// comes back, the second proven failure makes the record again (a guard
+// again for a guard, an account's from any address), two levels above the
+// lifted one (one as for any repeat offence, one for the broken
 // probation; a typo's block: 1 hour, then 4, then 16), so lift–ban–lift
 // loops end. Every lift is kept with its subject (Record.Lifts).
 //

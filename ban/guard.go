@@ -398,11 +398,13 @@ func (g *Guard) holdKnown(addr netip.Addr, account string) {
 }
 
 // probationSubjects lists the subjects a failure from addr for account
-// falls under: the address, and the account blocks there.
+// falls under: the address, the account blocks there, and the account's
+// guard anywhere.
 func (g *Guard) probationSubjects(addr netip.Addr, account string) []detect.Subject {
 	where := g.where(addr)
 	subs := []detect.Subject{{Prefix: netip.PrefixFrom(where, g.bitsOf(where))}}
 	if account != "" {
+		subs = append(subs, detect.Subject{Account: account})
 		for _, bits := range g.softBits(addr) {
 			p, _ := addr.Prefix(bits)
 			subs = append(subs, detect.Subject{Prefix: p, Account: account})

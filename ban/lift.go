@@ -91,6 +91,7 @@ type probation struct {
 	until time.Time
 	cause detect.Cause
 	flags uint8 // the lifted entry's
+	guard bool  // the lifted entry was a guard: so is its repeat
 	fails int
 	first time.Time
 	fixed string
@@ -166,9 +167,9 @@ func (g *Guard) LiftAs(ctx context.Context, sub detect.Subject, req LiftRequest)
 	g.lifts.note(sub, note)
 	var prob *Probation
 	if !req.Operator {
-		p := probation{until: now.Add(g.pol.Probation), cause: h.cause, flags: u.flags, fixed: req.Fixed}
+		p := probation{until: now.Add(g.pol.Probation), cause: h.cause, flags: u.flags, guard: r.Scope == ScopeGuard, fixed: req.Fixed}
 		g.lifts.probe(sub, p)
-		prob = &Probation{Until: p.until, Cause: p.cause, Device: p.flags&fDevice != 0, OthersOK: p.flags&fOthersOK != 0, Fixed: p.fixed}
+		prob = &Probation{Until: p.until, Cause: p.cause, Device: p.flags&fDevice != 0, OthersOK: p.flags&fOthersOK != 0, Guard: p.guard, Fixed: p.fixed}
 	}
 	if g.persist != nil {
 		g.persist.add(Change{Op: OpLift, Lift: StoredLift{Subject: sub, Note: note, Probation: prob}}, ref{}, now)
@@ -298,7 +299,7 @@ func (g *Guard) repeat(ev *detect.Event, subs []detect.Subject) (detect.Finding,
 			evid.UserAgents = []string{ev.UserAgent}
 		}
 		return detect.Finding{Cause: p.cause, Subject: sub, Device: p.flags&fDevice != 0, OthersOK: p.flags&fOthersOK != 0,
-			Proven: true, Evidence: evid}, true
+			Guard: p.guard, Proven: true, Evidence: evid}, true
 	}
 	return detect.Finding{}, false
 }

@@ -129,17 +129,25 @@ func TestLiftRules(t *testing.T) {
 	}
 }
 
+const office = "198.51.100.60"
+
+// guardOffice has a stranger guess at the office, where alice's phone logs
+// in: the office is guarded.
+func guardOffice(t *testing.T, g *ban.Guard, c *clock) {
+	t.Helper()
+	require.NoError(t, send(t, g, c, req{from: office + ":5062", account: "alice", creds: true, status: 200}))
+	for i := range 5 {
+		require.NoError(t, send(t, g, c, req{from: office + ":5070", account: fmt.Sprint("user", i), creds: true, status: 403}))
+	}
+}
+
 // A customer lifts a guard by saying they add a device: there is nothing
 // of theirs to fix, and no cause of another record's fits.
 func TestLiftGuardForANewDevice(t *testing.T) {
 	c := newClock()
 	g := newGuard(t, c, ban.Options{})
 	ctx := context.Background()
-	const office = "198.51.100.60"
-	require.NoError(t, send(t, g, c, req{from: office + ":5062", account: "alice", creds: true, status: 200}))
-	for i := range 5 {
-		require.NoError(t, send(t, g, c, req{from: office + ":5070", account: fmt.Sprint("user", i), creds: true, status: 403}))
-	}
+	guardOffice(t, g, c)
 	// The new phone, refused unchecked by the guard, is listed as such: no
 	// failure of its own, not the device to fix.
 	c.Advance(time.Second)
@@ -170,4 +178,57 @@ func TestLiftGuardForANewDevice(t *testing.T) {
 	tr, _ := g.Record(typo)
 	assert.Equal(t, ban.FixableCauses(), tr.Fixes())
 	assert.ErrorIs(t, g.LiftAs(ctx, typo, ban.LiftRequest{By: "customer-7", Fixed: ban.FixNewDevice}), ban.ErrFixedMissing)
+}
+
+// A lifted guard comes back as a guard, not an address ban that would cut
+// the phones it spared, at the second proven failure of its probation; an
+// account's guard too, wherever the guesser moves.
+func TestLiftGuardProbation(t *testing.T) {
+	c := newClock()
+	g := newGuard(t, c, ban.Options{})
+	ctx := context.Background()
+	guardOffice(t, g, c)
+	first, ok := g.Record(sub(office))
+	require.True(t, ok)
+	require.Equal(t, ban.ScopeGuard, first.Scope)
+	require.NoError(t, g.LiftAs(ctx, sub(office), ban.LiftRequest{By: "customer-7", Fixed: ban.FixNewDevice}))
+	for i := range 2 {
+		c.Advance(time.Minute)
+		require.NoError(t, send(t, g, c, req{from: office + ":5070", account: fmt.Sprint("user", 10+i), creds: true, status: 403}))
+	}
+	again, ok := g.Record(sub(office))
+	require.True(t, ok, "the second failure in probation guards again")
+	assert.Equal(t, ban.ScopeGuard, again.Scope)
+	assert.Equal(t, first.Level+2, again.Level)
+	assert.False(t, g.Banned(addr(office)), "the address is not banned")
+	assert.Equal(t, ban.Admitted, g.Admit(addr(office), "alice", "Grandstream GXP2170 1.0.11.23"), "alice's phone keeps working")
+
+	// alice's account, guessed from many addresses, guarded, then lifted.
+	guess := func(from string) ban.Admission {
+		c.Advance(time.Second)
+		a := g.Admit(addr(from), "alice", "sipcracker")
+		ev := detect.Event{Source: netip.MustParseAddrPort(from + ":5060"), Transport: "udp", Method: "REGISTER",
+			Account: "alice", Credentials: true, Proven: a == ban.Admitted, Status: 403, Guarded: a == ban.Guarded, UserAgent: "sipcracker"}
+		require.NoError(t, g.Observe(ctx, &ev))
+		return a
+	}
+	acct := detect.Subject{Account: "alice"}
+	for i := 0; ; i++ {
+		require.Less(t, i, 20, "never guarded")
+		guess(fmt.Sprintf("203.0.113.%d", i%10+1))
+		if _, ok := g.Record(acct); ok {
+			break
+		}
+	}
+	require.NoError(t, g.LiftAs(ctx, acct, ban.LiftRequest{By: "customer-7", Fixed: ban.FixNewDevice}))
+	checked := 0
+	for i := range 10 {
+		if guess(fmt.Sprintf("203.0.113.%d", 101+i)) == ban.Admitted {
+			checked++
+		}
+	}
+	r, ok := g.Record(acct)
+	require.True(t, ok, "the account is guarded again")
+	assert.Equal(t, ban.ScopeGuard, r.Scope)
+	assert.Equal(t, 2, checked, "passwords checked after the lift")
 }

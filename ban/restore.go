@@ -197,7 +197,7 @@ func (g *Guard) restoreLifts(ls []StoredLift, now time.Time) {
 		}
 		l.counted(sl.Note.By, sl.Note.At, now, g.pol.SelfLiftPeriod)
 		if p := sl.Probation; p != nil && now.Before(p.Until) {
-			l.probe(sl.Subject, probation{until: p.Until, cause: p.Cause, fixed: p.Fixed,
+			l.probe(sl.Subject, probation{until: p.Until, cause: p.Cause, fixed: p.Fixed, guard: p.Guard,
 				flags: flagIf(p.Device, fDevice) | flagIf(p.OthersOK, fOthersOK)})
 		}
 	}

@@ -148,6 +148,7 @@ type Probation struct {
 	Cause    detect.Cause `json:"cause"`
 	Device   bool         `json:"device,omitempty"`
 	OthersOK bool         `json:"others_ok,omitempty"`
+	Guard    bool         `json:"guard,omitempty"` // the lifted record was a guard
 	Fixed    string       `json:"fixed,omitempty"`
 }
 

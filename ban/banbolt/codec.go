@@ -218,7 +218,7 @@ func encodeLift(l *ban.StoredLift) []byte {
 	}
 	b = append(b, 1)
 	b = appendTime(b, p.Until)
-	b = append(b, byte(p.Cause), flags(p.Device, p.OthersOK))
+	b = append(b, byte(p.Cause), flags(p.Device, p.OthersOK, p.Guard))
 	return appendString(b, p.Fixed)
 }
 
@@ -525,7 +525,7 @@ func decodeLift(key, val string) (ban.StoredLift, error) {
 		p.Until = d.time()
 		p.Cause = detect.Cause(d.byte())
 		f := d.byte()
-		p.Device, p.OthersOK = f&1 != 0, f&2 != 0
+		p.Device, p.OthersOK, p.Guard = f&1 != 0, f&2 != 0, f&4 != 0
 		p.Fixed = d.string()
 		l.Probation = p
 	}

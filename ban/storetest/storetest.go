@@ -388,7 +388,7 @@ func testDevices(t *testing.T, h *harness) {
 }
 
 func testLifts(t *testing.T, h *harness) {
-	prob := &ban.Probation{Until: t0.Add(24 * time.Hour), Cause: detect.StaleAccount, Device: true, OthersOK: true, Fixed: "deleted the account"}
+	prob := &ban.Probation{Until: t0.Add(24 * time.Hour), Cause: detect.StaleAccount, Device: true, OthersOK: true, Guard: true, Fixed: "deleted the account"}
 	a := lift(sub1, "ops", t0, nil)
 	b := lift(sub1, "alice", t0.Add(time.Minute), prob)
 	c := lift(sub2, "ops", t0, nil)
