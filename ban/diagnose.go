@@ -113,9 +113,14 @@ func (g *Guard) diagnose(r *Record, flags uint8, lang string) Diagnosis {
 		}
 		d.Summary = t.f(key, t.sent(ev), span, scope)
 		d.Advice = t.signallingAdvice(ev.Statuses)
-	case r.Cause == detect.Scanner && len(ev.UserAgents) > 0:
-		d.Summary = t.f("attack.scanner.summary", ev.UserAgents[0], scope)
-		d.Advice = []string{t.f("attack.scanner.advice")}
+	case r.Cause == detect.Scanner:
+		if ua, ok := scannerAgent(ev); ok {
+			d.Summary = t.f("attack.scanner.summary", ua, scope)
+			d.Advice = []string{t.f("attack.scanner.advice")}
+		} else {
+			d.Summary = t.f("attack.sweep.summary", ev.DistinctAccounts, scope)
+			d.Advice = []string{t.f("attack.sweep.advice")}
+		}
 	default:
 		d.Summary = t.f("custom.summary", r.Cause, ev.Detail, scope)
 		d.Advice = []string{t.f("custom.advice")}

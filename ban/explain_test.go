@@ -197,6 +197,22 @@ func TestExplainAttacks(t *testing.T) {
 	assert.NotContains(t, r.Diagnosis.Summary, "refused")
 	de, _ := g.Explain(r.Subject, "de")
 	assert.Contains(t, de.Diagnosis.Summary, "10 Anfragen, die nicht lesbar waren und nie beantwortet wurden")
+
+	// An OPTIONS sweep is named so, not blamed on its User-Agent, and
+	// in the reader's language.
+	for i := range 12 {
+		c.Advance(time.Second)
+		ev := detect.Event{Source: netip.MustParseAddrPort("203.0.113.74:5060"), Method: "OPTIONS", Target: fmt.Sprint(100 + i),
+			UserAgent: "Zoiper rv2.10.20.5", Status: 200}
+		require.NoError(t, g.Observe(context.Background(), &ev))
+	}
+	r, ok = g.Record(sub("203.0.113.74"))
+	require.True(t, ok)
+	assert.Equal(t, detect.Scanner, r.Cause)
+	assert.Regexp(t, `^An OPTIONS sweep over about \d+ distinct users`, r.Diagnosis.Summary)
+	assert.NotContains(t, r.Diagnosis.Summary, "Zoiper")
+	de, _ = g.Explain(r.Subject, "de")
+	assert.Regexp(t, `^Eine OPTIONS-Abfrage nach etwa \d+ verschiedenen Benutzern`, de.Diagnosis.Summary)
 }
 
 // German comes for every cause, and an unknown language falls back to

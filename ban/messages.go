@@ -122,9 +122,10 @@ func (t texts) what(r *Record) string {
 	ev := &r.Evidence
 	switch r.Cause {
 	case detect.Scanner:
-		if len(ev.UserAgents) > 0 {
-			return t.f("what.scanner", ev.UserAgents[0])
+		if ua, ok := scannerAgent(ev); ok {
+			return t.f("what.scanner", ua)
 		}
+		return t.f("what.sweep", ev.DistinctAccounts)
 	case detect.BadCredentials:
 		return t.f("what.credentials", ev.Count, max(ev.DistinctAccounts, 1))
 	case detect.Enumeration:
@@ -139,6 +140,16 @@ func (t texts) what(r *Record) string {
 		return t.sent(ev)
 	}
 	return ev.Detail
+}
+
+// scannerAgent returns the scanner's User-Agent that made a Scanner
+// record; without one, the record is an OPTIONS sweep, whatever its agent.
+func scannerAgent(ev *detect.Evidence) (string, bool) {
+	if len(ev.UserAgents) == 0 {
+		return "", false
+	}
+	_, ok := detect.ScannerAgent(ev.UserAgents[0])
+	return ev.UserAgents[0], ok
 }
 
 // sent describes a signalling finding's requests: refused as sent, or
@@ -258,6 +269,9 @@ var english = Messages{
 	"attack.scanner.advice":        "Leave the ban in place: no phone or PBX identifies itself this way.",
 	"status.unreadable":            "unreadable",
 	"what.scanner":                 "requests whose User-Agent, %[1]q, is a SIP scanner's",
+	"what.sweep":                   "an OPTIONS sweep over about %[1]d distinct users",
+	"attack.sweep.summary":         "An OPTIONS sweep over about %[1]d distinct users, as scanners make to find accounts; %[2]s.",
+	"attack.sweep.advice":          "Leave the ban in place: no phone or PBX asks after so many users.",
 	"what.credentials":             "%[1]d logins refused for about %[2]d account(s)",
 	"what.enumeration":             "about %[1]d distinct account names probed",
 	"what.stale":                   "%[1]d requests for the missing account %[2]q",
@@ -332,6 +346,9 @@ var german = Messages{
 	"attack.scanner.advice":        "Lassen Sie die Sperre bestehen: kein Telefon und keine Telefonanlage gibt sich so aus.",
 	"status.unreadable":            "unlesbar",
 	"what.scanner":                 "Anfragen mit dem User-Agent %[1]q, dem eines SIP-Scanners",
+	"what.sweep":                   "eine OPTIONS-Abfrage nach etwa %[1]d verschiedenen Benutzern",
+	"attack.sweep.summary":         "Eine OPTIONS-Abfrage nach etwa %[1]d verschiedenen Benutzern, wie Scanner sie zur Suche nach Konten stellen; %[2]s.",
+	"attack.sweep.advice":          "Lassen Sie die Sperre bestehen: kein Telefon und keine Telefonanlage fragt nach so vielen Benutzern.",
 	"what.credentials":             "%[1]d abgewiesene Anmeldeversuche für etwa %[2]d Konto/Konten",
 	"what.enumeration":             "etwa %[1]d verschiedene durchprobierte Kontonamen",
 	"what.stale":                   "%[1]d Anfragen für das fehlende Konto %[2]q",
