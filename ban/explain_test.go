@@ -200,7 +200,7 @@ func TestExplainAttacks(t *testing.T) {
 
 	// An OPTIONS sweep is named so, not blamed on its User-Agent, and
 	// in the reader's language.
-	for i := range 12 {
+	for i := range 20 {
 		c.Advance(time.Second)
 		ev := detect.Event{Source: netip.MustParseAddrPort("203.0.113.74:5060"), Method: "OPTIONS", Target: fmt.Sprint(100 + i),
 			UserAgent: "Zoiper rv2.10.20.5", Status: 200}

@@ -25,7 +25,8 @@ func attempt(src netip.AddrPort, at time.Time) Event {
 // attack from many addresses does while the rest sit idle.
 func BenchmarkStandardObserve(b *testing.B) {
 	const n = 1_000_000
-	s, err := NewStandard(Limits{MaxSources: n + n/8, BadCredentials: Limit{Threshold: maxThreshold}, AccountFailures: Limit{Threshold: maxThreshold}})
+	s, err := NewStandard(Limits{MaxSources: n + n/8, BadCredentials: Limit{Threshold: maxThreshold}, SlowCredentials: Limit{Threshold: maxThreshold},
+		AccountFailures: Limit{Threshold: maxThreshold}})
 	if err != nil {
 		b.Fatal(err)
 	}

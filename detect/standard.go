@@ -43,6 +43,8 @@ const tickShift = 26
 
 // rec is what Standard remembers of one source. It holds no pointers.
 type rec struct {
+	// first is when the trouble the windows hold began (the address's
+	// first event, or its first since they emptied); last is its last.
 	first, last uint32 // ticks
 	okAt        uint32 // last accepted credentials
 	// okAcct is the hash of the first account that logged in with proof
@@ -304,6 +306,11 @@ func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst [
 	if added {
 		r.port0 = ev.Source.Port()
 	}
+	// Evidence starts with the trouble, not when the address was first
+	// seen: a site's phones may have logged in for days before one fails.
+	if s.quiet(r, now) {
+		r.first = now
+	}
 	r.last = now
 	r.port1 = ev.Source.Port()
 
@@ -484,6 +491,13 @@ func (s *Standard) observe(ev *Event, k key, sub netip.Prefix, now uint32, dst [
 		}
 	}
 	return dst, false
+}
+
+// quiet reports whether r's windows, the long one too, hold no trouble
+// at now, and no call runs ahead of its rate.
+func (s *Standard) quiet(r *rec, now uint32) bool {
+	return r.tat <= now && r.fail.count(now, s.failW) == 0 && r.slow.count(now, s.slowW) == 0 &&
+		r.unk.count(now, s.unkW) == 0 && r.probe.count(now, s.probeW) == 0 && r.sig.count(now, s.sigW) == 0
 }
 
 // trusted reports whether r's address had a proven login within trust ticks

@@ -121,6 +121,7 @@ func TestTypoBehindSharedAddress(t *testing.T) {
 	assert.True(t, f.Device)
 	assert.True(t, f.OthersOK)
 	assert.Equal(t, []uint16{5070}, f.Evidence.Ports, "only the failing device's port")
+	assert.WithinDuration(t, t0.Add(time.Minute), f.Evidence.First, 20*time.Millisecond, "the evidence starts at carol's first failure, not at alice's login")
 
 	// Guessing many accounts from the same office is an attack all the same.
 	s.Forget(f.Subject, false)
