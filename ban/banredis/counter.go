@@ -317,7 +317,7 @@ func (c *Counter) countAddr(ev *detect.Event, pfx netip.Prefix, b int64, at time
 		// working while everything else is refused unchecked.
 		f.Guard, f.OthersOK = true, true
 	}
-	f.Evidence.Detail = fmt.Sprintf("%d rejected credentials from this address across the fleet, %d of them at this edge", total, own)
+	f.Evidence.Detail = fmt.Sprintf("%d logins refused (rejected credentials, or a guard's refusals) from this address across the fleet, %d of them at this edge", total, own)
 	return append(dst, f)
 }
 

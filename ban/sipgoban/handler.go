@@ -20,8 +20,9 @@ import (
 // it. h must send its final response before it returns, as sipgo expects.
 // Requests for an account blocked at their source, and requests a guard
 // refuses (not from a known device of a guarded address or account), are
-// answered 403 Forbidden without calling h; the Guard counts the latter as
-// guesses. Requests from a known scanner's
+// answered 403 Forbidden without calling h (an ACK is dropped); the Guard
+// counts the latter as guesses when they are REGISTER, INVITE or carry
+// credentials. Requests from a known scanner's
 // User-Agent get no answer at all, so that the scan learns nothing; nor do
 // requests from a banned source, which sipgo parsed before the ban (several
 // read at once from a stream, or in flight when it came).
@@ -41,14 +42,18 @@ func wrap(f *Filter, h sipgo.RequestHandler) sipgo.RequestHandler {
 		switch g.Admit(ev.Source.Addr(), ev.Account, ev.UserAgent) {
 		case ban.Blocked:
 			f.blocked.Add(1)
-			_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+			refuse(req, tx)
 			return
 		case ban.Guarded:
-			// A guess at a guarded subject: refused unchecked, and counted.
-			ev.Status, ev.Guarded = 403, true
+			// A guess at a guarded subject: refused unchecked, and counted
+			// if a password could be tried with it; a stranger's BYE or
+			// OPTIONS without credentials is refused alone.
 			f.guarded.Add(1)
-			observe(g, &ev)
-			_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+			if ev.Credentials || req.Method == sip.REGISTER || req.Method == sip.INVITE {
+				ev.Status, ev.Guarded = 403, true
+				observe(g, &ev)
+			}
+			refuse(req, tx)
 			return
 		}
 		if req.IsAck() {
@@ -62,6 +67,13 @@ func wrap(f *Filter, h sipgo.RequestHandler) sipgo.RequestHandler {
 			// transaction layer answers CANCEL itself.)
 			w.report(0, false)
 		}
+	}
+}
+
+// refuse answers req 403 Forbidden; an ACK has no answer.
+func refuse(req *sip.Request, tx sip.ServerTransaction) {
+	if !req.IsAck() {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 	}
 }
 

@@ -412,3 +412,61 @@ func TestTransport(t *testing.T) {
 		t.Errorf("transport(\"UDP\") allocates %v times", n)
 	}
 }
+
+// statusTx is a server transaction that keeps the statuses it sent.
+type statusTx struct {
+	sip.ServerTransaction
+	sent []int
+}
+
+func (s *statusTx) Respond(res *sip.Response) error {
+	s.sent = append(s.sent, int(res.StatusCode))
+	return nil
+}
+
+// TestGuardedCountsGuesses: a guard refuses a stranger's every request, but
+// counts only those a password could be tried with: a roaming phone's BYEs
+// and OPTIONS do not get its address banned; its REGISTERs do, at the 5th.
+func TestGuardedCountsGuesses(t *testing.T) {
+	g := newGuard(t)
+	ctx := context.Background()
+	for a := range 3 {
+		for range 3 {
+			ev := detect.Event{Source: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(a + 1)}), 5060), Transport: "udp",
+				Method: "REGISTER", Account: "carol", Credentials: true, Proven: true, Status: 403}
+			require.NoError(t, g.Observe(ctx, &ev))
+		}
+	}
+	r, ok := g.Record(detect.Subject{Account: "carol"})
+	require.True(t, ok, "carol is guarded")
+	require.Equal(t, ban.ScopeGuard, r.Scope)
+
+	h := Wrap(g, func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	const roaming = "203.0.113.9"
+	send := func(method sip.RequestMethod, creds bool) *statusTx {
+		req := sip.NewRequest(method, sip.Uri{User: "carol", Host: "sipban.local"})
+		req.AppendHeader(&sip.FromHeader{Address: sip.Uri{User: "carol", Host: "sipban.local"}, Params: sip.NewParams()})
+		req.AppendHeader(&sip.ToHeader{Address: sip.Uri{User: "carol", Host: "sipban.local"}, Params: sip.NewParams()})
+		if creds {
+			req.AppendHeader(sip.NewHeader("Authorization", `Digest username="carol", realm="sipban.local", nonce="n", uri="sip:sipban.local", response="00"`))
+		}
+		req.SetSource(roaming + ":5060")
+		req.SetTransport("UDP")
+		tx := &statusTx{}
+		h(req, tx)
+		return tx
+	}
+	for range 10 {
+		assert.Equal(t, []int{403}, send(sip.BYE, false).sent)
+		assert.Equal(t, []int{403}, send(sip.OPTIONS, false).sent)
+		assert.Empty(t, send(sip.ACK, false).sent, "an ACK has no answer")
+	}
+	require.False(t, g.Banned(netip.MustParseAddr(roaming)), "refused BYEs and OPTIONS got the address banned")
+	assert.Equal(t, []int{403}, send(sip.OPTIONS, true).sent, "credentials on any request are a guess")
+	for range 4 {
+		send(sip.REGISTER, false)
+	}
+	assert.True(t, g.Banned(netip.MustParseAddr(roaming)), "banned at the 5th guess")
+}
