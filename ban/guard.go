@@ -1003,7 +1003,7 @@ type Stats struct {
 	Records int `json:"records"`
 	// Refused counts findings refused at Policy.MaxBans; Evicted, records
 	// evicted there to make room for proven ones.
-	Refused int64 `json:"refused"`
+	Refused int64 `json:"table_full"`
 	Evicted int64 `json:"evicted"`
 	// EnforceErrors counts enforcer calls that failed or did not answer
 	// within Options.EnforceTimeout.

@@ -25,7 +25,8 @@ type Record struct {
 	Evidence  detect.Evidence `json:"evidence"`
 	Diagnosis Diagnosis       `json:"diagnosis"`
 	// Blocked counts requests refused by an account block or guard since it
-	// began.
+	// began, or since this process restored it: a count per refusal is not
+	// worth a write.
 	Blocked int64 `json:"blocked_requests"`
 	// EnforceError is set when an enforcer failed to apply the ban; the ban
 	// still holds in memory.
