@@ -321,7 +321,7 @@ func (g *Guard) storeDevice(where netip.Addr, ev *detect.Event) {
 	if g.persist != nil {
 		g.persist.add(Change{Op: OpDevice, Device: KnownDevice{Where: where,
 			Account: strings.Clone(clip(ev.Account, maxName)), UserAgent: strings.Clone(clip(ev.UserAgent, maxAgent)), Last: ev.Time,
-			Port: ev.Source.Port(), Instance: strings.Clone(clip(ev.Instance, maxAgent))}}, ref{}, ev.Time)
+			Port: ev.Source.Port(), Instance: strings.Clone(clip(ev.Instance, maxAgent)), Contact: strings.Clone(clip(ev.Contact, maxAgent))}}, ref{}, ev.Time)
 	}
 }
 

@@ -144,7 +144,7 @@ func (g *Guard) restoreTrust(logins []KnownDevice, now time.Time, trustFor time.
 		age := now.Sub(d.Last)
 		if age < deviceWindow {
 			g.sites.note(d.Where, &detect.Event{Source: netip.AddrPortFrom(d.Where, d.Port), Account: d.Account,
-				UserAgent: d.UserAgent, Instance: d.Instance, Time: d.Last}, true)
+				UserAgent: d.UserAgent, Instance: d.Instance, Contact: d.Contact, Time: d.Last}, true)
 		}
 		if age > trustFor {
 			continue

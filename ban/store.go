@@ -123,8 +123,8 @@ type Offence struct {
 
 // KnownDevice is a device that logged in with proof: at Where (an address,
 // or the IPv6 prefix sources are counted by, as an address), as Account,
-// with UserAgent, last at Last, from Port with +sip.instance Instance, so
-// that a restart lists it among its site's devices.
+// with UserAgent, last at Last, from Port with +sip.instance Instance and
+// Contact, so that a restart lists it among its site's devices.
 type KnownDevice struct {
 	Where     netip.Addr `json:"where"`
 	Account   string     `json:"account"`
@@ -132,6 +132,7 @@ type KnownDevice struct {
 	Last      time.Time  `json:"last"`
 	Port      uint16     `json:"port,omitempty"`
 	Instance  string     `json:"instance,omitempty"`
+	Contact   string     `json:"contact,omitempty"`
 }
 
 // StoredLift is one lift of Subject. Probation is set for a customer's

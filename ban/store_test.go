@@ -277,7 +277,11 @@ func TestRestoreKeepsTrust(t *testing.T) {
 	_, err := g.Restore(context.Background())
 	require.NoError(t, err)
 	const office, other = "192.0.2.77", "192.0.2.78"
-	require.NoError(t, send(t, g, c, req{from: office + ":5062", account: "alice", creds: true, status: 200}))
+	const contact = "<sip:alice@10.0.0.5:5062>"
+	c.Advance(time.Second)
+	login := detect.Event{Source: netip.MustParseAddrPort(office + ":5062"), Transport: "udp", Method: "REGISTER",
+		Account: "alice", Credentials: true, Proven: true, Status: 200, UserAgent: phoneUA, Contact: contact}
+	require.NoError(t, g.Observe(context.Background(), &login))
 	flush(t, g)
 	require.NoError(t, g.Close(context.Background()))
 
@@ -313,6 +317,7 @@ func TestRestoreKeepsTrust(t *testing.T) {
 	phone := r.Diagnosis.Devices[i]
 	assert.Equal(t, []string{"alice"}, phone.Accounts)
 	assert.Equal(t, phoneUA, phone.UserAgent)
+	assert.Equal(t, contact, phone.Contact)
 	assert.Positive(t, phone.Successes)
 	assert.False(t, phone.Suspect)
 	require.NoError(t, g3.Close(context.Background()))

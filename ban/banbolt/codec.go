@@ -156,11 +156,13 @@ func deviceKey(d *ban.KnownDevice) []byte {
 	return append(b, d.UserAgent...)
 }
 
-// encodeDevice is Last, then Port and Instance, which older files lack.
+// encodeDevice is Last, then Port and Instance, then Contact, which older
+// files lack.
 func encodeDevice(d *ban.KnownDevice) []byte {
-	b := appendTime(make([]byte, 0, 16+len(d.Instance)), d.Last)
+	b := appendTime(make([]byte, 0, 20+len(d.Instance)+len(d.Contact)), d.Last)
 	b = appendUvarint(b, uint64(d.Port))
-	return appendString(b, d.Instance)
+	b = appendString(b, d.Instance)
+	return appendString(b, d.Contact)
 }
 
 const (
@@ -498,6 +500,9 @@ func decodeDevice(key, val string) (ban.KnownDevice, error) {
 		}
 		dev.Port = uint16(port)
 		dev.Instance = d.string()
+		if d.err == nil && d.s != "" {
+			dev.Contact = d.string()
+		}
 	}
 	return dev, d.done()
 }

@@ -24,8 +24,9 @@
 // User-Agent) is stored as its SHA-256, the key itself leading the value.
 // Values are binary: varints, length-prefixed strings, times as Unix
 // seconds and nanoseconds (read back in UTC). A device's value is its last
-// login, then its port and +sip.instance; one written before those were
-// kept ends after the login and reads with neither. A new file is made beside
+// login, then its port and +sip.instance, then its Contact; one written
+// before those were kept ends after the login, or the instance, and reads
+// without them. A new file is made beside
 // the path and linked into place, so a file at the path always has its meta.
 //
 // # Durability

@@ -80,11 +80,12 @@ func FuzzDecodeFailure(f *testing.F) {
 func FuzzDecodeDevice(f *testing.F) {
 	for _, d := range []ban.KnownDevice{
 		{Where: netip.MustParseAddr("203.0.113.7"), Account: "alice", UserAgent: "Yealink", Last: time.Unix(1, 2), Port: 5060,
-			Instance: "<urn:uuid:00000000-0000-0000-0000-000000000001>"},
+			Instance: "<urn:uuid:00000000-0000-0000-0000-000000000001>", Contact: "<sip:alice@192.168.1.20:5060>"},
 		{Where: netip.MustParseAddr("2001:db8:1:2::"), Last: time.Unix(0, 0)},
 	} {
 		f.Add(deviceKey(&d), encodeDevice(&d))
-		f.Add(deviceKey(&d), appendTime(nil, d.Last)) // as files before ports were kept
+		f.Add(deviceKey(&d), appendTime(nil, d.Last))                                                          // as files before ports were kept
+		f.Add(deviceKey(&d), appendString(appendUvarint(appendTime(nil, d.Last), uint64(d.Port)), d.Instance)) // before contacts
 	}
 	f.Fuzz(func(t *testing.T, key, val []byte) {
 		d, err := decodeDevice(string(key), string(val))

@@ -377,6 +377,7 @@ func testDevices(t *testing.T, h *harness) {
 	}
 	d := device("203.0.113.9", "carol", "Grandstream", t0)
 	d.Device.Port, d.Device.Instance = 65535, "<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>"
+	d.Device.Contact = "<sip:carol@192.168.1.20:5060;transport=udp>"
 	all = append(all, d)
 	h.write(all...)
 	later := device("203.0.113.7", "alice", "Yealink", t0.Add(time.Hour))
@@ -674,7 +675,7 @@ func testOddStrings(t *testing.T, h *harness) {
 			device("203.0.113.7", s, s, t0),
 			device("203.0.113.7", "alice", s, t0),
 			ban.Change{Op: ban.OpDevice, Device: ban.KnownDevice{Where: netip.MustParseAddr("203.0.113.8"),
-				Account: s, Last: t0, Port: uint16(i), Instance: s}},
+				Account: s, Last: t0, Port: uint16(i), Instance: s, Contact: s}},
 			lift(sub, s, t0, &ban.Probation{Until: t0, Fixed: s}))
 	}
 	h.write(all...)
