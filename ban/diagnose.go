@@ -61,7 +61,7 @@ func (g *Guard) diagnose(r *Record, flags uint8, lang string) Diagnosis {
 		return d
 	}
 	d.Device = t.device(r.Subject, ev)
-	span := roundSpan(ev.Last.Sub(ev.First))
+	span := t.dur(roundSpan(ev.Last.Sub(ev.First)))
 	acct := c.account
 	scope := t.f("scope.address", r.Subject.Prefix)
 	if r.Subject.Account != "" {
@@ -232,7 +232,7 @@ func joinAddrs(as []netip.Addr) string {
 // roundSpan rounds d to what the detector's clock can tell (about 67 ms).
 func roundSpan(d time.Duration) time.Duration {
 	if d < time.Minute {
-		// Up, as "within" promises: a burst reads "within 100ms", not "within 0s".
+		// Up, as "within" promises: a burst reads "within 100 ms", not "within 0 ms".
 		return max(d+100*time.Millisecond-1, 100*time.Millisecond).Truncate(100 * time.Millisecond)
 	}
 	return d.Round(time.Second)

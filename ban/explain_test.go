@@ -327,7 +327,7 @@ func TestExplainSlowDirectory(t *testing.T) {
 }
 
 // A span is rounded up, as "within" promises: five guesses in one instant
-// read "within 100ms", not "within 0s".
+// read "within 100 ms", not "within 0 ms".
 func TestExplainSpanRoundsUp(t *testing.T) {
 	c := newClock()
 	g := newGuard(t, c, ban.Options{})
@@ -338,5 +338,5 @@ func TestExplainSpanRoundsUp(t *testing.T) {
 	}
 	r, ok := g.Record(sub("203.0.113.75"))
 	require.True(t, ok)
-	assert.Contains(t, r.Diagnosis.Summary, "within 100ms")
+	assert.Contains(t, r.Diagnosis.Summary, "within 100 ms")
 }

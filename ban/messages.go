@@ -89,11 +89,39 @@ func (t texts) every(d time.Duration) string {
 	if d <= 0 {
 		return ""
 	}
-	return t.f("every", d.Round(time.Second))
+	return t.f("every", t.dur(d.Round(time.Second)))
+}
+
+// dur writes d with unit symbols, which read alike in English and German
+// (100 ms, 5.2 s, 3 min 20 s, 2 h 5 min, 3 d 4 h), in t's decimal mark.
+func (t texts) dur(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%d ms", d.Milliseconds())
+	case d < 10*time.Second && d%time.Second != 0:
+		s := strconv.FormatFloat(d.Seconds(), 'f', 1, 64)
+		return strings.Replace(s, ".", t.f("decimal"), 1) + " s"
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", d/time.Second)
+	}
+	two := func(big, small time.Duration, bu, su string) string {
+		n, rest := d/big, d%big/small
+		if rest == 0 {
+			return fmt.Sprintf("%d %s", n, bu)
+		}
+		return fmt.Sprintf("%d %s %d %s", n, bu, rest, su)
+	}
+	switch d = d.Round(time.Second); {
+	case d < time.Hour:
+		return two(time.Minute, time.Second, "min", "s")
+	case d < 24*time.Hour:
+		return two(time.Hour, time.Minute, "h", "min")
+	}
+	return two(24*time.Hour, time.Hour, "d", "h")
 }
 
 // guard explains a guard: who is still served, who is refused.
-func (t texts) guard(r *Record, d Diagnosis, span time.Duration) Diagnosis {
+func (t texts) guard(r *Record, d Diagnosis, span string) Diagnosis {
 	ev := &r.Evidence
 	if r.Subject.Anywhere() {
 		acct := r.Subject.Account
@@ -227,6 +255,7 @@ var english = Messages{
 	"device.ports":                 ", source port(s) %[1]v",
 	"device.agents":                `, User-Agent "%[1]s"`,
 	"every":                        " about every %[1]v",
+	"decimal":                      ".",
 	"advice.lift":                  "Lift the block once the device is fixed; it will be blocked again otherwise.",
 	"outdated.password.summary":    "A device that logged in as %[1]q before now has its password rejected (%[2]d times within %[3]v): it still uses an old password; %[4]s.",
 	"outdated.changed":             " The password was changed on %[1]s.",
@@ -304,6 +333,7 @@ var german = Messages{
 	"device.ports":                 ", Quellport(s) %[1]v",
 	"device.agents":                `, User-Agent "%[1]s"`,
 	"every":                        " etwa alle %[1]v",
+	"decimal":                      ",",
 	"advice.lift":                  "Heben Sie die Sperre auf, sobald das Gerät korrigiert ist; sonst wird es erneut gesperrt.",
 	"outdated.password.summary":    "Ein Gerät, das sich zuvor als %[1]q angemeldet hat, wird jetzt mit seinem Passwort abgewiesen (%[2]d-mal innerhalb von %[3]v): es verwendet noch ein altes Passwort; %[4]s.",
 	"outdated.changed":             " Das Passwort wurde am %[1]s geändert.",

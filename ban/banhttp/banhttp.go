@@ -126,13 +126,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.challenge != "" {
 			w.Header().Set("WWW-Authenticate", h.challenge)
 		}
+		if strings.HasPrefix(r.URL.Path, "/ui/") {
+			// A person at the page reads why in their language.
+			v := h.view(r)
+			h.errorPage(w, v, http.StatusUnauthorized, v.T("refused.login"))
+			return
+		}
 		writeError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
 	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey{}, v)))
 }
 
-func viewerOf(r *http.Request) Viewer { return r.Context().Value(viewerKey{}).(Viewer) }
+// viewerOf returns who sent r: no one before they are authorized.
+func viewerOf(r *http.Request) Viewer {
+	v, _ := r.Context().Value(viewerKey{}).(Viewer)
+	return v
+}
 
 // hostAllowed reports whether r's Host is one h serves.
 func (h *Handler) hostAllowed(r *http.Request) bool {

@@ -74,6 +74,10 @@ func TestScoping(t *testing.T) {
 	w = do(h, "", "GET", "/bans", "")
 	assert.Equal(t, http.StatusUnauthorized, w.Code)
 	assert.Contains(t, w.Body.String(), `"error": "who are you?"`)
+	w = do(h, "", "GET", "/ui/bans?lang=de", "")
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	assert.Equal(t, "text/html; charset=utf-8", w.Header().Get("Content-Type"), "a page answers a person at the page")
+	assert.Contains(t, w.Body.String(), "Melden Sie sich an")
 }
 
 func TestScope(t *testing.T) {

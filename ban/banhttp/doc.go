@@ -14,7 +14,8 @@
 // "2001:db8::/64", "alice@203.0.113.7", "alice@*"), percent-encoded or not.
 // Errors of the JSON API are {"error": "..."} with these statuses: 400 an
 // unreadable subject, limit or fixed cause, or a customer's lift that does
-// not say what was fixed (ban.ErrFixedMissing); 401 when Authorize refuses;
+// not say what was fixed (ban.ErrFixedMissing); 401 when Authorize refuses
+// (under /ui/, a page in the reader's language);
 // 403 an attack a customer may not lift (ban.ErrAttack), a Host not allowed,
 // a cross-origin request or a form without its token; 404 no such record, or
 // one the viewer does not own, so that existence does not leak; 429 a

@@ -107,6 +107,9 @@ func pageTexts(extra map[string]Texts) map[string]Texts {
 
 var englishTexts = Texts{
 	"title.list":                 "Your blocks",
+	"title.list.all":             "All blocks",
+	"list.empty.all":             "Nothing is blocked.",
+	"record.back.all":            "All blocks",
 	"title.record":               "Block of %[1]s",
 	"list.empty":                 "Nothing of yours is blocked.",
 	"list.next":                  "More",
@@ -150,6 +153,7 @@ var englishTexts = Texts{
 	"refused.limit":              "You have used up your self-service unblocks for now; ask your provider's operator to lift this block.",
 	"refused.fixed":              "Choose which cause you fixed.",
 	"refused.token":              "The form expired; reload the page and try again.",
+	"refused.login":              "Sign in to see your blocks.",
 	"refused.notfound":           "There is no such block; it may have ended.",
 	"refused.failed":             "The block is lifted here, but a firewall did not follow; if the device is still refused, contact your provider.",
 	"cause.outdated-credentials": "Outdated credentials: the password changed or the account was deleted",
@@ -171,6 +175,9 @@ var englishTexts = Texts{
 
 var germanTexts = Texts{
 	"title.list":                 "Ihre Sperren",
+	"title.list.all":             "Alle Sperren",
+	"list.empty.all":             "Nichts ist gesperrt.",
+	"record.back.all":            "Alle Sperren",
 	"title.record":               "Sperre von %[1]s",
 	"list.empty":                 "Nichts von Ihnen ist gesperrt.",
 	"list.next":                  "Weitere",
@@ -183,7 +190,7 @@ var germanTexts = Texts{
 	"scope.account":              "ein Konto an der Adresse",
 	"scope.guard":                "neue Geräte (bekannte funktionieren weiter)",
 	"record.cause":               "Ursache",
-	"record.confidence":          "Sicherheit %.0[1]f %%",
+	"record.confidence":          "Gewissheit %.0[1]f %%",
 	"record.didyoumean":          "Meinten Sie das Konto %[1]q?",
 	"record.since":               "Gesperrt seit",
 	"record.until":               "Endet",
@@ -214,6 +221,7 @@ var germanTexts = Texts{
 	"refused.limit":              "Sie haben Ihre Selbst-Entsperrungen vorerst aufgebraucht; bitten Sie den Betreiber Ihres Anbieters, diese Sperre aufzuheben.",
 	"refused.fixed":              "Wählen Sie, welche Ursache Sie behoben haben.",
 	"refused.token":              "Das Formular ist abgelaufen; laden Sie die Seite neu und versuchen Sie es erneut.",
+	"refused.login":              "Melden Sie sich an, um Ihre Sperren zu sehen.",
 	"refused.notfound":           "Diese Sperre gibt es nicht; vielleicht ist sie abgelaufen.",
 	"refused.failed":             "Die Sperre ist hier aufgehoben, aber eine Firewall ist nicht gefolgt; wird das Gerät weiter abgewiesen, wenden Sie sich an Ihren Anbieter.",
 	"cause.outdated-credentials": "Veraltete Zugangsdaten: das Passwort wurde geändert oder das Konto gelöscht",

@@ -34,6 +34,15 @@ type view struct {
 	Viewer Viewer
 }
 
+// Mine renders key as the viewer reads it: an operator sees every
+// customer's records, not their own (key + ".all").
+func (v view) Mine(key string) string {
+	if v.Viewer.Operator {
+		return v.T(key + ".all")
+	}
+	return v.T(key)
+}
+
 // LiftBy says who made an earlier lift, as the viewer knows them.
 func (v view) LiftBy(n ban.LiftNote) string {
 	switch {
@@ -91,7 +100,7 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("limit") == "" {
 		limit = 100
 	}
-	v.Title = v.T("title.list")
+	v.Title = v.Mine("title.list")
 	d := listData{view: v}
 	if sub, err := detect.ParseSubject(r.URL.Query().Get("lifted")); err == nil {
 		d.Lifted = sub.String() // a subject, not a message a link could make up
