@@ -54,6 +54,6 @@ func ExampleGuard() {
 	// 5062 [carol] failures 5 suspect true
 	// 5061 [bob] failures 0 suspect false
 	// 5060 [alice] failures 0 suspect false
-	// Re-enter the password of account "carol" on the device (address 198.51.100.7/32, source port(s) [5062], User-Agent "Yealink SIP-T46S"), carefully.
-	// Geben Sie das Passwort des Kontos "carol" auf dem Gerät (Adresse 198.51.100.7/32, Quellport(s) [5062], User-Agent "Yealink SIP-T46S") sorgfältig neu ein.
+	// Re-enter the password of account "carol" on the device (address 198.51.100.7/32, source port(s) 5062, User-Agent "Yealink SIP-T46S"), carefully.
+	// Geben Sie das Passwort des Kontos "carol" auf dem Gerät (Adresse 198.51.100.7/32, Quellport(s) 5062, User-Agent "Yealink SIP-T46S") sorgfältig neu ein.
 }

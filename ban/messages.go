@@ -62,8 +62,14 @@ func (t texts) f(key string, args ...any) string {
 func (t texts) device(s detect.Subject, ev *detect.Evidence) string {
 	var b strings.Builder
 	b.WriteString(t.f("device.address", s.Prefix))
-	if len(ev.Ports) > 0 {
-		b.WriteString(t.f("device.ports", ev.Ports))
+	var ports []string
+	for _, p := range ev.Ports {
+		if p != 0 { // 0: not known
+			ports = append(ports, strconv.Itoa(int(p)))
+		}
+	}
+	if len(ports) > 0 {
+		b.WriteString(t.f("device.ports", strings.Join(ports, ", ")))
 	}
 	if len(ev.UserAgents) > 0 {
 		b.WriteString(t.f("device.agents", strings.Join(ev.UserAgents, `", "`)))
