@@ -305,7 +305,9 @@ type Evidence struct {
 	// one account from anywhere.
 	Addresses  []netip.Addr `json:"addresses,omitempty"`
 	UserAgents []string     `json:"user_agents,omitempty"`
-	Ports      []uint16     `json:"ports,omitempty"`
+	// Ports holds the deciding event's source port, after the address's
+	// first one for a finding on a whole address where no login succeeded.
+	Ports []uint16 `json:"ports,omitempty"`
 	// Statuses holds the status codes the server answered.
 	Statuses []int `json:"statuses,omitempty"`
 	// Interval is the typical gap between attempts, for a device that retries.

@@ -598,9 +598,11 @@ func (s *Standard) finding(sh *shard, r *rec, ev *Event, c Cause, sub Subject, c
 		e.UserAgents = []string{strings.Clone(ev.UserAgent)}
 	}
 	// The first port seen from an address may be another device's; name it
-	// only when the whole address is concerned.
+	// only when the whole address is concerned and no login there makes it
+	// likely a working phone's.
+	trusted := r.trusted(r.last, s.trust)
 	e.Ports = []uint16{ev.Source.Port()}
-	if sub.Account == "" && r.port0 != ev.Source.Port() {
+	if sub.Account == "" && !trusted && r.port0 != ev.Source.Port() {
 		e.Ports = append([]uint16{r.port0}, e.Ports...)
 	}
 	if ev.Status != 0 {
@@ -611,7 +613,7 @@ func (s *Standard) finding(sh *shard, r *rec, ev *Event, c Cause, sub Subject, c
 	if r.calls > 0 {
 		e.Unanswered = float64(r.unans) / float64(r.calls)
 	}
-	return Finding{Cause: c, Subject: sub, Proven: s.proven(ev), Trusted: r.trusted(r.last, s.trust), Evidence: e}
+	return Finding{Cause: c, Subject: sub, Proven: s.proven(ev), Trusted: trusted, Evidence: e}
 }
 
 // slowOver reports whether n failures reach the long window's threshold.

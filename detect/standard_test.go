@@ -132,6 +132,7 @@ func TestTypoBehindSharedAddress(t *testing.T) {
 	require.Len(t, found, 1)
 	assert.Equal(t, office, found[0].Subject.String())
 	assert.False(t, found[0].Device)
+	assert.Equal(t, []uint16{6000}, found[0].Evidence.Ports, "not 5060, the first port seen: alice's working phone")
 }
 
 // TestTwoDeviceSites: at 10,000 sites, one phone logs in and another keeps
