@@ -262,6 +262,7 @@ func (h *Handler) page(v Viewer, after detect.Subject, limit int, lang string) (
 		if !v.sees(&recs[i]) {
 			continue
 		}
+		v.redact(&recs[i], h.textsIn(lang))
 		out = append(out, recs[i])
 		if len(out) == limit && (more || i < len(recs)-1) {
 			return out, recs[i].Subject
@@ -273,31 +274,41 @@ func (h *Handler) page(v Viewer, after detect.Subject, limit int, lang string) (
 	return out, detect.Subject{}
 }
 
-// record returns the record on r's subject if the viewer sees it; else it
-// answers, by fail, 400 or 404, and returns false.
-func (h *Handler) record(w http.ResponseWriter, r *http.Request, lang string, fail func(http.ResponseWriter, int, string)) (ban.Record, bool) {
+// record returns the record on r's subject as the viewer may see it, and
+// how many devices at its address were left out; if the viewer does not
+// see it, it answers, by fail, 400 or 404, and returns false.
+func (h *Handler) record(w http.ResponseWriter, r *http.Request, lang string, fail func(http.ResponseWriter, int, string)) (ban.Record, int, bool) {
 	sub, err := detect.ParseSubject(r.PathValue("subject"))
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
-		return ban.Record{}, false
+		return ban.Record{}, 0, false
 	}
+	v := viewerOf(r)
 	rec, ok := h.g.Explain(sub, lang)
-	if !ok || !viewerOf(r).sees(&rec) {
+	if !ok || !v.sees(&rec) {
 		// Another's record reads as none: its existence is theirs too.
 		fail(w, http.StatusNotFound, "no active ban on "+sub.String())
-		return ban.Record{}, false
+		return ban.Record{}, 0, false
 	}
-	return rec, true
+	return rec, v.redact(&rec, h.textsIn(lang)), true
+}
+
+// textsIn returns the page's strings in lang, English's if it has none.
+func (h *Handler) textsIn(lang string) texts {
+	if t, ok := h.texts[lang]; ok {
+		return texts{t}
+	}
+	return texts{englishTexts}
 }
 
 func (h *Handler) explain(w http.ResponseWriter, r *http.Request) {
-	if rec, ok := h.record(w, r, language(h.g, r), writeError); ok {
+	if rec, _, ok := h.record(w, r, language(h.g, r), writeError); ok {
 		writeJSON(w, http.StatusOK, rec)
 	}
 }
 
 func (h *Handler) lift(w http.ResponseWriter, r *http.Request) {
-	rec, ok := h.record(w, r, "en", writeError)
+	rec, _, ok := h.record(w, r, "en", writeError)
 	if !ok {
 		return
 	}

@@ -29,6 +29,9 @@
 // lifts every record; a customer sees only the records Viewer.Owns (for
 // instance a Scope of prefixes and accounts) and lifts them as a customer
 // (ban.Guard.LiftAs with Operator false), which ban limits and remembers.
+// Where customers share an address, Viewer.Account names a customer's
+// accounts: an address's record then lists only their devices, and one
+// another's device caused says so instead of describing it.
 // New refuses to build a Handler without Authorize unless
 // Options.Unauthenticated asks for an operator API open to whoever reaches
 // it, for a private address.

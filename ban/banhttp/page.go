@@ -61,11 +61,7 @@ type langLink struct {
 
 func (h *Handler) view(r *http.Request) view {
 	lang := language(h.g, r)
-	t, ok := h.texts[lang]
-	if !ok {
-		t = englishTexts
-	}
-	v := view{texts: texts{t}, Lang: lang, Viewer: viewerOf(r)}
+	v := view{texts: h.textsIn(lang), Lang: lang, Viewer: viewerOf(r)}
 	// The page's languages the diagnosis comes in too.
 	for _, tag := range slices.Sorted(maps.Keys(h.texts)) {
 		if h.g.Language(tag) != tag {
@@ -125,19 +121,22 @@ type recordData struct {
 	// LiftsLeft is how many more self-service lifts the customer has.
 	LiftsLeft int
 	Refusal   string
+	// Hidden counts the devices at the address that used none of the
+	// customer's accounts, left out.
+	Hidden int
 }
 
 func (h *Handler) recordPage(w http.ResponseWriter, r *http.Request) {
 	v := h.view(r)
-	rec, ok := h.record(w, r, v.Lang, h.errorFor(v))
+	rec, hidden, ok := h.record(w, r, v.Lang, h.errorFor(v))
 	if ok {
-		render(w, http.StatusOK, "record.html", h.recordData(v, rec, ""))
+		render(w, http.StatusOK, "record.html", h.recordData(v, rec, hidden, ""))
 	}
 }
 
-func (h *Handler) recordData(v view, rec ban.Record, refusal string) recordData {
+func (h *Handler) recordData(v view, rec ban.Record, hidden int, refusal string) recordData {
 	v.Title = v.T("title.record", rec.Subject.String())
-	d := recordData{view: v, Rec: rec, Causes: rec.Fixes(), Token: h.token(v.Viewer, rec.Subject), Refusal: refusal,
+	d := recordData{view: v, Rec: rec, Causes: rec.Fixes(), Token: h.token(v.Viewer, rec.Subject), Refusal: refusal, Hidden: hidden,
 		Liftable: v.Viewer.Operator || rec.SelfLiftable(), LiftsLeft: h.g.SelfLiftsLeft(v.Viewer.Name)}
 	for _, c := range d.Causes {
 		if c == rec.Diagnosis.Cause {
@@ -151,12 +150,12 @@ func (h *Handler) recordData(v view, rec ban.Record, refusal string) recordData 
 // refused shows the page again with why.
 func (h *Handler) liftForm(w http.ResponseWriter, r *http.Request) {
 	v := h.view(r)
-	rec, ok := h.record(w, r, v.Lang, h.errorFor(v))
+	rec, hidden, ok := h.record(w, r, v.Lang, h.errorFor(v))
 	if !ok {
 		return
 	}
 	if !h.tokenOK(v.Viewer, rec.Subject, r.PostFormValue("token")) {
-		render(w, http.StatusForbidden, "record.html", h.recordData(v, rec, v.T("refused.token")))
+		render(w, http.StatusForbidden, "record.html", h.recordData(v, rec, hidden, v.T("refused.token")))
 		return
 	}
 	err := h.liftAs(r.Context(), v.Viewer, rec.Subject, r.PostFormValue("fixed"))
@@ -172,7 +171,7 @@ func (h *Handler) liftForm(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, v, st, v.T("refused.failed"))
 		return
 	}
-	render(w, st, "record.html", h.recordData(v, rec, v.T(key)))
+	render(w, st, "record.html", h.recordData(v, rec, hidden, v.T(key)))
 }
 
 // refusals name the page's message for each refused lift's status.

@@ -2,8 +2,11 @@ package banhttp_test
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/sipban/sipban/ban"
 	"github.com/sipban/sipban/ban/banhttp"
 	"github.com/sipban/sipban/detect"
+	"github.com/sipban/sipban/internal/fakeclock"
 )
 
 func parse(t *testing.T, body string) *html.Node {
@@ -227,4 +231,170 @@ func TestLiftGuard(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, w.Code)
 	assert.Contains(t, w.Body.String(), "?fixed=new-device")
 	assert.Equal(t, http.StatusNoContent, do(h, "a", "DELETE", "/bans/"+office2+"?fixed=new-device", "").Code)
+}
+
+// TestSharedAddress: alice's and bob's phones, two customers', log in from
+// one address, a carrier-grade NAT; then a device behind it guesses
+// passwords and the address is guarded. Each sees the guard (one of their
+// devices logged in there) and, with Viewer.Account, nothing of the
+// other's nor of the guesser's, unless the guesser used their account.
+func TestSharedAddress(t *testing.T) {
+	const nat, nat2 = "198.51.100.70", "198.51.100.71"
+	f := newFixture(t, ban.Policy{})
+	guessed := map[string][]string{nat: {"u0", "u1", "u2", "u3", "u4"}, nat2: {"u0", "alice", "u2", "u3", "u4"}}
+	for _, site := range []string{nat, nat2} {
+		f.send(t, site, healthy, deskUA, "REGISTER", "alice", 200)
+		f.send(t, site, 5064, "Grandstream GXP2170", "REGISTER", "bob", 200)
+		for _, a := range guessed[site] {
+			f.send(t, site, 6000, softUA, "REGISTER", a, 403)
+		}
+		r, ok := f.g.Record(sub(t, site))
+		require.True(t, ok, "no guard at %s; have %+v", site, f.g.Bans())
+		require.Equal(t, ban.ScopeGuard, r.Scope)
+	}
+	// Owned as a registrar would: a device of the account logged in there.
+	h := sharedHandler(t, f.g)
+	get := func(viewer, site string) ban.Record { return getRecord(t, h, viewer, site) }
+
+	whole := get("whole", nat)
+	require.Len(t, whole.Diagnosis.Devices, 3, "without Account, everything: %+v", whole.Diagnosis.Devices)
+	assert.NotEmpty(t, whole.Evidence.UserAgents)
+
+	for _, who := range []string{"alice", "bob"} {
+		w := do(h, who, "GET", "/bans/"+nat, "")
+		require.Equal(t, http.StatusOK, w.Code)
+		other := map[string]string{"alice": "bob", "bob": "alice"}[who]
+		for _, leak := range []string{`"` + other + `"`, "u1", softUA, "Grandstream", "6000", whole.Diagnosis.Summary} {
+			if who == "bob" && leak == "Grandstream" {
+				continue // bob's own phone
+			}
+			assert.NotContains(t, w.Body.String(), leak, "%s reads another's", who)
+		}
+		r := get(who, nat)
+		require.Len(t, r.Diagnosis.Devices, 1)
+		assert.Equal(t, []string{who}, r.Diagnosis.Devices[0].Accounts)
+		assert.Empty(t, r.Evidence.Accounts)
+		assert.Contains(t, r.Diagnosis.Summary, "someone else's")
+		assert.Equal(t, ban.CauseAttack, r.Diagnosis.Cause, "the cause is no one's secret")
+	}
+	doc := parse(t, do(h, "alice", "GET", "/ui/bans/"+nat+"?lang=de", "").Body.String())
+	assert.Equal(t, "Geräte an dieser Adresse, die keines Ihrer Konten benutzt haben: 2, nicht gezeigt.",
+		text(find(doc, func(n *html.Node) bool { return attr(n, "id") == "hidden" })))
+	assert.Contains(t, text(find(doc, func(n *html.Node) bool { return attr(n, "id") == "summary" })), "das eines anderen")
+
+	// At nat2 the guesser used alice's account: alice reads the whole
+	// diagnosis, but not bob's phone nor the other names guessed.
+	r, whole2 := get("alice", nat2), get("whole", nat2)
+	assert.Equal(t, whole2.Diagnosis.Summary, r.Diagnosis.Summary)
+	require.NotEmpty(t, whole2.Evidence.Accounts)
+	for _, a := range r.Evidence.Accounts {
+		assert.Equal(t, "alice", a, "of %v", whole2.Evidence.Accounts)
+	}
+	require.Len(t, r.Diagnosis.Devices, 2)
+	for _, d := range r.Diagnosis.Devices {
+		assert.Equal(t, []string{"alice"}, d.Accounts, "port %d", d.Port)
+	}
+	assert.Contains(t, r.Evidence.UserAgents, softUA)
+	r = get("bob", nat2)
+	assert.Contains(t, r.Diagnosis.Summary, "someone else's")
+	assert.Len(t, r.Diagnosis.Devices, 1)
+
+	// Lifting works as before; who lifted is bob's to know.
+	require.Equal(t, http.StatusNoContent, do(h, "bob", "DELETE", "/bans/"+nat2+"?fixed=new-device", "").Code)
+	for _, a := range guessed[nat2] {
+		f.send(t, nat2, 6000, softUA, "REGISTER", a, 403)
+	}
+	r = get("alice", nat2)
+	require.Len(t, r.Lifts, 1)
+	assert.Empty(t, r.Lifts[0].By)
+	assert.Equal(t, "bob", get("bob", nat2).Lifts[0].By)
+}
+
+// sharedHandler serves g to the customers alice and bob, each owning the
+// records at the addresses where one of their devices logged in, as a
+// registrar would, and with Viewer.Account; and to "whole", alice without
+// it.
+func sharedHandler(t *testing.T, g *ban.Guard) *banhttp.Handler {
+	customer := func(name string, redact bool) banhttp.Viewer {
+		v := banhttp.Customer(name, func(r *ban.Record) bool {
+			for _, d := range r.Diagnosis.Devices {
+				if d.Successes > 0 && slices.Contains(d.Accounts, name) {
+					return true
+				}
+			}
+			return false
+		})
+		if redact {
+			v.Account = func(a string) bool { return a == name }
+		}
+		return v
+	}
+	viewers := map[string]banhttp.Viewer{"alice": customer("alice", true), "bob": customer("bob", true), "whole": customer("alice", false)}
+	h, err := banhttp.New(g, banhttp.Options{Authorize: func(r *http.Request) (banhttp.Viewer, error) {
+		return viewers[r.Header.Get("X-Viewer")], nil
+	}})
+	require.NoError(t, err)
+	return h
+}
+
+func getRecord(t *testing.T, h http.Handler, viewer, subject string) ban.Record {
+	t.Helper()
+	w := do(h, viewer, "GET", "/bans/"+subject, "")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	var r ban.Record
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &r))
+	return r
+}
+
+// directory knows alice and bob.
+type directory struct{}
+
+func (directory) Account(name string) ban.AccountInfo {
+	return ban.AccountInfo{Exists: name == "alice" || name == "bob"}
+}
+
+func (directory) Similar(name string) (string, bool) {
+	return ban.Closest(name, slices.Values([]string{"alice", "bob"}))
+}
+
+// TestSharedAddressTypo: a phone of alice's behind a shared address
+// mistypes her account name; its block names "alice" as the likely
+// account, so alice reads it, less bob's phone, and bob, whose phone logs
+// in there too, reads that another's device caused it.
+func TestSharedAddressTypo(t *testing.T) {
+	const nat = "198.51.100.70"
+	clock := fakeclock.New(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC))
+	g, err := ban.New(ban.Options{Logger: slog.New(slog.DiscardHandler), Now: clock.Now, Directory: directory{}})
+	require.NoError(t, err)
+	send := func(port uint16, agent, account string, status int) {
+		t.Helper()
+		clock.Advance(time.Second)
+		ev := detect.Event{Source: netip.AddrPortFrom(netip.MustParseAddr(nat), port), Transport: "udp", Method: "REGISTER",
+			Account: account, Credentials: true, Proven: true, Status: status, UserAgent: agent, UnknownAccount: status == 404}
+		require.NoError(t, g.Observe(context.Background(), &ev))
+	}
+	send(healthy, deskUA, "alice", 200)
+	send(5064, "Grandstream GXP2170", "bob", 200)
+	for range 5 {
+		send(suspect, softUA, "alcie", 404)
+	}
+	h := sharedHandler(t, g)
+	whole := getRecord(t, h, "whole", "alcie@"+nat)
+	require.Equal(t, ban.CauseTypo, whole.Diagnosis.Cause)
+	require.Equal(t, "alice", whole.Diagnosis.DidYouMean)
+
+	r := getRecord(t, h, "alice", "alcie@"+nat)
+	assert.Equal(t, whole.Diagnosis.Summary, r.Diagnosis.Summary)
+	assert.Equal(t, "alice", r.Diagnosis.DidYouMean)
+	require.Len(t, whole.Diagnosis.Devices, 3)
+	require.Len(t, r.Diagnosis.Devices, 2, "the mistyping softphone and the desk phone, not bob's")
+	for _, d := range r.Diagnosis.Devices {
+		assert.NotContains(t, d.Accounts, "bob")
+	}
+
+	r = getRecord(t, h, "bob", "alcie@"+nat)
+	assert.Empty(t, r.Diagnosis.DidYouMean, "alice is not bob's to know")
+	assert.Contains(t, r.Diagnosis.Summary, "someone else's")
+	require.Len(t, r.Diagnosis.Devices, 1)
+	assert.Equal(t, []string{"bob"}, r.Diagnosis.Devices[0].Accounts)
 }

@@ -18,6 +18,14 @@ type Viewer struct {
 	// Owns reports whether a record is the customer's own; nil owns
 	// nothing. Operators need none.
 	Owns func(*ban.Record) bool
+	// Account reports whether an account name is the customer's; nil
+	// means all are. Set it where unrelated customers share an address
+	// (carrier-grade NAT, a shared building): a customer then reads a
+	// record without the devices at its address that used none of their
+	// accounts, others' account names and who else lifted it; and one
+	// those devices caused, without the culprit's User-Agent, ports or the
+	// diagnosis' prose, which would describe it.
+	Account func(name string) bool
 }
 
 // Operator returns an operator named name.
@@ -31,6 +39,79 @@ func Customer(name string, owns func(*ban.Record) bool) Viewer {
 
 func (v Viewer) sees(r *ban.Record) bool {
 	return v.Operator || v.Owns != nil && v.Owns(r)
+}
+
+// redact leaves in r, a record the customer v sees, only what is theirs,
+// as Account says, in t's language, and returns how many devices it left
+// out.
+func (v Viewer) redact(r *ban.Record, t texts) (hidden int) {
+	if v.Operator {
+		return 0
+	}
+	for i := range r.Lifts {
+		if !r.Lifts[i].Operator && r.Lifts[i].By != v.Name {
+			r.Lifts[i].By = ""
+		}
+	}
+	if v.Account == nil {
+		return 0
+	}
+	d, ev := &r.Diagnosis, &r.Evidence
+	mine := v.Account
+	if d.DidYouMean != "" {
+		if !v.Account(d.DidYouMean) {
+			d.DidYouMean = ""
+		} else {
+			// A typo of one of theirs: the mistyped name is theirs too.
+			typo := r.Subject.Account
+			if typo == "" && len(ev.Accounts) > 0 {
+				typo = ev.Accounts[0]
+			}
+			mine = func(n string) bool { return n == typo || v.Account(n) }
+		}
+	}
+	suspects, theirs := false, false // theirs: a device that used their accounts is to blame
+	var devs []ban.Device
+	for _, dev := range d.Devices {
+		dev.Accounts = only(dev.Accounts, mine)
+		if dev.Suspect {
+			suspects = true
+			theirs = theirs || len(dev.Accounts) > 0
+		}
+		if len(dev.Accounts) == 0 {
+			hidden++
+			continue
+		}
+		devs = append(devs, dev)
+	}
+	d.Devices = devs
+	ev.Accounts = only(ev.Accounts, mine)
+	if !suspects {
+		theirs = len(ev.Accounts) > 0
+	}
+	// A block of their account is about their device, whatever the
+	// inventory holds.
+	if !theirs && !(r.Subject.Account != "" && mine(r.Subject.Account)) {
+		ev.UserAgents, ev.Ports, ev.Detail = nil, nil, ""
+		d.Device = ""
+		d.Summary = t.T("others.summary")
+		d.Advice = []string{t.T("others.advice.yours"), t.T("others.advice.provider")}
+		if r.SelfLiftable() {
+			d.Advice[1] = t.T("others.advice.lift")
+		}
+	}
+	return hidden
+}
+
+// only returns the names keep reports.
+func only(names []string, keep func(string) bool) []string {
+	var out []string
+	for _, n := range names {
+		if keep(n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Scope is what a customer owns: their addresses and prefixes, and their

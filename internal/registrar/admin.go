@@ -89,7 +89,11 @@ func login(g *ban.Guard, dir *Directory, r *http.Request) (banhttp.Viewer, error
 	if !good {
 		return banhttp.Viewer{}, errLogin
 	}
-	return banhttp.Customer(user, owns(user)), nil
+	v := banhttp.Customer(user, owns(user))
+	// Each account is a customer of its own: at an address shared with
+	// others, another's devices and what they caused stay theirs.
+	v.Account = func(a string) bool { return a == user }
+	return v, nil
 }
 
 // owns reports the records of account's customer: the account's own, and
