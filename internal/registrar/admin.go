@@ -96,12 +96,14 @@ func login(g *ban.Guard, dir *Directory, r *http.Request) (banhttp.Viewer, error
 	return v, nil
 }
 
-// owns reports the records of account's customer: the account's own, and
-// those of an address where a device that used it logged in.
+// owns reports the records of account's customer: the account's own, a
+// block of an account name that is likely a typo of it, and those of an
+// address where a device that used it logged in. Another account's block
+// is not theirs even there: its subject names the account.
 func owns(account string) func(*ban.Record) bool {
 	return func(r *ban.Record) bool {
-		if r.Subject.Account == account {
-			return true
+		if r.Subject.Account != "" {
+			return r.Subject.Account == account || r.Diagnosis.DidYouMean == account
 		}
 		for _, d := range r.Diagnosis.Devices {
 			if d.Successes > 0 && slices.Contains(d.Accounts, account) {

@@ -2,6 +2,7 @@ package registrar_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"net/netip"
@@ -163,8 +164,14 @@ func TestPortal(t *testing.T) {
 	for range 5 {
 		observe("192.0.2.20:5062", detect.Event{Method: "REGISTER", Status: 403, Account: "carol", UserAgent: "soft"})
 	}
+	for i := range 5 {
+		observe("192.0.2.20:6000", detect.Event{Method: "REGISTER", Status: 403, Account: fmt.Sprintf("user%d", i), UserAgent: "guesser"})
+	}
+	guarded, ok := g.Record(detect.Subject{Prefix: netip.MustParsePrefix("192.0.2.20/32")})
+	require.True(t, ok, "records: %+v", g.Bans())
+	require.Equal(t, ban.ScopeGuard, guarded.Scope)
 	observe("192.0.2.1:5060", detect.Event{Method: "OPTIONS", Status: 200, UserAgent: "friendly-scanner"})
-	require.Len(t, g.Bans(), 2)
+	require.Len(t, g.Bans(), 3)
 	h, err := registrar.PortalHandler(g, dir)
 	require.NoError(t, err)
 	serve := func(from, user, pass, path string) *httptest.ResponseRecorder {
@@ -185,8 +192,9 @@ func TestPortal(t *testing.T) {
 
 	rec = serve(browser, "alice", "alice-secret", "/bans")
 	require.Equal(t, 200, rec.Code)
-	assert.Contains(t, rec.Body.String(), `"subject": "carol@192.0.2.20"`, "a record at the address alice logged in from")
-	assert.NotContains(t, rec.Body.String(), `"soft"`, "carol's softphone is carol's to know")
+	assert.Contains(t, rec.Body.String(), `"subject": "192.0.2.20"`, "the guard of the address alice logged in from")
+	assert.NotContains(t, rec.Body.String(), `carol`, "carol's block and softphone are carol's to know")
+	assert.Equal(t, 404, serve(browser, "alice", "alice-secret", "/bans/carol@192.0.2.20").Code)
 	mine := serve(browser, "carol", "carol-secret", "/bans/carol@192.0.2.20").Body.String()
 	assert.Contains(t, mine, `"soft"`)
 	assert.NotContains(t, mine, `"desk"`, "nor is alice's desk phone carol's")
@@ -241,17 +249,17 @@ func TestPortalAfterRestart(t *testing.T) {
 		return g
 	}
 	g := open()
-	for i, ev := range []detect.Event{
-		{Source: netip.MustParseAddrPort("192.0.2.20:5060"), Status: 200, Account: "alice", UserAgent: "desk"},
-		{Source: netip.MustParseAddrPort("192.0.2.20:5062"), Status: 403, Account: "carol", UserAgent: "soft"},
-	} {
-		for range 1 + 4*i {
-			now = now.Add(time.Second)
-			ev.Method, ev.Proven, ev.Credentials = "REGISTER", true, true
-			require.NoError(t, g.Observe(t.Context(), &ev))
-		}
+	evs := []detect.Event{{Source: netip.MustParseAddrPort("192.0.2.20:5060"), Status: 200, Account: "alice", UserAgent: "desk"}}
+	for i := range 5 {
+		evs = append(evs, detect.Event{Source: netip.MustParseAddrPort("192.0.2.20:6000"), Status: 403, Account: fmt.Sprintf("user%d", i), UserAgent: "guesser"})
+	}
+	for _, ev := range evs {
+		now = now.Add(time.Second)
+		ev.Method, ev.Proven, ev.Credentials = "REGISTER", true, true
+		require.NoError(t, g.Observe(t.Context(), &ev))
 	}
 	require.Len(t, g.Bans(), 1)
+	require.Equal(t, ban.ScopeGuard, g.Bans()[0].Scope)
 	require.Greater(t, g.Bans()[0].Until.Sub(now), 5*time.Minute)
 	require.NoError(t, g.Close(t.Context()))
 
@@ -271,6 +279,6 @@ func TestPortalAfterRestart(t *testing.T) {
 		require.Equal(t, 200, rec.Code)
 		return rec.Body.String()
 	}
-	assert.Contains(t, bans("alice", "alice-secret"), `"subject": "carol@192.0.2.20"`, "alice's desk phone logged in there before the restart")
+	assert.Contains(t, bans("alice", "alice-secret"), `"subject": "192.0.2.20"`, "alice's desk phone logged in there before the restart")
 	assert.Equal(t, "[]", strings.TrimSpace(bans("bob", "bob-secret")))
 }
